@@ -1,0 +1,3 @@
+from animalsnd.cli import main
+
+main()
