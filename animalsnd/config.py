@@ -1,0 +1,75 @@
+"""Frozen configuration objects that travel with caches and model bundles."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+
+from animalsnd.errors import ConfigError
+
+
+def _positive_int(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{name}={value!r} must be a positive integer")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How a waveform becomes a model input.
+
+    The defaults are the study's: 16 kHz audio, 128-bin log-Mel with
+    ``n_fft=1024`` and ``hop_length=512``, per-band z-normalisation per clip,
+    500 frames (16 s at 16 kHz).
+    """
+
+    sr: int = 16000
+    n_mels: int = 128
+    n_fft: int = 1024
+    hop_length: int = 512
+    frames: int = 500
+    fmin: float = 0.0
+    fmax: float | None = None
+    top_db: float = 80.0
+
+    def __post_init__(self) -> None:
+        for name in ("sr", "n_mels", "n_fft", "hop_length", "frames"):
+            _positive_int(name, getattr(self, name))
+        if self.sr < 1000:
+            raise ConfigError(f"sr={self.sr} must be at least 1000 Hz")
+        if self.hop_length > self.n_fft:
+            raise ConfigError(
+                f"hop_length={self.hop_length} must not exceed n_fft={self.n_fft}"
+            )
+        nyquist = self.sr / 2
+        fmax = nyquist if self.fmax is None else self.fmax
+        if not 0 <= self.fmin < fmax <= nyquist:
+            raise ConfigError(
+                f"need 0 <= fmin ({self.fmin}) < fmax ({fmax}) <= sr/2 ({nyquist})"
+            )
+
+    @property
+    def clip_seconds(self) -> float:
+        """Duration covered by ``frames`` frames, in seconds."""
+        return (self.frames - 1) * self.hop_length / self.sr + self.n_fft / self.sr
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Feature array shape ``(frames, n_mels)``."""
+        return (self.frames, self.n_mels)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown feature options: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+    def hash(self) -> str:
+        """Short stable hash of the configuration (keys cache entries)."""
+        blob = json.dumps({"kind": "logmel", **self.to_dict()}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
