@@ -1,0 +1,156 @@
+"""Decode any audio file libsndfile reads into mono float32 at a target rate."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from animalsnd.errors import AudioError
+
+AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".oga", ".opus"})
+SILENCE_PEAK = 10 ** (-90 / 20)  # peak below -90 dBFS counts as all-silent
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the file held before decoding."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+    subtype: str
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence C-level stderr (libmpg123 prints resync notes for MP3-in-WAV)."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        yield
+        return
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(devnull)
+        os.close(saved)
+
+
+def _source(path: str | Path, data: bytes | None):
+    return io.BytesIO(data) if data is not None else str(path)
+
+
+def read_info(path: str | Path, *, data: bytes | None = None) -> AudioInfo:
+    """Header facts of an audio file, without decoding it."""
+    try:
+        info = sf.info(_source(path, data))
+    except Exception as exc:  # libsndfile raises several types
+        raise AudioError(f"{path}: not a readable audio file ({_short(exc)})") from None
+    return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames), str(info.subtype))
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    msg = text[-1] if text else type(exc).__name__
+    if ":" in msg and "Error opening" in msg:
+        msg = msg.split(":", 1)[-1].strip()
+    return msg[:160]
+
+
+def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """High-quality resampling (libsoxr, 'HQ') of a mono float32 signal."""
+    if orig_sr == target_sr:
+        return np.ascontiguousarray(y, dtype=np.float32)
+    return soxr.resample(np.asarray(y, dtype=np.float32), orig_sr, target_sr, quality="HQ").astype(
+        np.float32, copy=False
+    )
+
+
+def load(
+    path: str | Path,
+    *,
+    sr: int = 16000,
+    data: bytes | None = None,
+    min_samples: int = 1,
+) -> tuple[np.ndarray, AudioInfo]:
+    """Decode, downmix to mono, resample and validate one file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (also used in error messages when ``data`` is given).
+    sr : int
+        Target sample rate in Hz.
+    data : bytes, optional
+        The file's bytes, when already read (avoids a second read).
+    min_samples : int
+        Fewest samples (at ``sr``) a usable clip may have, e.g. one FFT frame.
+
+    Returns
+    -------
+    y : np.ndarray, shape (n,), float32
+    info : AudioInfo
+        Sample rate, channels, length and encoding of the original file.
+
+    Raises
+    ------
+    AudioError
+        Empty, undecodable, zero-length, NaN/inf, all-silent or too-short audio.
+    """
+    if data is None:
+        try:
+            size = os.path.getsize(path)
+        except OSError as exc:
+            raise AudioError(f"{path}: cannot read ({exc.strerror})") from None
+    else:
+        size = len(data)
+    if size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)")
+    info = read_info(path, data=data)
+    if info.frames == 0:
+        raise AudioError(f"{path}: zero-length audio (no samples)")
+    try:
+        quiet = _quiet_stderr() if info.subtype.startswith("MPEG") else contextlib.nullcontext()
+        with quiet:
+            x, file_sr = sf.read(_source(path, data), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise AudioError(f"{path}: cannot decode ({_short(exc)})") from None
+    if x.size == 0:
+        raise AudioError(f"{path}: zero-length audio (no samples)")
+    if not np.isfinite(x).all():
+        raise AudioError(f"{path}: contains NaN or infinite samples")
+    y = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
+    y = resample(y, int(file_sr), sr)
+    if y.size == 0 or float(np.max(np.abs(y))) < SILENCE_PEAK:
+        raise AudioError(f"{path}: all-silent (peak below -90 dBFS)")
+    if y.size < min_samples:
+        raise AudioError(
+            f"{path}: too short ({y.size} samples at {sr} Hz, need at least {min_samples}, one FFT frame)"
+        )
+    info = AudioInfo(info.sample_rate, info.channels, x.shape[0], info.subtype)
+    return y, info
+
+
+def is_audio_file(path: Path) -> bool:
+    """True for a non-hidden file with a known audio extension (any case)."""
+    return (
+        path.suffix.lower() in AUDIO_EXTENSIONS
+        and not path.name.startswith(".")
+        and path.is_file()
+    )

@@ -1,0 +1,12 @@
+"""Command-line interface. Each command lives in its own module."""
+
+from animalsnd.cli._app import app
+from animalsnd.cli import prepare as _prepare  # noqa: F401  (registers commands)
+from animalsnd.cli import placeholders as _placeholders  # noqa: F401
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,102 @@
+"""The Typer app, consoles and the shared error/progress plumbing."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+from collections.abc import Callable, Iterator
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from animalsnd import __version__
+from animalsnd.errors import AnimalsndError
+
+app = typer.Typer(
+    name="animalsnd",
+    help="Train, evaluate and apply animal-sound classifiers from folder-per-class recordings, on a CPU.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print one red line to stderr and exit."""
+    err_console.print(f"[bold red]Error:[/] {message}", markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    err_console.print(f"[yellow]Warning:[/] {message}", soft_wrap=True)
+
+
+def handle_errors(func: Callable) -> Callable:
+    """Turn library errors into one line + exit 1, Ctrl-C into exit 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except AnimalsndError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail("interrupted; finished work is kept and a re-run resumes", 130)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, *, unit: str = "files") -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar; yields a ``callback(done, total)``."""
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=console, transient=False) as prog:
+        task = prog.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            prog.update(task, completed=done, total=total)
+
+        yield update
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        console.print(f"animalsnd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=version_callback, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Train, evaluate and apply animal-sound classifiers on a CPU."""
+
+
+def not_available(name: str) -> None:
+    fail(f"`animalsnd {name}` is not available yet in this version")
+
+
+def stdin_is_tty() -> bool:
+    return sys.stdin.isatty()

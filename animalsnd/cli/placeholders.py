@@ -1,0 +1,24 @@
+"""Commands that later versions fill in; each says so in one line."""
+
+from __future__ import annotations
+
+import typer
+
+from animalsnd.cli._app import app, not_available
+
+_EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+for _name, _help in [
+    ("augment", "Mix calibrated background noise into training clips."),
+    ("train", "Train a model on a prepared cache."),
+    ("eval", "Evaluate a trained model."),
+    ("predict", "Classify recordings with a trained model."),
+    ("compare", "Run an ablation table over model variants."),
+    ("demo", "Run prepare, train, eval and predict on the bundled sample audio."),
+]:
+
+    def _cmd(ctx: typer.Context, _n: str = _name) -> None:
+        not_available(_n)
+
+    _cmd.__doc__ = _help
+    app.command(name=_name, context_settings=_EXTRA, help=_help)(_cmd)

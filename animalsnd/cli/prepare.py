@@ -1,0 +1,48 @@
+"""`animalsnd prepare`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from animalsnd.cli._app import app, console, handle_errors, progress_bar, warn
+
+
+@app.command()
+@handle_errors
+def prepare(
+    data_dir: Path = typer.Argument(..., help="Folder with one sub-folder of recordings per class."),
+    cache: Path = typer.Option(..., "--cache", help="Where features, manifest.csv and config.json go."),
+    sr: int = typer.Option(16000, "--sr", help="Sample rate (Hz) audio is resampled to."),
+    n_mels: int = typer.Option(128, "--n-mels", help="Mel bands."),
+    n_fft: int = typer.Option(1024, "--n-fft", help="FFT size (samples)."),
+    hop_length: int = typer.Option(512, "--hop-length", help="Hop between frames (samples)."),
+    frames: int = typer.Option(500, "--frames", help="Frames per clip (pad or crop)."),
+    folds: int = typer.Option(5, "--folds", help="Cross-validation folds (stratified, duplicates grouped)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the fold assignment."),
+    jobs: int = typer.Option(-1, "--jobs", help="Parallel workers (-1: all cores)."),
+    min_per_class: int = typer.Option(2, "--min-per-class", help="Classes with fewer usable clips are reported and left out."),
+) -> None:
+    """Decode, featurise (log-Mel) and fold a folder-per-class dataset into a cache."""
+    from animalsnd.cache import prepare as run
+    from animalsnd.config import FeatureConfig
+    from animalsnd.render import prepare_table
+
+    cfg = FeatureConfig(sr=sr, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, frames=frames)
+    with progress_bar("Extracting features") as cb:
+        res = run(data_dir, cache, cfg=cfg, folds=folds, seed=seed, jobs=jobs,
+                  min_per_class=min_per_class, progress=cb)
+    console.print(prepare_table(res.rows))
+    for r in res.failed:
+        warn(f"{r['relpath']}: {r['error']}")
+    for label, n in res.low_classes.items():
+        warn(f"class {label!r} has {n} usable clip(s), fewer than --min-per-class {min_per_class}; left out")
+    for k, labels in res.missing_in_fold.items():
+        warn(f"fold {k} has no clip of: {', '.join(labels)}")
+    dups = sum(1 for r in res.rows if r["duplicate_of"])
+    console.print(
+        f"{len(res.rows)} files, {len(res.failed)} failed, {dups} exact duplicates "
+        f"(kept in one fold), {len(res.classes)} classes, {res.n_folds} folds; "
+        f"computed {res.computed}, reused {res.reused} from cache -> {cache}"
+    )

@@ -1,0 +1,71 @@
+"""Pure feature functions: waveform -> per-band normalised log-Mel."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from animalsnd.config import FeatureConfig
+
+_EPS = 1e-6
+
+
+def logmel(y: np.ndarray, *, cfg: FeatureConfig, pad: bool = True) -> np.ndarray:
+    """Log-Mel spectrogram, z-normalised per Mel band over the clip.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n,)
+        Mono waveform at ``cfg.sr``.
+    cfg : FeatureConfig
+    pad : bool
+        Pad (with zeros, the band mean after normalisation) or crop the time
+        axis to ``cfg.frames``. With ``pad=False`` only cropping is applied.
+
+    Returns
+    -------
+    np.ndarray, shape (cfg.frames, cfg.n_mels), float32
+    """
+    import librosa
+
+    S = librosa.feature.melspectrogram(
+        y=np.asarray(y, dtype=np.float32),
+        sr=cfg.sr,
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop_length,
+        n_mels=cfg.n_mels,
+        fmin=cfg.fmin,
+        fmax=cfg.fmax,
+        power=2.0,
+    )
+    S = S[:, : cfg.frames]
+    db = librosa.power_to_db(S, ref=np.max, top_db=cfg.top_db)
+    return normalise(db.T, frames=cfg.frames if pad else None)
+
+
+def normalise(db: np.ndarray, *, frames: int | None) -> np.ndarray:
+    """Zero-mean, unit-variance per band (column); then pad/crop to ``frames``.
+
+    Parameters
+    ----------
+    db : np.ndarray, shape (t, n_mels)
+    frames : int or None
+
+    Returns
+    -------
+    np.ndarray, shape (frames or t, n_mels), float32
+    """
+    mu = db.mean(axis=0, keepdims=True)
+    sd = db.std(axis=0, keepdims=True)
+    sd = np.where(sd < _EPS, 1.0, sd)
+    z = ((db - mu) / sd).astype(np.float32)
+    return z if frames is None else fit_frames(z, frames=frames)
+
+
+def fit_frames(x: np.ndarray, *, frames: int) -> np.ndarray:
+    """Crop (keep the start) or zero-pad the time axis of ``x`` (t, n_mels)."""
+    t = x.shape[0]
+    if t >= frames:
+        return np.ascontiguousarray(x[:frames])
+    out = np.zeros((frames, x.shape[1]), dtype=np.float32)
+    out[:t] = x
+    return out
