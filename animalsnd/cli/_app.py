@@ -70,13 +70,22 @@ def progress_bar(description: str, *, unit: str = "files") -> Iterator[Callable[
         TextColumn("eta"),
         TimeRemainingColumn(),
     ]
-    with Progress(*columns, console=console, transient=False) as prog:
-        task = prog.add_task(description, total=None)
+    state: dict = {}
 
-        def update(done: int, total: int) -> None:
-            prog.update(task, completed=done, total=total)
+    def update(done: int, total: int) -> None:
+        if "prog" not in state:
+            if total == 0:
+                return  # nothing to do: no bar at all
+            state["prog"] = Progress(*columns, console=console, transient=False)
+            state["prog"].start()
+            state["task"] = state["prog"].add_task(description, total=total)
+        state["prog"].update(state["task"], completed=done, total=total)
 
+    try:
         yield update
+    finally:
+        if "prog" in state:
+            state["prog"].stop()
 
 
 def version_callback(value: bool) -> None:

@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from animalsnd.config import FeatureConfig
+from animalsnd.errors import ConfigError
+from animalsnd.features import fit_frames, logmel, normalise
+
+
+def test_shape_dtype_and_band_normalisation(rng):
+    cfg = FeatureConfig()
+    y = rng.standard_normal(16000 * 20).astype(np.float32) * 0.1
+    x = logmel(y, cfg=cfg)
+    assert x.shape == (500, 128) and x.dtype == np.float32
+    assert np.allclose(x.mean(axis=0), 0, atol=1e-4)
+    assert np.allclose(x.std(axis=0), 1, atol=1e-3)
+
+
+def test_short_clip_is_zero_padded_after_normalisation(rng):
+    cfg = FeatureConfig()
+    y = rng.standard_normal(16000 * 2).astype(np.float32)
+    x = logmel(y, cfg=cfg)
+    t = 1 + 16000 * 2 // 512
+    assert np.all(x[t:] == 0)
+    assert np.allclose(x[:t].mean(axis=0), 0, atol=1e-4)
+    assert logmel(y, cfg=cfg, pad=False).shape == (t, 128)
+
+
+def test_level_invariance(rng):
+    cfg = FeatureConfig(n_mels=32, frames=64)
+    y = rng.standard_normal(16000).astype(np.float32) * 0.01
+    assert np.allclose(logmel(y, cfg=cfg), logmel(10 * y, cfg=cfg), atol=1e-3)
+
+
+def test_tone_energy_in_right_band():
+    cfg = FeatureConfig(frames=32)
+    t = np.arange(16000) / 16000
+    y = (0.5 * np.sin(2 * np.pi * 4000 * t)).astype(np.float32)
+    import librosa
+
+    S = librosa.feature.melspectrogram(y=y, sr=16000, n_fft=1024, hop_length=512, n_mels=128)
+    band = int(np.argmax(S.mean(axis=1)))
+    mel_hz = librosa.mel_frequencies(n_mels=128, fmax=8000)
+    assert abs(mel_hz[band] - 4000) < 150
+    assert logmel(y, cfg=cfg).shape == (32, 128)
+
+
+def test_constant_band_does_not_divide_by_zero():
+    db = np.zeros((10, 4))
+    db[:, 0] = np.arange(10)
+    z = normalise(db, frames=None)
+    assert np.isfinite(z).all() and np.all(z[:, 1:] == 0)
+
+
+def test_fit_frames_crops_start():
+    x = np.arange(20, dtype=np.float32).reshape(10, 2)
+    assert np.array_equal(fit_frames(x, frames=3), x[:3])
+    assert fit_frames(x, frames=12).shape == (12, 2)
+
+
+def test_config_validation_and_hash():
+    with pytest.raises(ConfigError, match="hop_length=0"):
+        FeatureConfig(hop_length=0)
+    with pytest.raises(ConfigError, match="fmax"):
+        FeatureConfig(fmax=9000.0)
+    a, b = FeatureConfig(), FeatureConfig(n_mels=64)
+    assert a.hash() != b.hash() and a.hash() == FeatureConfig().hash()
+    assert FeatureConfig.from_dict(b.to_dict()) == b
+    with pytest.raises(ConfigError, match="unknown feature options: bogus"):
+        FeatureConfig.from_dict({"bogus": 1})
