@@ -27,8 +27,12 @@ def logmel(y: np.ndarray, *, cfg: FeatureConfig, pad: bool = True) -> np.ndarray
     """
     import librosa
 
+    # Only the first ``frames`` frames are kept: cut the waveform first. With
+    # centred frames, frame t spans [t*hop - n_fft/2, t*hop + n_fft/2), so this
+    # cut leaves those frames bit-identical and skips work on long recordings.
+    y = np.asarray(y, dtype=np.float32)[: (cfg.frames - 1) * cfg.hop_length + cfg.n_fft // 2]
     S = librosa.feature.melspectrogram(
-        y=np.asarray(y, dtype=np.float32),
+        y=y,
         sr=cfg.sr,
         n_fft=cfg.n_fft,
         hop_length=cfg.hop_length,
