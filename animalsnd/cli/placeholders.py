@@ -9,7 +9,6 @@ from animalsnd.cli._app import app, not_available
 _EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 for _name, _help in [
-    ("augment", "Mix calibrated background noise into training clips."),
     ("train", "Train a model on a prepared cache."),
     ("eval", "Evaluate a trained model."),
     ("predict", "Classify recordings with a trained model."),
