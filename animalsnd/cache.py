@@ -35,6 +35,7 @@ from animalsnd.dataset import (
 )
 from animalsnd.errors import AudioError, ConfigError, DatasetError
 from animalsnd.features import fit_frames, logmel
+from animalsnd.parallel import TaskFailure, check_backend, run_parallel  # noqa: F401  (re-exported)
 
 MANIFEST_COLUMNS = [
     "path", "relpath", "label", "sha256", "duration_s", "sample_rate", "channels",
@@ -108,47 +109,6 @@ def _work(path: str, out: str, cfg: FeatureConfig) -> dict:
     return {"status": "ok", **meta}
 
 
-def run_parallel(
-    func: Callable,
-    tasks: list[tuple],
-    *,
-    jobs: int = -1,
-    backend: str | None = None,
-    progress: Progress | None = None,
-) -> list:
-    """Run ``func(*task)`` for each task with joblib; results in task order.
-
-    Small jobs (or ``jobs == 1``) run in-process, which avoids pool start-up.
-    """
-    from joblib import Parallel, delayed, parallel_config
-
-    total = len(tasks)
-    results: list = [None] * total
-    if progress:
-        progress(0, total)
-    if total == 0:
-        return results
-    if jobs == 1 or (total <= 2 and backend in (None, "loky")):
-        for i, t in enumerate(tasks):
-            results[i] = func(*t)
-            if progress:
-                progress(i + 1, total)
-        return results
-
-    def indexed(i, *args):
-        return i, func(*args)
-
-    with parallel_config(backend=backend or "loky", n_jobs=jobs):
-        gen = Parallel(return_as="generator_unordered")(
-            delayed(indexed)(i, *t) for i, t in enumerate(tasks)
-        )
-        for done, (i, res) in enumerate(gen, 1):
-            results[i] = res
-            if progress:
-                progress(done, total)
-    return results
-
-
 # ------------------------------------------------------------------ prepare
 @dataclass
 class PrepareResult:
@@ -214,7 +174,8 @@ def prepare(
     seed: int = 0,
     jobs: int = -1,
     min_per_class: int = 2,
-    backend: str | None = None,
+    backend: str = "local",
+    scheduler: str | None = None,
     progress: Progress | None = None,
 ) -> PrepareResult:
     """Discover, decode, featurise and fold a folder-per-class dataset.
@@ -231,6 +192,7 @@ def prepare(
         raise ConfigError(f"folds={folds!r} must be an integer >= 2")
     if min_per_class < 1:
         raise ConfigError(f"min-per-class={min_per_class} must be at least 1")
+    check_backend(backend, scheduler)
     data_dir, cache_dir = Path(data_dir), Path(cache_dir)
     recs = discover(data_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -257,8 +219,11 @@ def prepare(
             tasks.append((str(rec.path), str(npz), cfg))
             task_shas.append(sha)
     reused = len(meta_by_sha)
-    results = run_parallel(_work, tasks, jobs=jobs, backend=backend, progress=progress)
+    results = run_parallel(_work, tasks, jobs=jobs, backend=backend, scheduler=scheduler,
+                           progress=progress)
     for sha, res in zip(task_shas, results):
+        if isinstance(res, TaskFailure):
+            res = {"status": "failed", "error": res.error}
         meta_by_sha[sha] = res
 
     rows = []

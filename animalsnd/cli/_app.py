@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -35,12 +36,12 @@ err_console = Console(stderr=True, highlight=False)
 
 def fail(message: str, code: int = 1) -> None:
     """Print one red line to stderr and exit."""
-    err_console.print(f"[bold red]Error:[/] {message}", markup=True, soft_wrap=True)
+    err_console.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[yellow]Warning:[/] {message}", soft_wrap=True)
+    err_console.print(f"[yellow]Warning:[/] {escape(message)}", soft_wrap=True)
 
 
 def handle_errors(func: Callable) -> Callable:

@@ -23,6 +23,9 @@ def prepare(
     seed: int = typer.Option(0, "--seed", help="Seed for the fold assignment."),
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers (-1: all cores)."),
     min_per_class: int = typer.Option(2, "--min-per-class", help="Classes with fewer usable clips are reported and left out."),
+    backend: str = typer.Option("local", "--backend", help="local (processes on this machine) or dask (a cluster)."),
+    scheduler: str = typer.Option(None, "--scheduler", envvar="ANIMALSND_DASK_SCHEDULER",
+                                  help="Dask scheduler address (tcp://host:8786) or 'local'."),
 ) -> None:
     """Decode, featurise (log-Mel) and fold a folder-per-class dataset into a cache."""
     from animalsnd.cache import prepare as run
@@ -32,7 +35,7 @@ def prepare(
     cfg = FeatureConfig(sr=sr, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, frames=frames)
     with progress_bar("Extracting features") as cb:
         res = run(data_dir, cache, cfg=cfg, folds=folds, seed=seed, jobs=jobs,
-                  min_per_class=min_per_class, progress=cb)
+                  min_per_class=min_per_class, backend=backend, scheduler=scheduler, progress=cb)
     console.print(prepare_table(res.rows))
     for r in res.failed:
         warn(f"{r['relpath']}: {r['error']}")
