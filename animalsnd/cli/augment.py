@@ -40,9 +40,9 @@ def augment(
     cache_dir: Path = typer.Argument(..., help="A cache written by `animalsnd prepare`."),
     noise: Path = typer.Option(..., "--noise", help="Folder of background-noise recordings (searched recursively)."),
     mode: str = typer.Option("calibrated", "--mode", help="calibrated (active-level SNR, balanced classes) or simple (whole-clip SNR, 0:20 dB, random clips)."),
-    snr: str = typer.Option(None, "--snr", help="SNR range LOW:HIGH in dB [default: 10:20 calibrated, 0:20 simple]."),
-    per_class: int = typer.Option(None, "--per-class", help="Augmented copies per class [default: enough to reach the largest class]."),
-    name: str = typer.Option(None, "--name", help="Name of the augmented set [default: the mode]."),
+    snr: str = typer.Option(None, "--snr", help="SNR range LOW:HIGH in dB (default: 10:20 calibrated, 0:20 simple)."),
+    per_class: int = typer.Option(None, "--per-class", help="Augmented copies per class (default: enough to bring every class to the size of the largest)."),
+    name: str = typer.Option(None, "--name", help="Name of the augmented set, a folder under CACHE_DIR/augment (default: the mode)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the noise, offset and SNR draws."),
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers (-1: all cores); the result does not depend on it."),
 ) -> None:
@@ -61,5 +61,6 @@ def augment(
         warn(w)
     console.print(
         f"{len(res.rows)} copies from {res.n_noises} noise file(s); computed {res.computed}, "
-        f"reused {res.reused} -> {res.out_dir}"
+        f"reused {res.reused} -> {res.out_dir}",
+        soft_wrap=True,
     )
