@@ -338,7 +338,8 @@ class AugmentResult:
     warnings: list[str] = field(default_factory=list)
 
     def per_class(self) -> list[dict]:
-        """Per class: ``label``, ``sources``, ``copies``, ``snr_mean``, ``snr_min``, ``snr_max``."""
+        """Per class: ``label``, ``sources``, ``copies`` and the realised SNR's
+        ``snr_mean``, ``snr_min``, ``snr_max`` (None without copies)."""
         snrs: dict[str, list[float]] = defaultdict(list)
         for r in self.rows:
             snrs[r["label"]].append(float(r["realised_snr_db"]))
@@ -349,9 +350,9 @@ class AugmentResult:
                 "label": label,
                 "sources": self.source_counts.get(label, 0),
                 "copies": len(v),
-                "snr_mean": float(np.mean(v)) if v else math.nan,
-                "snr_min": min(v) if v else math.nan,
-                "snr_max": max(v) if v else math.nan,
+                "snr_mean": round(float(np.mean(v)), 4) if v else None,
+                "snr_min": min(v) if v else None,
+                "snr_max": max(v) if v else None,
             })
         return out
 

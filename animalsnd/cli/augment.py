@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import typer
@@ -11,8 +10,8 @@ from rich.table import Table
 from animalsnd.cli._app import app, console, handle_errors, progress_bar, warn
 
 
-def _snr(v: float) -> str:
-    return "-" if math.isnan(v) else f"{v:.1f}"
+def _snr(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
 
 
 def augment_table(summary: list[dict], *, title: str) -> Table:
