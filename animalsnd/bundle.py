@@ -1,0 +1,284 @@
+"""Save and load a trained model with everything needed to rebuild its inputs.
+
+Layout of MODEL_DIR::
+
+    model.keras     the Keras model (architecture + weights)
+    bundle.json     classes, feature config, training options, data
+                    fingerprint, test fold and its clips, metrics, history,
+                    versions
+    model.tflite    optional (``--export tflite``)
+
+``bundle.json`` is written last, so a folder holding it is a complete bundle.
+A cross-validation run writes one bundle per fold, ``MODEL_DIR/fold-<k>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from animalsnd import __version__
+from animalsnd.config import FeatureConfig
+from animalsnd.errors import AnimalsndError, BundleError
+
+BUNDLE_FILE = "bundle.json"
+MODEL_FILE = "model.keras"
+TFLITE_FILE = "model.tflite"
+FORMAT_VERSION = 1
+_REQUIRED = ("classes", "input", "format")
+
+
+def import_tensorflow():
+    """Import TensorFlow and Keras quietly; returns the ``tensorflow`` module.
+
+    ``TF_CPP_MIN_LOG_LEVEL=2`` hides C++ info/warning logs; the few lines
+    written to stderr while the library loads (oneDNN notice) are dropped.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" not in sys.modules:
+        from animalsnd.audio import _quiet_stderr
+
+        with _quiet_stderr():
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
+    return sys.modules["tensorflow"]
+
+
+def _versions() -> dict[str, str]:
+    import keras
+
+    tf = import_tensorflow()
+    return {"animalsnd": __version__, "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def save_bundle(
+    model_dir: str | Path,
+    *,
+    model: Any,
+    classes: list[str],
+    cfg: FeatureConfig,
+    train_options: dict | None = None,
+    fingerprint: str = "",
+    cache_dir: str | Path | None = None,
+    test_fold: int | None = None,
+    test_shas: list[str] | None = None,
+    metrics: dict | None = None,
+    history: dict[str, list[float]] | None = None,
+    extra: dict | None = None,
+    export_tflite: bool = False,
+) -> Path:
+    """Write ``model.keras`` and ``bundle.json`` (and ``model.tflite``).
+
+    Parameters
+    ----------
+    model_dir : path
+        Created if needed; an existing bundle there is replaced.
+    model : keras.Model
+        Takes ``(batch, cfg.frames, cfg.n_mels)`` and returns
+        ``(batch, len(classes))`` probabilities.
+    classes : list of str
+        Class labels in output order.
+    cfg : FeatureConfig
+        How the inputs were computed.
+    test_fold, test_shas, cache_dir
+        The held-out fold, the SHA-256 of its clips, and the cache they came
+        from, so ``evaluate`` can rebuild the held-out set.
+
+    Returns
+    -------
+    Path
+        ``model_dir``.
+    """
+    import_tensorflow()
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / BUNDLE_FILE).unlink(missing_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=model_dir, prefix=".save-"))
+    try:
+        model.save(tmp / MODEL_FILE)
+        os.replace(tmp / MODEL_FILE, model_dir / MODEL_FILE)
+        if export_tflite:
+            (tmp / TFLITE_FILE).write_bytes(to_tflite(model))
+            os.replace(tmp / TFLITE_FILE, model_dir / TFLITE_FILE)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    meta = {
+        "format": FORMAT_VERSION,
+        "versions": _versions(),
+        "model_name": getattr(model, "name", ""),
+        "classes": list(classes),
+        "input": {"kind": "logmel", "feature": cfg.to_dict()},
+        "train": train_options or {},
+        "data": {
+            "fingerprint": fingerprint,
+            "cache_dir": str(Path(cache_dir).resolve()) if cache_dir is not None else None,
+            "test_fold": test_fold,
+            "test_shas": list(test_shas or []),
+        },
+        "metrics": metrics or {},
+        "history": history or {},
+        "files": {"model": MODEL_FILE, **({"tflite": TFLITE_FILE} if export_tflite else {})},
+        **(extra or {}),
+    }
+    from animalsnd.cache import atomic_write_text
+
+    atomic_write_text(model_dir / BUNDLE_FILE, json.dumps(meta, indent=2) + "\n")
+    return model_dir
+
+
+def to_tflite(model: Any) -> bytes:
+    """Convert a Keras model to a TensorFlow Lite flatbuffer (float32)."""
+    tf = import_tensorflow()
+    try:
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        return converter.convert()
+    except Exception as exc:  # the converter raises many types
+        msg = str(exc).strip().splitlines()
+        raise BundleError(f"TFLite export failed: {msg[-1] if msg else type(exc).__name__}") from None
+
+
+@dataclass
+class Bundle:
+    """A loaded model bundle; the Keras model is loaded on first use."""
+
+    path: Path
+    classes: list[str]
+    cfg: FeatureConfig
+    meta: dict
+    _model: Any = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def test_fold(self) -> int | None:
+        return self.meta.get("data", {}).get("test_fold")
+
+    @property
+    def test_shas(self) -> list[str]:
+        return list(self.meta.get("data", {}).get("test_shas") or [])
+
+    @property
+    def cache_dir(self) -> Path | None:
+        d = self.meta.get("data", {}).get("cache_dir")
+        return Path(d) if d else None
+
+    @property
+    def model(self):
+        if self._model is None:
+            import_tensorflow()
+            from animalsnd.models import load_model
+
+            path = self.path / MODEL_FILE
+            if not path.is_file():
+                raise BundleError(f"{self.path}: missing {MODEL_FILE}")
+            try:
+                self._model = load_model(path)
+            except AnimalsndError:
+                raise
+            except Exception as exc:
+                raise BundleError(f"{path}: cannot load model ({_one_line(exc)})") from None
+        return self._model
+
+    def predict_proba(self, X: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : np.ndarray, shape (n, frames, n_mels)
+            Features computed with ``self.cfg``.
+
+        Returns
+        -------
+        np.ndarray, shape (n, len(classes)), float32
+        """
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 3 or X.shape[1:] != self.cfg.shape:
+            raise BundleError(
+                f"features of shape {X.shape[1:]} do not match the model input {self.cfg.shape}"
+            )
+        if len(X) == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        model = self.model
+        out = [
+            np.asarray(model(X[i : i + batch_size], training=False))
+            for i in range(0, len(X), batch_size)
+        ]
+        return np.concatenate(out).astype(np.float32, copy=False)
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [s for s in str(exc).strip().splitlines() if s.strip()]
+    return (lines[-1] if lines else type(exc).__name__)[:200]
+
+
+def load_bundle(model_dir: str | Path) -> Bundle:
+    """Read ``bundle.json``; the model itself is loaded lazily.
+
+    Raises
+    ------
+    BundleError
+        Missing folder, missing or corrupt ``bundle.json``, or no ``model.keras``.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise BundleError(f"{model_dir}: model folder does not exist")
+    path = model_dir / BUNDLE_FILE
+    if not path.is_file():
+        raise BundleError(f"{model_dir}: not a model bundle (no {BUNDLE_FILE})")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
+        missing = [k for k in _REQUIRED if k not in meta]
+        if missing:
+            raise ValueError(f"missing {', '.join(missing)}")
+        if meta["input"].get("kind") != "logmel":
+            raise ValueError(f"unknown input kind {meta['input'].get('kind')!r}")
+        cfg = FeatureConfig.from_dict(meta["input"]["feature"])
+        classes = [str(c) for c in meta["classes"]]
+        if len(classes) < 2:
+            raise ValueError("fewer than two classes")
+    except (ValueError, TypeError, KeyError, AttributeError, AnimalsndError) as exc:
+        raise BundleError(f"{path}: corrupt bundle ({_one_line(exc)})") from None
+    if not (model_dir / MODEL_FILE).is_file():
+        raise BundleError(f"{model_dir}: corrupt bundle (missing {MODEL_FILE})")
+    return Bundle(path=model_dir, classes=classes, cfg=cfg, meta=meta)
+
+
+_FOLD_DIR = re.compile(r"^fold-(\d+)$")
+
+
+def find_bundles(model_dir: str | Path) -> list[Path]:
+    """The bundle in ``model_dir``, or its ``fold-<k>`` bundles by fold number.
+
+    Raises
+    ------
+    BundleError
+        No bundle there.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise BundleError(f"{model_dir}: model folder does not exist")
+    if (model_dir / BUNDLE_FILE).exists():
+        return [model_dir]
+    folds = []
+    for p in model_dir.iterdir():
+        m = _FOLD_DIR.match(p.name)
+        if m and p.is_dir() and (p / BUNDLE_FILE).exists():
+            folds.append((int(m.group(1)), p))
+    if not folds:
+        raise BundleError(
+            f"{model_dir}: not a model bundle (no {BUNDLE_FILE} and no fold-*/{BUNDLE_FILE})"
+        )
+    return [p for _, p in sorted(folds)]
