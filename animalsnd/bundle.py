@@ -14,6 +14,7 @@ A cross-validation run writes one bundle per fold, ``MODEL_DIR/fold-<k>``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -45,12 +46,28 @@ def import_tensorflow():
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" not in sys.modules:
-        from animalsnd.audio import _quiet_stderr
-
-        with _quiet_stderr():
+        with _fd2_silenced():
             import keras  # noqa: F401
             import tensorflow  # noqa: F401
     return sys.modules["tensorflow"]
+
+
+@contextlib.contextmanager
+def _fd2_silenced():
+    """Send file descriptor 2 (C-level stderr) to /dev/null for a while."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)
 
 
 def _versions() -> dict[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -411,7 +412,7 @@ def _callbacks(config: TrainConfig, *, fold: int, has_val: bool, on_epoch: Epoch
     class _Progress(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             logs = logs if logs is not None else {}
-            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            lr = float(self.model.optimizer.learning_rate.numpy())
             logs["lr"] = lr
             if on_epoch is not None:
                 on_epoch(EpochStats(
@@ -547,12 +548,14 @@ def train_fold(
         val_steps = math.ceil(len(split.val) / 64)
 
     t0 = time.perf_counter()
-    hist = model.fit(
-        gen, steps_per_epoch=steps, epochs=config.epochs, validation_data=val,
-        validation_steps=val_steps, shuffle=False, callbacks=_callbacks(config, fold=test_fold, has_val=val is not None,
-                                                      on_epoch=on_epoch),
-        verbose=0,
-    )
+    with warnings.catch_warnings():
+        # Keras' own callbacks read variables via np.array(copy=...): NumPy 2 notice
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"keras\.")
+        hist = model.fit(
+            gen, steps_per_epoch=steps, epochs=config.epochs, validation_data=val,
+            validation_steps=val_steps, shuffle=False, verbose=0,
+            callbacks=_callbacks(config, fold=test_fold, has_val=val is not None, on_epoch=on_epoch),
+        )
     train_seconds = time.perf_counter() - t0
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     epochs_run = len(history.get("loss", []))
