@@ -21,6 +21,7 @@ import re
 import shutil
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,15 @@ def import_tensorflow():
             import keras  # noqa: F401
             import tensorflow  # noqa: F401
     return sys.modules["tensorflow"]
+
+
+@contextlib.contextmanager
+def keras_numpy_notice_silenced():
+    """Hide the NumPy 2 ``__array__(copy=...)`` DeprecationWarning Keras raises
+    when it reads its own variables (saving, callbacks)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"keras\.")
+        yield
 
 
 @contextlib.contextmanager
@@ -121,7 +131,8 @@ def save_bundle(
     (model_dir / BUNDLE_FILE).unlink(missing_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=model_dir, prefix=".save-"))
     try:
-        model.save(tmp / MODEL_FILE)
+        with keras_numpy_notice_silenced():
+            model.save(tmp / MODEL_FILE)
         os.replace(tmp / MODEL_FILE, model_dir / MODEL_FILE)
         if export_tflite:
             (tmp / TFLITE_FILE).write_bytes(to_tflite(model))

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
+from animalsnd.bundle import import_tensorflow, keras_numpy_notice_silenced
 from animalsnd.errors import AnimalsndError, ConfigError, DatasetError
 from animalsnd.metrics import SUMMARY_KEYS, aggregate, classification_metrics
 from animalsnd.models import MODEL_NAMES
@@ -440,8 +440,6 @@ def _opt_float(v) -> float | None:
 
 
 def _seed_everything(seed: int) -> None:
-    from animalsnd.bundle import import_tensorflow
-
     tf = import_tensorflow()
     import keras
 
@@ -548,9 +546,7 @@ def train_fold(
         val_steps = math.ceil(len(split.val) / 64)
 
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        # Keras' own callbacks read variables via np.array(copy=...): NumPy 2 notice
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"keras\.")
+    with keras_numpy_notice_silenced():
         hist = model.fit(
             gen, steps_per_epoch=steps, epochs=config.epochs, validation_data=val,
             validation_steps=val_steps, shuffle=False, verbose=0,
