@@ -596,11 +596,14 @@ def train(
     export_tflite: bool = False,
     on_epoch: EpochCallback | None = None,
     on_fold_end: Callable[[FoldResult], None] | None = None,
+    on_start: Callable[[dict], None] | None = None,
 ) -> TrainRun:
     """Train on a prepared cache; with ``cv`` every fold is held out in turn.
 
     With ``cv`` one bundle per fold goes to ``out_dir/fold-<k>``; otherwise
-    the bundle is ``out_dir`` itself.
+    the bundle is ``out_dir`` itself. ``on_start`` receives a summary of the
+    data once it is loaded and checked, ``on_epoch`` an :class:`EpochStats`
+    per epoch and ``on_fold_end`` each :class:`FoldResult`.
 
     Raises
     ------
@@ -626,6 +629,9 @@ def train(
     if augmented:
         aug = load_augmented_for(cache_dir, augmented, classes=fs.classes, shape=fs.cfg.shape)
     fold_ids = list(range(fs.n_folds)) if cv else [test_fold]
+    if on_start is not None:
+        on_start({"n_clips": len(fs), "classes": fs.classes, "n_folds": fs.n_folds, "folds": fold_ids,
+                  "n_augmented": 0 if aug is None else len(aug.X)})
     results = []
     for k in fold_ids:
         fold_out = None if out is None else (out / f"fold-{k}" if cv else out)

@@ -1,0 +1,63 @@
+"""`animalsnd eval`."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from animalsnd.cli._app import app, console, handle_errors, progress_bar, warn
+
+
+@app.command(name="eval")
+@handle_errors
+def eval_(
+    model_dir: Path = typer.Argument(..., help="A model folder from `animalsnd train` (or its --cv parent)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="A prepared cache or a raw folder-per-class directory. [default: the model's own held-out fold]"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON."),
+    plots: Optional[Path] = typer.Option(None, "--plots", help="Folder for confusion-matrix and per-class PNGs."),
+    jobs: int = typer.Option(-1, "--jobs", help="Parallel workers for raw-folder features (-1: all cores)."),
+) -> None:
+    """Score a trained model: accuracy, F1, per-class table and confusion matrix."""
+    from animalsnd.cache import atomic_write_text
+    from animalsnd.evaluate import evaluate, is_cache
+    from animalsnd.render_eval import (
+        confusion_table,
+        folds_table,
+        mean_std_line,
+        metrics_line,
+        per_class_table,
+        plot_confusion,
+        plot_per_class,
+    )
+
+    raw = data is not None and data.is_dir() and not is_cache(data)
+    with progress_bar("Extracting features") if raw else nullcontext(None) as cb:
+        report = evaluate(model_dir, data=data, jobs=jobs, progress=cb)
+    for w in report.warnings():
+        warn(w)
+    summary = report.summary()
+    m = report.metrics
+    if report.is_cv:
+        source = "each fold's held-out clips" if data is None else str(data)
+        console.print(f"{model_dir}: {len(report.runs)} fold models on {source}")
+        console.print(folds_table(summary["folds"], summary["mean"], summary["std"], title="Per fold"))
+        console.print(f"mean ± std: {mean_std_line(summary['mean'], summary['std'])}")
+        console.print(f"all predictions together: {metrics_line(m)}")
+    else:
+        console.print(f"{model_dir} on {report.runs[0].data.source}")
+        console.print(metrics_line(m))
+    console.print(per_class_table(m))
+    console.print(confusion_table(m))
+    if plots is not None:
+        cm_png = plot_confusion(m, plots / "confusion_matrix.png")
+        pc_png = plot_per_class(m, plots / "per_class.png")
+        console.print(f"Wrote {cm_png} and {pc_png}")
+    if json_out is not None:
+        import json
+
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(json_out, json.dumps(summary, indent=2) + "\n")
+        console.print(f"Wrote {json_out}")

@@ -1,0 +1,131 @@
+"""`animalsnd train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from animalsnd.cli._app import app, console, handle_errors
+
+_MODELS = "cnn1d, cnn1d-enhanced, alexnet-mel, transformer-mel"
+
+
+@app.command()
+@handle_errors
+def train(
+    cache_dir: Path = typer.Argument(..., help="A feature cache made by `animalsnd prepare`."),
+    model: str = typer.Option(..., "--model", help=f"Architecture: {_MODELS}."),
+    out: Path = typer.Option(..., "--out", help="Model folder to write (with --cv: one fold-<k> bundle per fold)."),
+    test_fold: int = typer.Option(0, "--test-fold", help="Fold held out for testing."),
+    cv: bool = typer.Option(False, "--cv", help="Hold out every fold in turn; report mean ± std."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs. [default: cnn1d 40 (fixed); cnn1d-enhanced, alexnet-mel 60, transformer-mel 80 (early stopping)]"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size. [default: 32]"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Initial learning rate. [default: 1e-3; transformer-mel 5e-4]"),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam or adamw. [default: cnn1d adam, others adamw]"),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="AdamW decoupled weight decay. [default: 1e-4 with adamw]"),
+    class_weights: Optional[bool] = typer.Option(None, "--class-weights/--no-class-weights", help="Weight classes by inverse frequency (mean weight 1). [default: off for cnn1d, on for others]"),
+    spec_augment: Optional[bool] = typer.Option(None, "--spec-augment/--no-spec-augment", help="SpecAugment time/frequency masks on training batches. [default: off for cnn1d, on for others]"),
+    time_masks: Optional[int] = typer.Option(None, "--time-masks", help="SpecAugment time masks. [default: 2]"),
+    freq_masks: Optional[int] = typer.Option(None, "--freq-masks", help="SpecAugment frequency masks. [default: 2]"),
+    time_width: Optional[int] = typer.Option(None, "--time-width", help="Widest time mask (frames). [default: 40]"),
+    freq_width: Optional[int] = typer.Option(None, "--freq-width", help="Widest frequency mask (Mel bands). [default: 16]"),
+    mixup: Optional[float] = typer.Option(None, "--mixup", help="Mixup alpha (0 = off). [default: 0]"),
+    label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="Label smoothing. [default: 0.0]"),
+    loss: Optional[str] = typer.Option(None, "--loss", help="ce, focal or class-balanced. [default: ce]"),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Stratified part of the training folds used for validation. [default: 0.1]"),
+    early_stopping: Optional[bool] = typer.Option(None, "--early-stopping/--no-early-stopping", help="Stop when val loss stalls; keep the best epoch. [default: off for cnn1d, on for others]"),
+    patience: Optional[int] = typer.Option(None, "--patience", help="Early-stopping patience (epochs). [default: 6; transformer-mel 10]"),
+    lr_schedule: Optional[bool] = typer.Option(None, "--lr-schedule/--no-lr-schedule", help="Halve the learning rate after 3 stalled epochs. [default: off for cnn1d, on for others]"),
+    seed: int = typer.Option(0, "--seed", help="Seed for validation split, weights, shuffling and augmentation."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write per-fold metrics and mean/std as JSON."),
+    augmented: Optional[str] = typer.Option(None, "--augmented", help="Add copies from this augmented set (made by `animalsnd augment`) of the training clips."),
+    export: Optional[str] = typer.Option(None, "--export", help="Also write model.tflite ('tflite')."),
+) -> None:
+    """Train a model on a prepared cache and score its held-out fold."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from animalsnd.cache import atomic_write_text
+    from animalsnd.errors import ConfigError
+    from animalsnd.render_eval import folds_table, mean_std_line, metrics_line, per_class_table
+    from animalsnd.train import TrainConfig, train as run_train
+
+    if export not in (None, "tflite"):
+        raise ConfigError(f"--export {export!r}: only 'tflite' is supported")
+    config = TrainConfig.for_model(
+        model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+        weight_decay=weight_decay, class_weights=class_weights, spec_augment=spec_augment,
+        time_masks=time_masks, freq_masks=freq_masks, time_width=time_width, freq_width=freq_width,
+        mixup=mixup, label_smoothing=label_smoothing, loss=loss, val_fraction=val_fraction,
+        early_stopping=early_stopping, patience=patience, lr_schedule=lr_schedule, seed=seed,
+    )
+
+    def on_start(info: dict) -> None:
+        console.print(_recipe(config))
+        console.print(
+            f"[dim]{info['n_clips']} clips, {len(info['classes'])} classes, {info['n_folds']} folds; "
+            f"testing on fold{'s' if len(info['folds']) > 1 else ''} {', '.join(map(str, info['folds']))}"
+            + (f"; {info['n_augmented']} augmented copies available" if info["n_augmented"] else "") + "[/]"
+        )
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
+        TimeElapsedColumn(), TextColumn("{task.fields[stats]}"), console=console, transient=False,
+    )
+    tasks: dict[int, int] = {}
+
+    def on_epoch(s) -> None:
+        if s.fold not in tasks:
+            tasks[s.fold] = progress.add_task(f"fold {s.fold}", total=s.epochs, stats="")
+        stats = f"loss {s.loss:.3f} acc {s.accuracy:.3f}"
+        if s.val_loss is not None:
+            stats += f"  val loss {s.val_loss:.3f} acc {s.val_accuracy:.3f}"
+        stats += f"  lr {s.lr:.1e}"
+        progress.update(tasks[s.fold], completed=s.epoch, stats=stats)
+
+    def on_fold_end(r) -> None:
+        if r.fold in tasks:
+            progress.update(tasks[r.fold], total=r.epochs_run, completed=r.epochs_run)
+        note = f", best epoch {r.best_epoch}" if r.best_epoch else ""
+        progress.console.print(
+            f"fold {r.fold}: {metrics_line(r.metrics)}  [dim]{r.epochs_run} epochs{note}, "
+            f"{r.train_seconds:.0f} s, {r.n_train} train / {r.n_val} val / {r.n_test} test"
+            + (f", +{r.n_augmented} augmented" if r.n_augmented else "") + "[/]"
+        )
+
+    with progress:
+        run = run_train(cache_dir, out, config=config, test_fold=test_fold, cv=cv, augmented=augmented,
+                        export_tflite=export == "tflite", on_epoch=on_epoch, on_fold_end=on_fold_end,
+                        on_start=on_start)
+
+    summary = run.summary()
+    if cv:
+        console.print(folds_table(summary["folds"], summary["mean"], summary["std"], seconds=True,
+                                  title=f"{config.model}: {len(run.folds)}-fold cross-validation"))
+        console.print(per_class_table(run.pooled_metrics(), title="Per-class scores, all held-out folds"))
+        console.print(f"mean ± std: {mean_std_line(summary['mean'], summary['std'])}")
+        console.print(f"Saved {len(run.folds)} bundles to {out}/fold-0 … fold-{len(run.folds) - 1}")
+    else:
+        fold = run.folds[0]
+        console.print(per_class_table(fold.metrics, title=f"Held-out fold {fold.fold}"))
+        console.print(f"Saved bundle to {out}")
+    if json_out is not None:
+        import json
+
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(json_out, json.dumps(summary, indent=2) + "\n")
+        console.print(f"Wrote {json_out}")
+
+
+def _recipe(c) -> str:
+    parts = [
+        f"model {c.model}", f"{c.optimizer}(lr {c.lr:g}" + (f", wd {c.weight_decay:g})" if c.optimizer == "adamw" else ")"),
+        f"loss {c.loss}", f"batch {c.batch_size}", f"epochs ≤ {c.epochs}" if c.early_stopping else f"{c.epochs} epochs",
+    ]
+    flags = [name for name, on in [
+        ("class weights", c.class_weights), ("SpecAugment", c.spec_augment),
+        (f"mixup {c.mixup:g}", c.mixup > 0), (f"label smoothing {c.label_smoothing:g}", c.label_smoothing > 0),
+        (f"early stopping (patience {c.patience})", c.early_stopping), ("LR on plateau", c.lr_schedule),
+    ] if on]
+    return "[dim]" + ", ".join(parts + flags) + f", val {c.val_fraction:g}, seed {c.seed}[/]"

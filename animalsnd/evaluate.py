@@ -1,0 +1,321 @@
+"""Score trained bundles on held-out data, a prepared cache or a raw folder.
+
+The core is :func:`evaluate_arrays` (a bundle and feature arrays in, metrics
+out); everything else builds those arrays. Adding a perturbation (e.g. noise
+at a given SNR) means computing other arrays and calling it again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from animalsnd.bundle import Bundle, find_bundles, load_bundle
+from animalsnd.config import FeatureConfig
+from animalsnd.errors import AudioError, DatasetError
+from animalsnd.metrics import SUMMARY_KEYS, aggregate, classification_metrics
+
+Progress = Callable[[int, int], None]
+_MAX_LISTED = 10
+
+
+@dataclass
+class EvalData:
+    """Labelled features ready for a bundle, and what could not be used.
+
+    Attributes
+    ----------
+    X : np.ndarray, shape (n, frames, n_mels), float32
+    y : np.ndarray, shape (n,), int
+        Indices into the bundle's classes.
+    paths : list of str
+    source : str
+        Human-readable origin ("held-out fold 2 of CACHE", a folder, ...).
+    unknown : dict[str, int]
+        Clips per label that is not one of the model's classes (not scored).
+    failed : list of (path, reason)
+        Files that could not be decoded (skipped).
+    notes : list of str
+        Other warnings about the data.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    paths: list[str]
+    source: str
+    unknown: dict[str, int] = field(default_factory=dict)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.unknown:
+            n = sum(self.unknown.values())
+            listed = ", ".join(f"{k} ({v})" for k, v in sorted(self.unknown.items()))
+            out.append(f"{n} clip(s) in classes the model does not know were not scored: {listed}")
+        for path, reason in self.failed[:_MAX_LISTED]:
+            out.append(f"{path}: unreadable, skipped ({reason})")
+        if len(self.failed) > _MAX_LISTED:
+            out.append(f"... and {len(self.failed) - _MAX_LISTED} more unreadable file(s) skipped")
+        return out + list(self.notes)
+
+
+@dataclass
+class ArrayEval:
+    """A bundle's predictions on arrays and their metrics."""
+
+    metrics: dict
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    proba: np.ndarray
+
+
+def evaluate_arrays(bundle: Bundle, X: np.ndarray, y: np.ndarray, *, batch_size: int = 64) -> ArrayEval:
+    """Predict ``X`` with ``bundle`` and score against ``y``.
+
+    Parameters
+    ----------
+    bundle : Bundle
+    X : np.ndarray, shape (n, frames, n_mels)
+        Features made with ``bundle.cfg``.
+    y : np.ndarray, shape (n,), int
+        True class indices into ``bundle.classes``.
+    """
+    y = np.asarray(y, dtype=int)
+    if len(y) == 0:
+        raise DatasetError("no clips to evaluate")
+    proba = bundle.predict_proba(X, batch_size=batch_size)
+    y_pred = proba.argmax(axis=1)
+    return ArrayEval(classification_metrics(y, y_pred, classes=bundle.classes), y, y_pred, proba)
+
+
+# ------------------------------------------------------------------ data
+def is_cache(path: Path) -> bool:
+    return (path / "config.json").is_file() and (path / "manifest.csv").is_file()
+
+
+def _check_cfg(cache_cfg: FeatureConfig, bundle: Bundle, where: Path) -> None:
+    if cache_cfg == bundle.cfg:
+        return
+    a, b = cache_cfg.to_dict(), bundle.cfg.to_dict()
+    diff = ", ".join(f"{k}={a[k]} (model: {b[k]})" for k in a if a[k] != b[k])
+    raise DatasetError(
+        f"{where}: cache was built with other feature settings than the model ({diff}); "
+        f"prepare it again with the model's settings or pass the raw folder"
+    )
+
+
+def _from_feature_set(fs, bundle: Bundle, rows: np.ndarray, source: str) -> EvalData:
+    known = {c: i for i, c in enumerate(bundle.classes)}
+    labels = [fs.classes[fs.y[i]] for i in rows]
+    keep = np.array([lab in known for lab in labels], dtype=bool)
+    unknown = dict(Counter(lab for lab in labels if lab not in known))
+    rows = rows[keep] if len(rows) else rows
+    y = np.array([known[fs.classes[fs.y[i]]] for i in rows], dtype=int)
+    return EvalData(X=fs.X[rows], y=y, paths=[fs.paths[i] for i in rows], source=source, unknown=unknown)
+
+
+def held_out_data(bundle: Bundle) -> EvalData:
+    """The bundle's own test fold, rebuilt from the cache it was trained on."""
+    from animalsnd.cache import load_features
+
+    cache_dir = bundle.cache_dir
+    if cache_dir is None or not bundle.test_shas:
+        raise DatasetError(f"{bundle.path}: the bundle records no held-out fold; pass --data")
+    if not is_cache(cache_dir):
+        raise DatasetError(f"{bundle.path}: its feature cache {cache_dir} is gone; pass --data")
+    fs = load_features(cache_dir)
+    _check_cfg(fs.cfg, bundle, cache_dir)
+    wanted = set(bundle.test_shas)
+    rows = np.array([i for i, s in enumerate(fs.shas) if s in wanted], dtype=int)
+    data = _from_feature_set(fs, bundle, rows, f"held-out fold {bundle.test_fold} of {cache_dir}")
+    missing = len(wanted) - len(rows)
+    if missing:
+        data.notes.append(f"{missing} held-out clip(s) are no longer in {cache_dir}; scored the rest")
+    return data
+
+
+def cache_data(cache_dir: Path, bundle: Bundle) -> EvalData:
+    """Every usable clip of a prepared cache (same feature settings required)."""
+    from animalsnd.cache import load_features
+
+    fs = load_features(cache_dir)
+    _check_cfg(fs.cfg, bundle, cache_dir)
+    data = _from_feature_set(fs, bundle, np.arange(len(fs)), str(cache_dir))
+    trained_on = bundle.meta.get("data", {}).get("fingerprint")
+    if trained_on and fs.fingerprint == trained_on:
+        data.notes.append(
+            "this cache holds the model's training clips, so the scores are optimistic; "
+            "omit --data to score the held-out fold"
+        )
+    return data
+
+
+def _features_or_reason(path: str, cfg: FeatureConfig) -> tuple[np.ndarray | None, str]:
+    """Worker: padded features of one file, or why it could not be read."""
+    from animalsnd.cache import compute_features
+    from animalsnd.features import fit_frames
+
+    try:
+        x, _ = compute_features(path, cfg=cfg)
+    except AudioError as exc:
+        reason = str(exc)
+        return None, reason[len(path) + 2:] if reason.startswith(path + ": ") else reason
+    except Exception as exc:  # unexpected decoder failure: report, go on
+        return None, f"{type(exc).__name__}: {exc}"[:200]
+    return fit_frames(x, frames=cfg.frames), ""
+
+
+def folder_data(
+    root: Path, cfg: FeatureConfig, classes: list[str], *, jobs: int = -1, progress: Progress | None = None
+) -> EvalData:
+    """Features of a raw folder-per-class directory, computed with ``cfg``."""
+    from animalsnd.cache import run_parallel
+    from animalsnd.dataset import discover
+
+    recs = discover(root)
+    known = {c: i for i, c in enumerate(classes)}
+    unknown = dict(Counter(r.label for r in recs if r.label not in known))
+    recs = [r for r in recs if r.label in known]
+    tasks = [(str(r.path), cfg) for r in recs]
+    results = run_parallel(_features_or_reason, tasks, jobs=jobs, progress=progress)
+    X, y, paths, failed = [], [], [], []
+    for rec, (x, reason) in zip(recs, results):
+        if x is None:
+            failed.append((rec.relpath, reason))
+            continue
+        X.append(x)
+        y.append(known[rec.label])
+        paths.append(str(rec.path))
+    Xa = np.stack(X) if X else np.zeros((0, *cfg.shape), dtype=np.float32)
+    return EvalData(X=Xa, y=np.array(y, dtype=int), paths=paths, source=str(root),
+                    unknown=unknown, failed=failed)
+
+
+def load_data(
+    bundle: Bundle, data: str | Path | None = None, *, jobs: int = -1, progress: Progress | None = None
+) -> EvalData:
+    """The evaluation set for ``bundle``: held-out fold, a cache, or a folder.
+
+    Raises
+    ------
+    DatasetError
+        Missing data, a cache with other feature settings, nothing to score.
+    """
+    if data is None:
+        out = held_out_data(bundle)
+    else:
+        data = Path(data)
+        if not data.exists():
+            raise DatasetError(f"{data}: data folder does not exist")
+        if is_cache(data):
+            out = cache_data(data, bundle)
+        else:
+            out = folder_data(data, bundle.cfg, bundle.classes, jobs=jobs, progress=progress)
+    if len(out.y) == 0:
+        raise DatasetError(f"{out.source}: no clips of the model's classes to evaluate")
+    return out
+
+
+# ------------------------------------------------------------------ reports
+@dataclass
+class BundleEval:
+    """One bundle scored on one data set."""
+
+    path: Path
+    fold: int | None
+    result: ArrayEval
+    data: EvalData
+
+    def summary(self) -> dict:
+        return {"fold": self.fold, "path": str(self.path),
+                **{k: self.result.metrics[k] for k in SUMMARY_KEYS}, "n": self.result.metrics["n"]}
+
+
+@dataclass
+class EvalReport:
+    """The scores of a model folder: one bundle, or every fold of a CV run."""
+
+    model_dir: Path
+    classes: list[str]
+    runs: list[BundleEval]
+
+    @property
+    def is_cv(self) -> bool:
+        return len(self.runs) > 1
+
+    @property
+    def metrics(self) -> dict:
+        """Metrics of all predictions together (out-of-fold for a CV run)."""
+        if not self.is_cv:
+            return self.runs[0].result.metrics
+        y_true = np.concatenate([r.result.y_true for r in self.runs])
+        y_pred = np.concatenate([r.result.y_pred for r in self.runs])
+        return classification_metrics(y_true, y_pred, classes=self.classes)
+
+    def warnings(self) -> list[str]:
+        seen, out = set(), []
+        for r in self.runs:
+            for w in r.data.warnings():
+                if w not in seen:
+                    seen.add(w)
+                    out.append(w)
+        return out
+
+    def summary(self) -> dict:
+        """JSON: accuracy, macro/weighted F1, n, per_class (+ folds, mean, std)."""
+        m = self.metrics
+        out = {k: m[k] for k in (*SUMMARY_KEYS, "n", "per_class", "confusion")}
+        out = {"model_dir": str(self.model_dir), "classes": self.classes, **out}
+        if self.is_cv:
+            rows = [r.summary() for r in self.runs]
+            mean, std = aggregate(rows)
+            out.update(folds=rows, mean=mean, std=std)
+        return out
+
+
+def evaluate(
+    model_dir: str | Path,
+    *,
+    data: str | Path | None = None,
+    jobs: int = -1,
+    batch_size: int = 64,
+    progress: Progress | None = None,
+) -> EvalReport:
+    """Score the bundle(s) in ``model_dir``.
+
+    Without ``data`` each bundle is scored on its own held-out fold; with
+    ``data`` (a prepared cache or a raw folder-per-class directory) every
+    bundle is scored on all of it.
+
+    Raises
+    ------
+    BundleError
+        No bundle, or a corrupt one.
+    DatasetError
+        Missing or unusable data.
+    """
+    model_dir = Path(model_dir)
+    bundles = [load_bundle(p) for p in find_bundles(model_dir)]
+    classes = bundles[0].classes
+    if any(b.classes != classes for b in bundles):
+        from animalsnd.errors import BundleError
+
+        raise BundleError(f"{model_dir}: the fold bundles have different classes")
+    shared: dict[str, EvalData] = {}
+    runs = []
+    for b in bundles:
+        if data is None:
+            d = load_data(b, None)
+        else:
+            key = b.cfg.hash()
+            if key not in shared:
+                shared[key] = load_data(b, data, jobs=jobs, progress=progress)
+            d = shared[key]
+        runs.append(BundleEval(b.path, b.test_fold, evaluate_arrays(b, d.X, d.y, batch_size=batch_size), d))
+        b._model = None  # free memory between folds
+    return EvalReport(model_dir=model_dir, classes=classes, runs=runs)

@@ -1,0 +1,130 @@
+import json
+
+import pytest
+from conftest_train import FAST_CLI, TINY_PREPARE, make_data, tiny  # noqa: F401  (fixture)
+
+from animalsnd.cli import app
+
+SUMMARY = {"accuracy", "macro_f1", "weighted_f1"}
+
+
+@pytest.fixture(scope="module")
+def cv_run(tiny, tmp_path_factory):
+    """`train --cv --json` once; several tests read what it wrote."""
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    out = tmp_path_factory.mktemp("cli") / "cv-model"
+    js = out.parent / "cv.json"
+    res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "cnn1d", "--out", str(out),
+                              "--cv", "--json", str(js), *FAST_CLI])
+    return res, out, js
+
+
+def test_train_one_fold_with_tflite_export(runner, tiny, tmp_path):
+    out, js = tmp_path / "m", tmp_path / "m.json"
+    res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "cnn1d-enhanced", "--out", str(out),
+                              "--test-fold", "1", "--json", str(js), "--export", "tflite", *FAST_CLI])
+    assert res.exit_code == 0, res.output
+    assert "fold 1" in res.output and "2/2" in res.output and "val loss" in res.output
+    assert "Held-out fold 1" in res.output and "precision" in res.output
+    assert (out / "model.keras").is_file() and (out / "model.tflite").is_file()
+    meta = json.loads((out / "bundle.json").read_text())
+    assert meta["data"]["test_fold"] == 1 and meta["train"]["model"] == "cnn1d-enhanced"
+    summary = json.loads(js.read_text())
+    assert [f["fold"] for f in summary["folds"]] == [1]
+    assert set(summary["folds"][0]) >= SUMMARY | {"fold", "train_seconds"}
+    assert set(summary["mean"]) >= SUMMARY and set(summary["std"]) >= SUMMARY
+    assert summary["std"]["accuracy"] == 0.0
+
+
+def test_cv_writes_one_bundle_per_fold_and_json(cv_run):
+    res, out, js = cv_run
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["fold-0", "fold-1", "fold-2", "fold-3"]
+    for k in range(4):
+        assert json.loads((out / f"fold-{k}" / "bundle.json").read_text())["data"]["test_fold"] == k
+    summary = json.loads(js.read_text())
+    assert [f["fold"] for f in summary["folds"]] == [0, 1, 2, 3]
+    for f in summary["folds"]:
+        assert set(f) >= SUMMARY | {"fold", "train_seconds"}
+    assert set(summary["mean"]) >= SUMMARY and set(summary["std"]) >= SUMMARY
+    assert "mean ± std" in res.output and "4-fold cross-validation" in res.output
+
+
+def test_eval_cv_folder_json_and_plots(runner, cv_run, tmp_path):
+    _, out, _ = cv_run
+    js, plots = tmp_path / "e.json", tmp_path / "plots"
+    res = runner.invoke(app, ["eval", str(out), "--json", str(js), "--plots", str(plots)])
+    assert res.exit_code == 0, res.output
+    assert "4 fold models" in res.output and "mean ± std" in res.output
+    assert "Confusion matrix" in res.output and "Per-class scores" in res.output
+    s = json.loads(js.read_text())
+    assert set(s) >= SUMMARY | {"n", "per_class", "folds", "mean", "std"}
+    assert s["n"] == 24 and len(s["folds"]) == 4
+    assert set(s["per_class"]["chirp"]) == {"precision", "recall", "f1", "support"}
+    for png in ("confusion_matrix.png", "per_class.png"):
+        assert (plots / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_single_fold_on_raw_folder_reports_unknown(runner, cv_run, tmp_path):
+    _, out, _ = cv_run
+    data = make_data(tmp_path / "raw", ("chirp", "clicks", "owl"), n=2)
+    js = tmp_path / "e.json"
+    res = runner.invoke(app, ["eval", str(out / "fold-2"), "--data", str(data), "--json", str(js),
+                              "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    assert "Warning: 2 clip(s) in classes the model does not know were not scored: owl (2)" in res.output
+    s = json.loads(js.read_text())
+    assert s["n"] == 4 and "folds" not in s
+    assert s["per_class"]["burst"]["support"] == 0
+
+
+@pytest.mark.parametrize("args, line", [
+    (["train", "{tmp}/nope", "--model", "cnn1d", "--out", "{tmp}/m"],
+     "Error: {tmp}/nope: not a feature cache (no config.json; run `animalsnd prepare` first)"),
+    (["train", "{cache}", "--model", "resnet", "--out", "{tmp}/m"],
+     "Error: unknown model 'resnet'; available: cnn1d, cnn1d-enhanced, alexnet-mel, transformer-mel"),
+    (["train", "{cache}", "--model", "cnn1d", "--out", "{tmp}/m", "--test-fold", "9"],
+     "Error: test fold 9 is out of range; the cache has 4 folds (0-3)"),
+    (["train", "{cache}", "--model", "cnn1d", "--out", "{tmp}/m", "--optimizer", "sgd"],
+     "Error: optimizer='sgd' must be one of: adam, adamw"),
+    (["train", "{cache}", "--model", "cnn1d", "--out", "{tmp}/m", "--export", "onnx"],
+     "Error: --export 'onnx': only 'tflite' is supported"),
+    (["eval", "{tmp}/nope"], "Error: {tmp}/nope: model folder does not exist"),
+    (["eval", "{tmp}"], "Error: {tmp}: not a model bundle (no bundle.json and no fold-*/bundle.json)"),
+])
+def test_bad_input_is_one_line(runner, tiny, tmp_path, args, line):
+    fmt = dict(tmp=tmp_path, cache=tiny["cache"])
+    res = runner.invoke(app, [a.format(**fmt) for a in args])
+    assert res.exit_code == 1
+    assert res.output.strip() == line.format(**fmt)
+
+
+def test_corrupt_bundle_and_empty_data(runner, cv_run, tmp_path):
+    _, out, _ = cv_run
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "bundle.json").write_text("{")
+    (bad / "model.keras").write_bytes(b"")
+    res = runner.invoke(app, ["eval", str(bad)])
+    assert res.exit_code == 1 and res.output.startswith(f"Error: {bad}/bundle.json: corrupt bundle (")
+    assert len(res.output.strip().splitlines()) == 1
+    (tmp_path / "empty").mkdir()
+    res = runner.invoke(app, ["eval", str(out / "fold-0"), "--data", str(tmp_path / "empty")])
+    assert res.exit_code == 1 and "no class folders with audio files" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_eval_cache_with_other_features(runner, cv_run, tiny, tmp_path):
+    _, out, _ = cv_run
+    other = tmp_path / "c"
+    res = runner.invoke(app, ["prepare", str(tiny["data"]), "--cache", str(other), "--folds", "4",
+                              *TINY_PREPARE[:-1], "48", "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["eval", str(out / "fold-0"), "--data", str(other)])
+    assert res.exit_code == 1
+    assert res.output.strip() == (
+        f"Error: {other}: cache was built with other feature settings than the model "
+        "(frames=48 (model: 32)); prepare it again with the model's settings or pass the raw folder"
+    )

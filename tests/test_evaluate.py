@@ -1,0 +1,104 @@
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest_train import FAST, TINY_FEATURES, make_data, tiny, tiny_features, trained, trained_cv  # noqa: F401
+
+from animalsnd.bundle import load_bundle
+from animalsnd.cache import prepare
+from animalsnd.config import FeatureConfig
+from animalsnd.errors import BundleError, DatasetError
+from animalsnd.evaluate import evaluate, evaluate_arrays, load_data
+
+
+def test_default_is_the_held_out_fold(trained, tiny_features):
+    fs = tiny_features
+    report = evaluate(trained)
+    assert not report.is_cv
+    run = report.runs[0]
+    assert run.fold == 0
+    test_shas = {fs.shas[i] for i in np.flatnonzero(fs.folds == 0)}
+    assert set(load_bundle(trained).test_shas) == test_shas
+    assert report.metrics["n"] == len(test_shas)
+    assert run.data.source.startswith("held-out fold 0 of ")
+    # the same numbers as at the end of training
+    saved = load_bundle(trained).meta["metrics"]
+    for k in ("accuracy", "macro_f1", "weighted_f1"):
+        assert report.metrics[k] == pytest.approx(saved[k])
+    assert report.warnings() == []
+
+
+def test_evaluate_arrays_scores_given_features(trained, tiny_features):
+    b = load_bundle(trained)
+    fs = tiny_features
+    res = evaluate_arrays(b, fs.X[:5], fs.y[:5])
+    assert res.proba.shape == (5, 3)
+    assert np.array_equal(res.y_pred, res.proba.argmax(1))
+    assert res.metrics["n"] == 5
+    with pytest.raises(DatasetError, match="no clips to evaluate"):
+        evaluate_arrays(b, fs.X[:0], fs.y[:0])
+
+
+def test_on_a_whole_cache_warns_about_training_clips(trained, tiny):
+    report = evaluate(trained, data=tiny["cache"])
+    assert report.metrics["n"] == 24
+    assert any("training clips" in w for w in report.warnings())
+
+
+def test_raw_folder_reports_unknown_classes_and_bad_files(trained, tmp_path):
+    data = make_data(tmp_path / "raw", ("chirp", "burst", "whistle"), n=2)
+    (data / "chirp" / "broken.wav").write_bytes(b"RIFF0000WAVEfmt nonsense")
+    sf.write(data / "burst" / "silent.wav", np.zeros(4000, np.float32), 8000)
+    report = evaluate(trained, data=data, jobs=1)
+    assert report.metrics["n"] == 4
+    assert report.metrics["per_class"]["clicks"]["support"] == 0
+    w = report.warnings()
+    assert w[0] == "2 clip(s) in classes the model does not know were not scored: whistle (2)"
+    assert any(line.startswith("chirp/broken.wav: unreadable, skipped") for line in w)
+    assert any(line.startswith("burst/silent.wav: unreadable, skipped (all-silent") for line in w)
+
+
+def test_raw_folder_features_match_the_cache(trained, tiny):
+    b = load_bundle(trained)
+    raw = load_data(b, tiny["data"], jobs=1)
+    cached = load_data(b, tiny["cache"])
+    order = np.argsort(raw.paths)
+    order_c = np.argsort(cached.paths)
+    np.testing.assert_allclose(raw.X[order], cached.X[order_c], atol=1e-5)
+
+
+def test_cache_with_other_features_is_one_clear_error(trained, tiny, tmp_path):
+    other = FeatureConfig(**{**TINY_FEATURES, "n_mels": 12})
+    prepare(tiny["data"], tmp_path / "c2", cfg=other, folds=4, jobs=1)
+    with pytest.raises(DatasetError, match=r"other feature settings than the model \(n_mels=12 \(model: 16\)\)"):
+        evaluate(trained, data=tmp_path / "c2")
+
+
+def test_missing_data_and_model(trained, tmp_path):
+    with pytest.raises(DatasetError, match="data folder does not exist"):
+        evaluate(trained, data=tmp_path / "nope")
+    with pytest.raises(BundleError, match="model folder does not exist"):
+        evaluate(tmp_path / "nope")
+    only_unknown = make_data(tmp_path / "u", ("whistle",), n=2)
+    with pytest.raises(DatasetError, match="no clips of the model's classes to evaluate"):
+        evaluate(trained, data=only_unknown, jobs=1)
+
+
+def test_held_out_fold_needs_the_cache(trained, tmp_path):
+    moved = tmp_path / "m"
+    shutil.copytree(trained, moved)
+    b = load_bundle(moved)
+    b.meta["data"]["cache_dir"] = str(tmp_path / "gone")
+    with pytest.raises(DatasetError, match="is gone; pass --data"):
+        load_data(b)
+
+
+def test_cv_folder_evaluates_every_fold(trained_cv, tiny_features):
+    report = evaluate(trained_cv)
+    assert report.is_cv and [r.fold for r in report.runs] == [0, 1, 2, 3]
+    assert report.metrics["n"] == len(tiny_features)  # every clip held out once
+    s = report.summary()
+    assert len(s["folds"]) == 4 and set(s["mean"]) == {"accuracy", "macro_f1", "weighted_f1"}
+    assert s["mean"]["accuracy"] == pytest.approx(np.mean([f["accuracy"] for f in s["folds"]]))
+    assert set(s) >= {"accuracy", "macro_f1", "weighted_f1", "n", "per_class", "folds", "mean", "std"}
