@@ -9,8 +9,6 @@ from animalsnd.cli._app import app, not_available
 _EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 for _name, _help in [
-    ("train", "Train a model on a prepared cache."),
-    ("eval", "Evaluate a trained model."),
     ("predict", "Classify recordings with a trained model."),
     ("compare", "Run an ablation table over model variants."),
     ("demo", "Run prepare, train, eval and predict on the bundled sample audio."),
