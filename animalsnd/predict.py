@@ -289,8 +289,12 @@ class _LiteModel:
             from animalsnd.bundle import import_tensorflow
 
             Interpreter = import_tensorflow().lite.Interpreter
+        from animalsnd.audio import _quiet_stderr
+
+        self._quiet = _quiet_stderr  # LiteRT logs its delegate set-up to stderr
         try:
-            self._it = Interpreter(model_path=str(path), num_threads=threads)
+            with _quiet_stderr():
+                self._it = Interpreter(model_path=str(path), num_threads=threads)
         except Exception as exc:
             raise BundleError(f"{path}: cannot load TFLite model ({exc})") from None
         self._in = self._it.get_input_details()[0]["index"]
@@ -300,7 +304,8 @@ class _LiteModel:
     def __call__(self, X: np.ndarray) -> np.ndarray:
         if self._batch != len(X):
             self._it.resize_tensor_input(self._in, [len(X), *X.shape[1:]])
-            self._it.allocate_tensors()
+            with self._quiet():
+                self._it.allocate_tensors()
             self._batch = len(X)
         self._it.set_tensor(self._in, np.ascontiguousarray(X, dtype=np.float32))
         self._it.invoke()

@@ -1,0 +1,162 @@
+"""`animalsnd predict`."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from animalsnd.cli._app import app, console, err_console, fail, handle_errors, warn
+
+
+@contextlib.contextmanager
+def audio_progress(description: str) -> Iterator[Callable[[float, float], None]]:
+    """A progress bar over seconds of audio, on stderr (stdout may carry CSV/JSON)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = [
+        TextColumn("[bold]{task.description}"), BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} s of audio"),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+    ]
+    state: dict = {}
+
+    def update(done: float, total: float) -> None:
+        if "prog" not in state:
+            if total <= 0:
+                return
+            state["prog"] = Progress(*columns, console=err_console, transient=False)
+            state["prog"].start()
+            state["task"] = state["prog"].add_task(description, total=total)
+        state["prog"].update(state["task"], completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if "prog" in state:
+            state["prog"].stop()
+
+
+def _fmt_duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.2f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.1f} s"
+
+
+def run_header(run) -> str:
+    """One line: which model(s), which runtime, which windows."""
+    sr = run.cfg.sr
+    models = f"mean of {run.n_models} fold models" if run.n_models > 1 else "1 model"
+    merged = ", merged" if run.options.merge else ""
+    return (f"{run.model_dir}: {models} ({run.runtime}), {len(run.classes)} classes; "
+            f"window {run.plan.window / sr:g} s, hop {run.plan.hop / sr:g} s{merged}")
+
+
+def detections_table(run, *, top_k: int) -> Table:
+    """Rich table of a :class:`~animalsnd.predict.PredictRun`'s rows."""
+    one = len(run.processed) == 1
+    t = Table(title=escape(str(run.processed[0].path)) if one else "Predictions")
+    if not one:
+        t.add_column("file", overflow="fold")
+    t.add_column("start s", justify="right")
+    t.add_column("end s", justify="right")
+    t.add_column("label")
+    t.add_column("confidence", justify="right")
+    if top_k > 1:
+        t.add_column(f"top {top_k}")
+    for d in run.rows:
+        cells = [] if one else [escape(d.file)]
+        cells += [f"{d.start_s:.2f}", f"{d.end_s:.2f}",
+                  escape(d.label) if d.label != "unknown" else "[dim]unknown[/]", f"{d.confidence:.3f}"]
+        if top_k > 1:
+            cells.append(escape(", ".join(f"{lab} {p:.2f}" for lab, p in d.top[:top_k])))
+        t.add_row(*cells)
+    return t
+
+
+def _resolve_format(fmt: Optional[str], out: Optional[Path]) -> str:
+    from animalsnd.errors import ConfigError
+    from animalsnd.export import FOLDER_FORMATS, FORMATS
+
+    if fmt is None:
+        if out is None:
+            return "table"
+        suffix = out.suffix.lower().lstrip(".")
+        if suffix in ("csv", "json"):
+            return suffix
+        raise ConfigError(f"--out {out}: add --format csv|json|raven|audacity")
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r} must be one of {', '.join(FORMATS)}")
+    if fmt in FOLDER_FORMATS and out is None:
+        raise ConfigError(f"--format {fmt} writes one file per recording; give --out FOLDER")
+    if fmt == "table" and out is not None:
+        raise ConfigError("--format table prints to the terminal; use csv or json with --out")
+    return fmt
+
+
+@app.command()
+@handle_errors
+def predict(
+    model_dir: Path = typer.Argument(..., help="A model folder from `animalsnd train` (a --cv folder averages its folds)."),
+    paths: list[Path] = typer.Argument(..., help="Audio files and/or folders."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Also look for audio in sub-folders."),
+    window: Optional[float] = typer.Option(None, "--window", help="Window length in seconds. Default: the model's input (16 s)."),
+    hop: Optional[float] = typer.Option(None, "--hop", help="Seconds between window starts (rounded to the feature hop). Default: half a window."),
+    min_confidence: float = typer.Option(0.0, "--min-confidence", help="Drop windows whose top probability is below this."),
+    top_k: int = typer.Option(1, "--top-k", help="Labels and probabilities per row."),
+    unknown_below: float = typer.Option(0.0, "--unknown-below", help="Label a window 'unknown' when its top probability is below this."),
+    merge: bool = typer.Option(False, "--merge/--no-merge", help="Join consecutive windows with the same label into one detection."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="table, csv, json, raven or audacity. Default: table, or csv/json from the --out suffix."),
+    out: Optional[Path] = typer.Option(None, "--out", help="File (csv, json) or folder (raven, audacity). Default: stdout."),
+    jobs: int = typer.Option(1, "--jobs", help="Worker processes across files (-1: all cores)."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Windows per model call."),
+    runtime: str = typer.Option("auto", "--runtime", help="auto, keras or tflite (model.tflite via LiteRT; auto uses it when present)."),
+) -> None:
+    """Classify recordings window by window with a trained model."""
+    from animalsnd import export
+    from animalsnd.predict import PredictOptions
+    from animalsnd.predict import predict as run_predict
+
+    fmt = _resolve_format(fmt, out)
+    opts = PredictOptions(window_s=window, hop_s=hop, min_confidence=min_confidence, top_k=top_k,
+                          unknown_below=unknown_below, merge=merge, batch_size=batch_size)
+    with audio_progress("Predicting") as cb:
+        run = run_predict(model_dir, paths, options=opts, recursive=recursive, jobs=jobs,
+                          runtime=runtime, progress=cb)
+    for r in run.skipped:
+        warn(f"skipped {r.path}: {r.error}")
+    if not run.processed:
+        fail(f"nothing could be processed: all {len(run.results)} input(s) skipped")
+
+    k = min(top_k, len(run.classes))
+    to_stdout = fmt in ("csv", "json") and out is None
+    if fmt == "table":
+        console.print(run_header(run), soft_wrap=True, markup=False)
+        console.print(detections_table(run, top_k=k))
+    elif fmt in ("csv", "json"):
+        text = export.to_csv(run.rows, top_k=k) if fmt == "csv" else export.to_json(run.rows, top_k=k)
+        export.write_text(text, sys.stdout if out is None else out)
+    else:
+        high = run.cfg.fmax if run.cfg.fmax is not None else run.cfg.sr / 2
+        written = export.write_per_file([(r.path, r.rows) for r in run.processed], out, fmt=fmt,
+                                        low_hz=run.cfg.fmin, high_hz=high)
+    audio = run.audio_s
+    speed = audio / run.seconds if run.seconds > 0 else float("inf")
+    line = (f"{len(run.processed)} file(s), {_fmt_duration(audio)} of audio, {len(run.rows)} row(s) "
+            f"in {run.seconds:.1f} s ({speed:.0f}x real time)")
+    if fmt in ("raven", "audacity"):
+        line += f"; wrote {len(written)} {fmt} file(s) to {out}"
+    elif out is not None:
+        line += f"; wrote {out}"
+    if run.skipped:
+        line += f"; skipped {len(run.skipped)}: " + ", ".join(str(r.path) for r in run.skipped)
+    (err_console if to_stdout else console).print(line, soft_wrap=True, markup=False)
