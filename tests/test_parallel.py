@@ -81,3 +81,19 @@ def test_prepare_on_dask_equals_local(cluster, tmp_path, runner):
     again = prepare(data, tmp_path / "dask", cfg=TINY, folds=3, backend="dask",
                     scheduler=cluster.scheduler_address)
     assert again.computed == 1
+
+
+def test_augment_on_dask_equals_local(cluster, tmp_path):
+    from animalsnd.augment.store import build_augmented, load_augmented
+    from test_augment_store import write_noise
+
+    data = make_dataset(tmp_path / "data", {"low": 300.0, "high": 2500.0}, n=5, sr=8000)
+    cache = tmp_path / "cache"
+    prepare(data, cache, cfg=TINY, folds=3, jobs=1)
+    noise = write_noise(tmp_path / "noise")
+    build_augmented(cache, noise, per_class=4, name="local", jobs=2)
+    build_augmented(cache, noise, per_class=4, name="dask", backend="dask",
+                    scheduler=cluster.scheduler_address)
+    a, b = load_augmented(cache, "local"), load_augmented(cache, "dask")
+    assert a.source_shas == b.source_shas and a.X.tobytes() == b.X.tobytes()
+    assert np.array_equal(a.snr_db, b.snr_db)

@@ -58,6 +58,7 @@ from animalsnd.cache import (
 from animalsnd.config import FeatureConfig
 from animalsnd.dataset import sha256_file
 from animalsnd.errors import AudioError, ConfigError, DatasetError
+from animalsnd.parallel import check_backend
 from animalsnd.features import fit_frames, logmel
 
 __all__ = [
@@ -372,6 +373,8 @@ def build_augmented(
     name: str | None = None,
     seed: int = 0,
     jobs: int = -1,
+    backend: str = "local",
+    scheduler: str | None = None,
     progress: Progress | None = None,
 ) -> AugmentResult:
     """Mix background noise into a prepared cache's clips and cache the features.
@@ -393,6 +396,9 @@ def build_augmented(
     seed : int
     jobs : int
         Parallel workers (-1: all cores). Does not change the result.
+    backend, scheduler : str
+        ``"local"`` processes or ``"dask"`` with a scheduler address (see
+        :func:`animalsnd.parallel.run_parallel`). Does not change the result.
     progress : callable(done, total), optional
         Called as source clips finish.
 
@@ -408,6 +414,7 @@ def build_augmented(
         Not a cache, no usable noise, or no source audio left.
     """
     snr_db, name = _check_options(mode, snr, per_class, name, seed, jobs)
+    check_backend(backend, scheduler)
     reference = REFERENCE[mode]
     cache_dir = Path(cache_dir)
     conf = read_config(cache_dir)
@@ -486,7 +493,8 @@ def build_augmented(
         for path, cs in pending.items()
     ]
     failed = []
-    results = run_parallel(_augment_source, tasks, jobs=jobs, progress=progress)
+    results = run_parallel(_augment_source, tasks, jobs=jobs, backend=backend,
+                           scheduler=scheduler, progress=progress)
     for task, res in zip(tasks, results):
         if not isinstance(res, list):  # the task itself failed (e.g. a lost worker)
             why = getattr(res, "error", repr(res))

@@ -44,13 +44,17 @@ def augment(
     name: str = typer.Option(None, "--name", help="Name of the augmented set, a folder under CACHE_DIR/augment (default: the mode)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the noise, offset and SNR draws."),
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers (-1: all cores); the result does not depend on it."),
+    backend: str = typer.Option("local", "--backend", help="local (processes on this machine) or dask (a cluster)."),
+    scheduler: str = typer.Option(None, "--scheduler", envvar="ANIMALSND_DASK_SCHEDULER",
+                                  help="Dask scheduler address (tcp://host:8786) or 'local'."),
 ) -> None:
     """Mix background noise into the cached clips at a measured SNR and cache the features."""
     from animalsnd.augment.store import build_augmented
 
     with progress_bar("Mixing noise", unit="clips") as cb:
         res = build_augmented(cache_dir, noise, mode=mode, snr=snr, per_class=per_class,
-                              name=name, seed=seed, jobs=jobs, progress=cb)
+                              name=name, seed=seed, jobs=jobs, backend=backend,
+                              scheduler=scheduler, progress=cb)
     lo, hi = res.snr_db
     console.print(augment_table(
         res.per_class(),
