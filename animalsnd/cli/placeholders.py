@@ -9,7 +9,6 @@ from animalsnd.cli._app import app, not_available
 _EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 for _name, _help in [
-    ("compare", "Run an ablation table over model variants."),
     ("demo", "Run prepare, train, eval and predict on the bundled sample audio."),
 ]:
 

@@ -1,0 +1,266 @@
+"""Tables and figures of a compare run (the only drawing code for compare).
+
+Everything here works on :meth:`animalsnd.compare.CompareResult.summary`
+(plain dicts), so a table can also be redrawn from a saved ``--json`` file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from rich.table import Table
+
+_SCORES = [("accuracy", "accuracy"), ("weighted_f1", "weighted F1"), ("macro_f1", "macro F1")]
+
+
+def _pm(d: dict | None, digits: int = 3) -> str:
+    if not d or d.get("mean") is None:
+        return "-"
+    return f"{d['mean']:.{digits}f} ± {d['std']:.{digits}f}"
+
+
+def _num(x, fmt: str) -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def columns(summary: dict) -> list[dict]:
+    """Column definitions: ``id``, ``header``, ``better`` and ``value(v)``/``text(v)`` per variant."""
+    cols = []
+    for key, head in _SCORES:
+        cols.append(dict(id=key, header=head, better="max",
+                         value=lambda v, k=key: v[k]["mean"], text=lambda v, k=key: _pm(v[k])))
+    cols.append(dict(id="gap", header="macro − weighted", better="max",
+                     value=lambda v: v["gap"]["mean"], text=lambda v: _num(v["gap"]["mean"], "+.3f")))
+    for lab in summary.get("eval_snr", []):
+        cols.append(dict(id=f"acc@{lab}dB", header=f"acc@{lab}dB", better="max",
+                         value=lambda v, s=lab: v["snr"].get(s, {}).get("accuracy", {}).get("mean"),
+                         text=lambda v, s=lab: _pm(v["snr"].get(s, {}).get("accuracy"))))
+    cols += [
+        dict(id="params", header="params", better="min", value=lambda v: v["params"],
+             text=lambda v: _num(v["params"], ",d")),
+        dict(id="train_s", header="train s/fold", better="min", value=lambda v: v["train_seconds"]["mean"],
+             text=lambda v: _num(v["train_seconds"]["mean"], ".1f")),
+        dict(id="infer_ms", header="ms/clip", better="min", value=lambda v: v["infer_ms_per_clip"]["mean"],
+             text=lambda v: _num(v["infer_ms_per_clip"]["mean"], ".2f")),
+        dict(id="runs", header="runs", better=None, value=lambda v: v["n_runs"],
+             text=lambda v: str(v["n_runs"]) + (f" (+{v['missing_runs']} missing)" if v.get("missing_runs") else "")),
+    ]
+    return cols
+
+
+def best_rows(summary: dict) -> dict[str, set[str]]:
+    """Per column id, the variant(s) with the best mean (ties share it)."""
+    out: dict[str, set[str]] = {}
+    variants = summary["variants"]
+    for col in columns(summary):
+        if col["better"] is None:
+            continue
+        vals = {n: col["value"](v) for n, v in variants.items() if v["n_runs"] and col["value"](v) is not None}
+        if len(vals) < 2:
+            out[col["id"]] = set()
+            continue
+        pick = max if col["better"] == "max" else min
+        target = pick(vals.values())
+        tol = 1e-12 if col["id"] in ("params", "train_s", "infer_ms") else 5e-4  # scores: display precision
+        out[col["id"]] = {n for n, x in vals.items() if abs(x - target) < tol}
+    return out
+
+
+def rows(summary: dict) -> tuple[list[str], list[list[str]], list[list[bool]]]:
+    """Header, text cells and a best-value mask, one row per variant."""
+    cols = columns(summary)
+    best = best_rows(summary)
+    header = ["variant", *(c["header"] for c in cols)]
+    body, mask = [], []
+    for name, v in summary["variants"].items():
+        body.append([name, *(c["text"](v) if v["n_runs"] else "-" for c in cols)])
+        mask.append([False, *(name in best.get(c["id"], set()) for c in cols)])
+    return header, body, mask
+
+
+def compare_table(summary: dict, *, title: str | None = None) -> Table:
+    """Rich table: mean ± std over folds x seeds; the best value per column in bold green."""
+    header, body, mask = rows(summary)
+    n_f, n_s = len(summary["folds"]), len(summary["seeds"])
+    t = Table(title=title or f"Variants on {n_f} test fold(s) x {n_s} seed(s)",
+              caption="mean ± std over runs; best per column in bold")
+    for i, h in enumerate(header):
+        t.add_column(h, justify="left" if i == 0 else "right")
+    for cells, m in zip(body, mask):
+        t.add_row(*(f"[bold green]{c}[/]" if b else c for c, b in zip(cells, m)))
+    return t
+
+
+def to_markdown(summary: dict) -> str:
+    header, body, mask = rows(summary)
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+    for cells, m in zip(body, mask):
+        lines.append("| " + " | ".join(f"**{c}**" if b else c for c, b in zip(cells, m)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(summary: dict) -> str:
+    """One row per variant, mean and std in separate columns."""
+    snrs = summary.get("eval_snr", [])
+    head = ["variant", "model", "augment", "n_runs"]
+    for k in ("accuracy", "weighted_f1", "macro_f1", "gap"):
+        head += [f"{k}_mean", f"{k}_std"]
+    for s in snrs:
+        head += [f"acc@{s}dB_mean", f"acc@{s}dB_std", f"macro_f1@{s}dB_mean", f"macro_f1@{s}dB_std"]
+    head += ["params", "train_seconds_mean", "infer_ms_per_clip_mean", "epochs_mean"]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(head)
+    for name, v in summary["variants"].items():
+        row = [name, v["model"], v["augment"] or "", v["n_runs"]]
+        for k in ("accuracy", "weighted_f1", "macro_f1", "gap"):
+            row += [v[k]["mean"], v[k]["std"]]
+        for s in snrs:
+            d = v["snr"].get(s, {})
+            row += [d.get("accuracy", {}).get("mean"), d.get("accuracy", {}).get("std"),
+                    d.get("macro_f1", {}).get("mean"), d.get("macro_f1", {}).get("std")]
+        row += [v["params"], v["train_seconds"]["mean"], v["infer_ms_per_clip"]["mean"], v["epochs"]["mean"]]
+        w.writerow(["" if x is None else (round(x, 6) if isinstance(x, float) else x) for x in row])
+    return buf.getvalue()
+
+
+def to_json(summary: dict) -> str:
+    return json.dumps(summary, indent=1) + "\n"
+
+
+def render(summary: dict, path: Path) -> str:
+    """The table as text for ``path``'s suffix (.md, .csv or .json)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".md":
+        return to_markdown(summary)
+    if suffix == ".csv":
+        return to_csv(summary)
+    if suffix == ".json":
+        return to_json(summary)
+    from animalsnd.errors import ConfigError
+
+    raise ConfigError(f"--out {path}: the file name must end in .md, .csv or .json")
+
+
+# ------------------------------------------------------------------ figures
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+def _done(summary: dict) -> dict:
+    return {n: v for n, v in summary["variants"].items() if v["n_runs"]}
+
+
+def plot_accuracy(summary: dict, path: str | Path) -> Path:
+    """Bar per variant: mean accuracy with ± std error bars."""
+    plt = _pyplot()
+    vs = _done(summary)
+    names = list(vs)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * len(names) + 2), 3.8))
+    means = [vs[n]["accuracy"]["mean"] for n in names]
+    ax.bar(range(len(names)), means, yerr=[vs[n]["accuracy"]["std"] for n in names], capsize=4,
+           color="#4c72b0")
+    for i, m in enumerate(means):
+        ax.text(i, m / 2, f"{m:.2f}", ha="center", va="center", color="white", fontsize=8)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy (mean ± std)")
+    ax.set_title("Accuracy per variant")
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, Path(path))
+
+
+def plot_f1(summary: dict, path: str | Path) -> Path:
+    """Macro vs weighted F1 per variant, side by side with error bars."""
+    import numpy as np
+
+    plt = _pyplot()
+    vs = _done(summary)
+    names = list(vs)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * len(names) + 2), 3.8))
+    for off, key, lab, col in [(-0.2, "weighted_f1", "weighted F1", "#4c72b0"),
+                               (0.2, "macro_f1", "macro F1", "#dd8452")]:
+        ax.bar(x + off, [vs[n][key]["mean"] for n in names], 0.4, yerr=[vs[n][key]["std"] for n in names],
+               capsize=3, label=lab, color=col)
+    ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("F1 (mean ± std)")
+    ax.set_title("Macro vs weighted F1")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, Path(path))
+
+
+def plot_per_class(summary: dict, path: str | Path) -> Path:
+    """Heatmap of mean per-class F1: variants x classes."""
+    import numpy as np
+
+    plt = _pyplot()
+    vs = _done(summary)
+    names, classes = list(vs), summary["classes"]
+    M = np.array([[vs[n]["per_class_f1"][c]["mean"] or 0.0 for c in classes] for n in names], dtype=float)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(classes) + 3), max(3.0, 0.4 * len(names) + 1.5)))
+    im = ax.imshow(M, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    for i in range(len(names)):
+        for j in range(len(classes)):
+            ax.text(j, i, f"{M[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="black" if M[i, j] > 0.6 else "white")
+    ax.set_title("Per-class F1 (mean over runs)")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return _save(fig, Path(path))
+
+
+def plot_noise(summary: dict, path: str | Path) -> Path:
+    """Accuracy vs SNR per variant (clean at the right)."""
+    plt = _pyplot()
+    vs = _done(summary)
+    snrs = summary["eval_snr"]
+    order = sorted(snrs, key=float)
+    xs = list(range(len(order) + 1))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for n, v in vs.items():
+        ys = [v["snr"][s]["accuracy"]["mean"] for s in order] + [v["accuracy"]["mean"]]
+        ax.plot(xs, ys, marker="o", label=n)
+    ax.set_xticks(xs, [f"{s} dB" for s in order] + ["clean"])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy (mean over runs)")
+    ax.set_title("Accuracy with evaluation noise")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    return _save(fig, Path(path))
+
+
+def write_figures(summary: dict, out_dir: str | Path) -> list[Path]:
+    """All compare figures into ``out_dir`` (compare_*.png); nothing without finished runs."""
+    out_dir = Path(out_dir)
+    if not _done(summary):
+        return []
+    paths = [plot_accuracy(summary, out_dir / "compare_accuracy.png"),
+             plot_f1(summary, out_dir / "compare_f1.png"),
+             plot_per_class(summary, out_dir / "compare_per_class_f1.png")]
+    if summary.get("eval_snr") and all(
+            v["snr"][s]["accuracy"]["mean"] is not None for v in _done(summary).values() for s in summary["eval_snr"]):
+        paths.append(plot_noise(summary, out_dir / "compare_noise.png"))
+    return paths
