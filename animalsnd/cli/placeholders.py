@@ -9,7 +9,6 @@ from animalsnd.cli._app import app, not_available
 _EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 for _name, _help in [
-    ("demo", "Run prepare, train, eval and predict on the bundled sample audio."),
 ]:
 
     def _cmd(ctx: typer.Context, _n: str = _name) -> None:
