@@ -264,3 +264,44 @@ def write_figures(summary: dict, out_dir: str | Path) -> list[Path]:
             v["snr"][s]["accuracy"]["mean"] is not None for v in _done(summary).values() for s in summary["eval_snr"]):
         paths.append(plot_noise(summary, out_dir / "compare_noise.png"))
     return paths
+
+
+# ------------------------------------------------------------------ eval --noise
+def snr_table(snr: dict, *, title: str = "Noise robustness") -> Table:
+    """Accuracy and macro F1 per SNR next to the clean score (``eval --noise``).
+
+    ``snr`` is :meth:`animalsnd.evaluate.NoiseReport.summary`; CV entries
+    (with ``std``) show mean ± std over the fold models.
+    """
+    t = Table(title=title, caption="noise mixed at each SNR against the active level of every clip")
+    for name in ("SNR", "accuracy", "macro F1", "Δ accuracy"):
+        t.add_column(name, justify="left" if name == "SNR" else "right")
+    clean = snr["clean"]["accuracy"]
+    for label, e in snr.items():
+        std = e.get("std")
+        cells = [f"{e[k]:.3f} ± {std[k]:.3f}" if std else f"{e[k]:.3f}" for k in ("accuracy", "macro_f1")]
+        delta = e["accuracy"] - clean
+        d = "" if label == "clean" else (f"[red]{delta:+.3f}[/]" if delta < 0 else f"{delta:+.3f}")
+        t.add_row("clean" if label == "clean" else f"{label} dB", *cells, d)
+    return t
+
+
+def plot_snr(snr: dict, path: str | Path, *, title: str = "Accuracy and macro F1 vs SNR") -> Path:
+    """Accuracy and macro F1 against SNR (clean at the right), ± std for CV."""
+    plt = _pyplot()
+    labels = sorted((k for k in snr if k != "clean"), key=float)
+    order = [*labels, "clean"]
+    xs = list(range(len(order)))
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for key, name in (("accuracy", "accuracy"), ("macro_f1", "macro F1")):
+        ys = [snr[k][key] for k in order]
+        err = [snr[k]["std"][key] for k in order] if "std" in snr["clean"] else None
+        ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=name)
+    ax.set_xticks(xs, [f"{k} dB" for k in labels] + ["clean"])
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("signal-to-noise ratio")
+    ax.set_ylabel("score")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, Path(path))

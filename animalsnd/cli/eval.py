@@ -19,6 +19,8 @@ def eval_(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON."),
     plots: Optional[Path] = typer.Option(None, "--plots", help="Folder for confusion-matrix and per-class PNGs."),
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers for raw-folder features (-1: all cores)."),
+    noise: Optional[Path] = typer.Option(None, "--noise", help="Also score with background noise from this folder (searched recursively) mixed into every clip."),
+    snr: Optional[str] = typer.Option(None, "--snr", help="SNRs in dB for --noise, comma-separated. [default: 20,10,5,0]"),
 ) -> None:
     """Score a trained model: accuracy, F1, per-class table and confusion matrix."""
     from animalsnd.cache import atomic_write_text
@@ -33,6 +35,19 @@ def eval_(
         plot_per_class,
     )
 
+    snrs = None
+    if snr is not None and noise is None:
+        from animalsnd.errors import ConfigError
+
+        raise ConfigError("--snr needs --noise NOISE_DIR")
+    if noise is not None:
+        from animalsnd.augment.noise import parse_snr_list
+        from animalsnd.augment.noisebank import load_noise_bank
+        from animalsnd.bundle import find_bundles, load_bundle
+
+        snrs = parse_snr_list(snr or "20,10,5,0")
+        # an empty or unusable noise folder fails before any scoring
+        load_noise_bank(noise, sr=load_bundle(find_bundles(model_dir)[0]).cfg.sr)
     raw = data is not None and data.is_dir() and not is_cache(data)
     with progress_bar("Extracting features") if raw else nullcontext(None) as cb:
         report = evaluate(model_dir, data=data, jobs=jobs, progress=cb)
@@ -51,10 +66,22 @@ def eval_(
         console.print(metrics_line(m))
     console.print(per_class_table(m))
     console.print(confusion_table(m))
+    if noise is not None:
+        from animalsnd.evaluate import evaluate_noise
+        from animalsnd.render_compare import plot_snr, snr_table
+
+        with progress_bar("Mixing noise", unit="SNR x data sets") as cb:
+            noisy = evaluate_noise(report, noise, snrs=snrs, jobs=jobs, progress=cb)
+        for name, why in noisy.skipped:
+            warn(f"noise {name}: {why}; skipped")
+        summary["snr"] = noisy.summary()
+        console.print(snr_table(summary["snr"], title=f"Noise robustness: {noise} ({noisy.n_noises} file(s))"))
     if plots is not None:
         cm_png = plot_confusion(m, plots / "confusion_matrix.png")
         pc_png = plot_per_class(m, plots / "per_class.png")
         console.print(f"Wrote {cm_png} and {pc_png}")
+        if noise is not None:
+            console.print(f"Wrote {plot_snr(summary['snr'], plots / 'snr.png')}")
     if json_out is not None:
         import json
 
