@@ -58,7 +58,8 @@ class TrainConfig:
     without a lower validation loss and restores the best epoch's weights;
     ``lr_schedule`` halves the learning rate after ``lr_patience`` such epochs
     (ReduceLROnPlateau, down to ``min_lr``). With ``val_fraction=0`` both
-    watch the training loss instead.
+    watch the training loss instead. ``model_options`` go to the model's
+    builder (layer sizes, dropout rates; see :mod:`animalsnd.models`).
     """
 
     model: str
@@ -84,8 +85,11 @@ class TrainConfig:
     lr_factor: float = 0.5
     lr_patience: int = 3
     min_lr: float = 1e-6
+    model_options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.model_options, dict):
+            raise ConfigError(f"model_options={self.model_options!r} must be a dict")
         if self.model not in MODEL_NAMES:
             raise ConfigError(f"unknown model {self.model!r}; available: {', '.join(MODEL_NAMES)}")
         for name in ("epochs", "batch_size", "patience", "lr_patience"):
@@ -528,7 +532,8 @@ def train_fold(
     eye = np.eye(n_classes, dtype=np.float32)
     counts = np.bincount(y_train, minlength=n_classes)
     cw = class_weights_for(y_train, n_classes) if config.class_weights else None
-    model = build_model(config.model, input_shape=fs.cfg.shape, n_classes=n_classes, seed=config.seed)
+    model = build_model(config.model, input_shape=fs.cfg.shape, n_classes=n_classes, seed=config.seed,
+                        **config.model_options)
     model.compile(
         optimizer=_optimizer(config),
         loss=get_loss(config.loss, label_smoothing=config.label_smoothing, class_counts=counts),

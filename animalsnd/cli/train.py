@@ -38,6 +38,7 @@ def train(
     early_stopping: Optional[bool] = typer.Option(None, "--early-stopping/--no-early-stopping", help="Stop when val loss stalls; keep the best epoch. [default: off for cnn1d, on for others]"),
     patience: Optional[int] = typer.Option(None, "--patience", help="Early-stopping patience (epochs). [default: 6; transformer-mel 10]"),
     lr_schedule: Optional[bool] = typer.Option(None, "--lr-schedule/--no-lr-schedule", help="Halve the learning rate after 3 stalled epochs. [default: off for cnn1d, on for others]"),
+    model_option: list[str] = typer.Option([], "--model-option", help="Architecture option KEY=VALUE for the model builder (repeatable; VALUE is JSON or text), e.g. dense_units=128."),
     seed: int = typer.Option(0, "--seed", help="Seed for validation split, weights, shuffling and augmentation."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write per-fold metrics and mean/std as JSON."),
     augmented: Optional[str] = typer.Option(None, "--augmented", help="Add copies from this augmented set (made by `animalsnd augment`) of the training clips."),
@@ -59,6 +60,7 @@ def train(
         time_masks=time_masks, freq_masks=freq_masks, time_width=time_width, freq_width=freq_width,
         mixup=mixup, label_smoothing=label_smoothing, loss=loss, val_fraction=val_fraction,
         early_stopping=early_stopping, patience=patience, lr_schedule=lr_schedule, seed=seed,
+        model_options=_model_options(model_option),
     )
 
     def on_start(info: dict) -> None:
@@ -128,4 +130,23 @@ def _recipe(c) -> str:
         (f"mixup {c.mixup:g}", c.mixup > 0), (f"label smoothing {c.label_smoothing:g}", c.label_smoothing > 0),
         (f"early stopping (patience {c.patience})", c.early_stopping), ("LR on plateau", c.lr_schedule),
     ] if on]
+    if c.model_options:
+        flags.append(", ".join(f"{k}={v}" for k, v in c.model_options.items()))
     return "[dim]" + ", ".join(parts + flags) + f", val {c.val_fraction:g}, seed {c.seed}[/]"
+
+
+def _model_options(items: list[str]) -> dict | None:
+    import json
+
+    from animalsnd.errors import ConfigError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--model-option {item!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out or None
