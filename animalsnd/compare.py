@@ -391,7 +391,7 @@ def compare(
         Not a cache, a cache without folds, unusable noise.
     """
     from animalsnd.augment.noise import parse_snr_list
-    from animalsnd.cache import atomic_write_text, load_features, read_config
+    from animalsnd.cache import atomic_write_text, load_features, read_config, read_manifest
     from animalsnd.train import TrainConfig
 
     cache_dir = Path(cache_dir)
@@ -410,11 +410,11 @@ def compare(
                           f"(variants without noise: {', '.join(clean)})")
     conf = read_config(cache_dir)
     n_folds = int(conf.get("folds") or 0)
+    present = {int(r["fold"]) for r in read_manifest(cache_dir) if r["status"] == "ok" and r["fold"] not in ("", None)}
+    if n_folds < 2 or len(present - {-1}) < 2:
+        raise DatasetError(f"{cache_dir}: the cache has no cross-validation folds (it needs two or more usable "
+                           f"classes; run `animalsnd prepare` again)")
     fs = load_features(cache_dir)
-    present = sorted(set(int(k) for k in fs.folds))
-    if n_folds < 2 or len(present) < 2:
-        raise DatasetError(f"{cache_dir}: the cache has no cross-validation folds (run `animalsnd prepare` "
-                           f"with --folds 2 or more)")
     if len(fs.classes) < 2:
         raise DatasetError(f"{cache_dir}: need at least two classes, found {len(fs.classes)}")
     fold_ids = parse_folds(folds, n_folds)
