@@ -4,6 +4,7 @@ import pytest
 from conftest_train import FAST_CLI, TINY_PREPARE, make_data, tiny  # noqa: F401  (fixture)
 
 from animalsnd.cli import app
+from animalsnd.train import MODEL_NAMES
 
 SUMMARY = {"accuracy", "macro_f1", "weighted_f1"}
 
@@ -84,7 +85,7 @@ def test_eval_single_fold_on_raw_folder_reports_unknown(runner, cv_run, tmp_path
     (["train", "{tmp}/nope", "--model", "cnn1d", "--out", "{tmp}/m"],
      "Error: {tmp}/nope: not a feature cache (no config.json; run `animalsnd prepare` first)"),
     (["train", "{cache}", "--model", "resnet", "--out", "{tmp}/m"],
-     "Error: unknown model 'resnet'; available: cnn1d, cnn1d-enhanced, alexnet-mel, transformer-mel"),
+     "Error: unknown model 'resnet'; available: " + ", ".join(MODEL_NAMES)),
     (["train", "{cache}", "--model", "cnn1d", "--out", "{tmp}/m", "--test-fold", "9"],
      "Error: test fold 9 is out of range; the cache has 4 folds (0-3)"),
     (["train", "{cache}", "--model", "cnn1d", "--out", "{tmp}/m", "--optimizer", "sgd"],
@@ -128,3 +129,15 @@ def test_eval_cache_with_other_features(runner, cv_run, tiny, tmp_path):
         f"Error: {other}: cache was built with other feature settings than the model "
         "(frames=48 (model: 32)); prepare it again with the model's settings or pass the raw folder"
     )
+
+
+def test_model_options_reach_the_builder(runner, tiny, tmp_path):
+    res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "cnn1d", "--out", str(tmp_path / "m"),
+                              "--model-option", "bogus=1", *FAST_CLI])
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines()[-1].startswith("Error: model 'cnn1d' has no option(s) bogus; available: ")
+    res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "cnn1d", "--out", str(tmp_path / "m"),
+                              "--model-option", "dense_units=8", "--epochs", "1"])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "m" / "bundle.json").read_text())
+    assert meta["train"]["model_options"] == {"dense_units": 8}
