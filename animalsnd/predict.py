@@ -745,7 +745,8 @@ def predict(
         Worker processes across files (joblib); results keep input order.
         One file, or ``jobs=1``, runs in this process.
     predictor : Predictor, optional
-        An already loaded predictor (``model_dir`` is then only recorded).
+        An already loaded predictor (``model_dir`` is then only recorded and
+        everything runs in this process).
     progress : callable, optional
         ``progress(done_seconds, total_seconds)``.
 
@@ -770,7 +771,7 @@ def predict(
     n_cpu = os.cpu_count() or 1
     inputs = collect_inputs(paths, recursive=recursive)
     todo = [i for i, (_, err) in enumerate(inputs) if err is None]
-    workers = min(n_cpu if jobs == -1 else jobs, len(todo)) or 1
+    workers = 1 if predictor is not None else min(n_cpu if jobs == -1 else jobs, len(todo)) or 1
     threads = max(1, n_cpu // workers)
     pred = predictor or load_predictor(model_dir, runtime=runtime, threads=threads)
     plan = WindowPlan.from_seconds(pred.cfg, window_s=options.window_s, hop_s=options.hop_s)
