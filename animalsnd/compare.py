@@ -38,6 +38,7 @@ __all__ = [
     "Variant",
     "available_variants",
     "compare",
+    "key_config",
     "parse_folds",
     "register_variant",
     "resolve_variants",
@@ -186,9 +187,37 @@ def _hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:20]
 
 
+# TrainConfig fields when the run format was fixed; options added later enter a
+# run's key only when set to something else than their default, so stored runs
+# stay valid when TrainConfig grows.
+_KEY_FIELDS = (
+    "model", "epochs", "optimizer", "lr", "weight_decay", "class_weights", "spec_augment",
+    "early_stopping", "patience", "lr_schedule", "batch_size", "time_masks", "freq_masks",
+    "time_width", "freq_width", "mixup", "label_smoothing", "loss", "val_fraction", "seed",
+    "lr_factor", "lr_patience", "min_lr",
+)
+
+
+def key_config(config) -> dict:
+    """The part of a :class:`~animalsnd.train.TrainConfig` that keys a run."""
+    from dataclasses import MISSING, fields
+
+    defaults = {}
+    for f in fields(config):
+        if f.default is not MISSING:
+            defaults[f.name] = f.default
+        elif f.default_factory is not MISSING:
+            defaults[f.name] = f.default_factory()
+    return {k: v for k, v in config.to_dict().items()
+            if k in _KEY_FIELDS or k not in defaults or v != defaults[k]}
+
+
 def run_key(variant: Variant, config: dict, *, fold: int, feature_hash: str, fingerprint: str,
             augmented_key: str | None) -> str:
-    """The store key of one run: changes whenever its result could."""
+    """The store key of one run: changes whenever its result could.
+
+    ``config`` is :func:`key_config` of the run's TrainConfig.
+    """
     return _hash({
         "format": _FORMAT, "variant": variant.definition(), "config": config, "fold": int(fold),
         "feature_hash": feature_hash, "fingerprint": fingerprint, "augmented": augmented_key,
@@ -455,7 +484,7 @@ def compare(
             for s in seed_ids:
                 c = configs[v.name, s]
                 aug = aug_sets.get(v.augment) if v.augment else None
-                key = run_key(v, c.to_dict(), fold=k, feature_hash=fs.cfg.hash(), fingerprint=fs.fingerprint,
+                key = run_key(v, key_config(c), fold=k, feature_hash=fs.cfg.hash(), fingerprint=fs.fingerprint,
                               augmented_key=aug[1] if aug else None)
                 plan.append((k, v, s, c, aug, key))
     labels = [snr_label(x) for x in snrs]

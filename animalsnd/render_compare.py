@@ -16,28 +16,34 @@ from rich.table import Table
 _SCORES = [("accuracy", "accuracy"), ("weighted_f1", "weighted F1"), ("macro_f1", "macro F1")]
 
 
-def _pm(d: dict | None, digits: int = 3) -> str:
+def _pm(d: dict | None, digits: int = 3, *, std: bool | None = True) -> str:
     if not d or d.get("mean") is None:
         return "-"
-    return f"{d['mean']:.{digits}f} ± {d['std']:.{digits}f}"
+    if std is None:  # compact: no spaces
+        return f"{d['mean']:.{digits}f}±{d['std']:.{digits}f}"
+    return f"{d['mean']:.{digits}f} ± {d['std']:.{digits}f}" if std else f"{d['mean']:.{digits}f}"
 
 
 def _num(x, fmt: str) -> str:
     return "-" if x is None else format(x, fmt)
 
 
-def columns(summary: dict) -> list[dict]:
-    """Column definitions: ``id``, ``header``, ``better`` and ``value(v)``/``text(v)`` per variant."""
+def columns(summary: dict, *, compact: bool = False) -> list[dict]:
+    """Column definitions: ``id``, ``header``, ``better`` and ``value(v)``/``text(v)`` per variant.
+
+    ``compact`` (the terminal) shows the noisy accuracies without their std.
+    """
     cols = []
     for key, head in _SCORES:
         cols.append(dict(id=key, header=head, better="max",
-                         value=lambda v, k=key: v[k]["mean"], text=lambda v, k=key: _pm(v[k])))
+                         value=lambda v, k=key: v[k]["mean"],
+                         text=lambda v, k=key: _pm(v[k], std=None if compact else True)))
     cols.append(dict(id="gap", header="macro − weighted", better="max",
                      value=lambda v: v["gap"]["mean"], text=lambda v: _num(v["gap"]["mean"], "+.3f")))
     for lab in summary.get("eval_snr", []):
         cols.append(dict(id=f"acc@{lab}dB", header=f"acc@{lab}dB", better="max",
                          value=lambda v, s=lab: v["snr"].get(s, {}).get("accuracy", {}).get("mean"),
-                         text=lambda v, s=lab: _pm(v["snr"].get(s, {}).get("accuracy"))))
+                         text=lambda v, s=lab: _pm(v["snr"].get(s, {}).get("accuracy"), std=not compact)))
     cols += [
         dict(id="params", header="params", better="min", value=lambda v: v["params"],
              text=lambda v: _num(v["params"], ",d")),
@@ -69,9 +75,9 @@ def best_rows(summary: dict) -> dict[str, set[str]]:
     return out
 
 
-def rows(summary: dict) -> tuple[list[str], list[list[str]], list[list[bool]]]:
+def rows(summary: dict, *, compact: bool = False) -> tuple[list[str], list[list[str]], list[list[bool]]]:
     """Header, text cells and a best-value mask, one row per variant."""
-    cols = columns(summary)
+    cols = columns(summary, compact=compact)
     best = best_rows(summary)
     header = ["variant", *(c["header"] for c in cols)]
     body, mask = [], []
@@ -83,12 +89,15 @@ def rows(summary: dict) -> tuple[list[str], list[list[str]], list[list[bool]]]:
 
 def compare_table(summary: dict, *, title: str | None = None) -> Table:
     """Rich table: mean ± std over folds x seeds; the best value per column in bold green."""
-    header, body, mask = rows(summary)
+    header, body, mask = rows(summary, compact=True)
     n_f, n_s = len(summary["folds"]), len(summary["seeds"])
-    t = Table(title=title or f"Variants on {n_f} test fold(s) x {n_s} seed(s)",
-              caption="mean ± std over runs; best per column in bold")
+    t = Table(title=title or f"Variants on {n_f} test fold(s) x {n_s} seed(s)", box=None,
+              padding=(0, 1), caption="mean±std over runs (noisy accuracies: mean); best per column in bold")
+    short = {"weighted F1": "weighted\nF1", "macro F1": "macro\nF1", "macro − weighted": "macro\n−wtd",
+             "train s/fold": "train\ns/fold", "ms/clip": "ms/\nclip"}
     for i, h in enumerate(header):
-        t.add_column(h, justify="left" if i == 0 else "right")
+        h = short.get(h, h.replace("acc@", "acc\n@"))
+        t.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
     for cells, m in zip(body, mask):
         t.add_row(*(f"[bold green]{c}[/]" if b else c for c, b in zip(cells, m)))
     return t

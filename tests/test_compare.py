@@ -108,6 +108,15 @@ def test_registered_variant_is_resolvable(monkeypatch):
         register_variant(Variant("loud", "cnn1d", {}, "loud"))
 
 
+def test_run_key_ignores_options_left_at_their_default():
+    from animalsnd.compare import _KEY_FIELDS, key_config
+    from animalsnd.train import TrainConfig
+
+    c = TrainConfig.for_model("cnn1d", seed=1)
+    assert set(key_config(c)) == set(_KEY_FIELDS)
+    assert key_config(c)["seed"] == 1
+
+
 def test_parse_folds():
     assert parse_folds("all", 5) == [0, 1, 2, 3, 4]
     assert parse_folds(None, 3) == [0, 1, 2]
