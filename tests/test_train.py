@@ -214,3 +214,14 @@ def test_augmented_data_of_unknown_sources_is_ignored(tiny_features):
     r = train_fold(fs, config=TrainConfig.for_model("cnn1d", epochs=1, batch_size=8),
                    test_fold=0, augmented=aug)
     assert r.n_augmented == 0
+
+
+def test_library_modules_do_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, animalsnd.train, animalsnd.evaluate, animalsnd.bundle, animalsnd.metrics, "
+            "animalsnd.render_eval, animalsnd.cli.train, animalsnd.cli.eval\n"
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
