@@ -578,7 +578,7 @@ def scan(
     AudioError
         Unreadable, undecodable, NaN or too-short audio.
     """
-    from animalsnd.stream import BLOCK_FRAMES, iter_blocks
+    from animalsnd.stream import BLOCK_FRAMES, iter_blocks, prefetch
 
     cfg = plan.cfg
     feats = WindowFeatures(plan)
@@ -594,26 +594,29 @@ def scan(
             fill = 0
 
     n = 0
-    blocks = iter_blocks(path, sr=cfg.sr, block_frames=block_frames or BLOCK_FRAMES)
-    nxt = next(blocks)
-    while nxt is not None:
-        y = nxt
-        nxt = next(blocks, None)
-        last = nxt is None
-        n += y.size
-        if last and n < cfg.n_fft:
-            raise AudioError(
-                f"{path}: too short ({n} samples at {cfg.sr} Hz, need at least {cfg.n_fft}, one FFT frame)"
-            )
-        for s, e, x in feats.push(y, last=last):
-            spans.append((s, e))
-            batch[fill] = x
-            fill += 1
-            if fill == batch_size:
-                flush()
-        if on_seconds is not None:
-            on_seconds(n / cfg.sr)
-    flush()
+    blocks = prefetch(iter_blocks(path, sr=cfg.sr, block_frames=block_frames or BLOCK_FRAMES))
+    try:
+        nxt = next(blocks)
+        while nxt is not None:
+            y = nxt
+            nxt = next(blocks, None)
+            last = nxt is None
+            n += y.size
+            if last and n < cfg.n_fft:
+                raise AudioError(
+                    f"{path}: too short ({n} samples at {cfg.sr} Hz, need at least {cfg.n_fft}, one FFT frame)"
+                )
+            for s, e, x in feats.push(y, last=last):
+                spans.append((s, e))
+                batch[fill] = x
+                fill += 1
+                if fill == batch_size:
+                    flush()
+            if on_seconds is not None:
+                on_seconds(n / cfg.sr)
+        flush()
+    finally:
+        blocks.close()
     p = np.concatenate(probs) if probs else np.zeros((0, len(getattr(predictor, "classes", []))), np.float32)
     return np.asarray(spans, dtype=np.float64).reshape(-1, 2) / cfg.sr, p, n / cfg.sr
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,3 +118,51 @@ def decode(path: str | Path, *, sr: int, block_frames: int = BLOCK_FRAMES) -> np
     parts = list(iter_blocks(path, sr=sr, block_frames=block_frames))
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
+
+def prefetch(items: Iterator, *, depth: int = 2) -> Iterator:
+    """Produce ``items`` in a background thread, up to ``depth`` ahead.
+
+    Decoding (libsndfile) and resampling (libsoxr) of the next block then
+    overlap the caller's work on the current one. Exceptions raised while
+    producing are re-raised in the caller; closing the returned generator
+    early stops the thread and closes ``items``.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as exc:  # handed to the consumer
+            put((end, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="animalsnd-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if item is end:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()

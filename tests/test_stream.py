@@ -5,7 +5,7 @@ import soxr
 
 from animalsnd.audio import load
 from animalsnd.errors import AudioError, ConfigError
-from animalsnd.stream import decode, iter_blocks, probe
+from animalsnd.stream import decode, iter_blocks, prefetch, probe
 from audiogen import write_bad_files
 
 
@@ -57,3 +57,32 @@ def test_bad_block_size(tmp_path, rng):
     sf.write(path, _noise_tone(rng, 16000, 0.5), 16000)
     with pytest.raises(ConfigError, match="block_frames=0"):
         list(iter_blocks(path, sr=16000, block_frames=0))
+
+
+def test_prefetch_keeps_order_and_forwards_errors(tmp_path, rng):
+    path = tmp_path / "x.wav"
+    sf.write(path, _noise_tone(rng, 22050, 2.0), 22050)
+    assert np.array_equal(np.concatenate(list(prefetch(iter_blocks(path, sr=16000, block_frames=999)))),
+                          decode(path, sr=16000, block_frames=999))
+
+    def failing():
+        yield 1
+        raise AudioError("boom")
+
+    it = prefetch(failing())
+    assert next(it) == 1
+    with pytest.raises(AudioError, match="boom"):
+        next(it)
+    closed = []
+
+    def endless():
+        try:
+            while True:
+                yield 0
+        finally:
+            closed.append(True)
+
+    it = prefetch(endless(), depth=1)
+    next(it)
+    it.close()  # stops the producer thread and closes the source
+    assert closed == [True]
