@@ -37,6 +37,7 @@ MODEL_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"
 FORMAT_VERSION = 1
 _REQUIRED = ("classes", "input", "format")
+INPUT_KINDS = ("logmel", "birdnet")  # birdnet: pooled embeddings, see animalsnd.heads.birdnet_head
 
 
 def import_tensorflow():
@@ -102,6 +103,7 @@ def save_bundle(
     history: dict[str, list[float]] | None = None,
     extra: dict | None = None,
     export_tflite: bool = False,
+    input_meta: dict | None = None,
 ) -> Path:
     """Write ``model.keras`` and ``bundle.json`` (and ``model.tflite``).
 
@@ -119,6 +121,9 @@ def save_bundle(
     test_fold, test_shas, cache_dir
         The held-out fold, the SHA-256 of its clips, and the cache they came
         from, so ``evaluate`` can rebuild the held-out set.
+    input_meta : dict, optional
+        The ``input`` section when the model does not take log-Mel features
+        (e.g. ``{"kind": "birdnet", "backbone": ..., "pool": ..., "dim": ...}``).
 
     Returns
     -------
@@ -144,7 +149,7 @@ def save_bundle(
         "versions": _versions(),
         "model_name": getattr(model, "name", ""),
         "classes": list(classes),
-        "input": {"kind": "logmel", "feature": cfg.to_dict()},
+        "input": input_meta or {"kind": "logmel", "feature": cfg.to_dict()},
         "train": train_options or {},
         "data": {
             "fingerprint": fingerprint,
@@ -193,6 +198,16 @@ class Bundle:
         return self.meta.get("data", {}).get("test_fold")
 
     @property
+    def kind(self) -> str:
+        """What the model takes: ``logmel`` features or ``birdnet`` pooled embeddings."""
+        return self.meta["input"]["kind"]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one model input: ``(frames, n_mels)``, or ``(dim,)`` for embeddings."""
+        return self.cfg.shape if self.kind == "logmel" else (int(self.meta["input"]["dim"]),)
+
+    @property
     def test_shas(self) -> list[str]:
         return list(self.meta.get("data", {}).get("test_shas") or [])
 
@@ -223,17 +238,18 @@ class Bundle:
 
         Parameters
         ----------
-        X : np.ndarray, shape (n, frames, n_mels)
-            Features computed with ``self.cfg``.
+        X : np.ndarray, shape (n, *input_shape)
+            Features computed with ``self.cfg`` (``(n, frames, n_mels)``), or
+            pooled embeddings (``(n, dim)``) for a ``birdnet`` bundle.
 
         Returns
         -------
         np.ndarray, shape (n, len(classes)), float32
         """
         X = np.asarray(X, dtype=np.float32)
-        if X.ndim != 3 or X.shape[1:] != self.cfg.shape:
+        if X.shape[1:] != self.input_shape:
             raise BundleError(
-                f"features of shape {X.shape[1:]} do not match the model input {self.cfg.shape}"
+                f"features of shape {X.shape[1:]} do not match the model input {self.input_shape}"
             )
         if len(X) == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
@@ -271,8 +287,10 @@ def load_bundle(model_dir: str | Path) -> Bundle:
         missing = [k for k in _REQUIRED if k not in meta]
         if missing:
             raise ValueError(f"missing {', '.join(missing)}")
-        if meta["input"].get("kind") != "logmel":
+        if meta["input"].get("kind") not in INPUT_KINDS:
             raise ValueError(f"unknown input kind {meta['input'].get('kind')!r}")
+        if meta["input"]["kind"] == "birdnet" and not all(k in meta["input"] for k in ("backbone", "pool", "dim")):
+            raise ValueError("birdnet input without backbone, pool or dim")
         cfg = FeatureConfig.from_dict(meta["input"]["feature"])
         classes = [str(c) for c in meta["classes"]]
         if len(classes) < 2:

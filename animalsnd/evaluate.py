@@ -7,6 +7,7 @@ at a given SNR) means computing other arrays and calling it again.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -206,7 +207,13 @@ def load_data(
     DatasetError
         Missing data, a cache with other feature settings, nothing to score.
     """
-    if data is None:
+    if data is not None and not Path(data).exists():
+        raise DatasetError(f"{data}: data folder does not exist")
+    if bundle.kind == "birdnet":  # pooled BirdNET embeddings instead of log-Mel features
+        from animalsnd.heads.birdnet_head import eval_data
+
+        out = eval_data(bundle, data, jobs=jobs, progress=progress)
+    elif data is None:
         out = held_out_data(bundle)
     else:
         data = Path(data)
@@ -312,7 +319,7 @@ def evaluate(
         if data is None:
             d = load_data(b, None)
         else:
-            key = b.cfg.hash()
+            key = b.cfg.hash() if b.kind == "logmel" else json.dumps(b.meta["input"], sort_keys=True)
             if key not in shared:
                 shared[key] = load_data(b, data, jobs=jobs, progress=progress)
             d = shared[key]
@@ -392,6 +399,8 @@ def evaluate_noise(
     if dup:
         raise ConfigError(f"--snr lists {', '.join(dup)} dB more than once")
     bundles = [load_bundle(r.path) for r in report.runs]
+    if any(b.kind != "logmel" for b in bundles):
+        raise ConfigError("--noise mixes noise into log-Mel inputs; birdnet-head models are not supported")
     bank = load_noise_bank(noise_dir, sr=bundles[0].cfg.sr)
     scores: dict[str, list[dict]] = {"clean": [{k: r.result.metrics[k] for k in SUMMARY_KEYS}
                                                for r in report.runs]}

@@ -431,7 +431,19 @@ def load_predictor(model_dir: str | Path, *, runtime: str = "auto", threads: int
     """
     from animalsnd.bundle import find_bundles, load_bundle
 
-    return Predictor([load_bundle(p) for p in find_bundles(model_dir)], runtime=runtime, threads=threads)
+    bundles = [load_bundle(p) for p in find_bundles(model_dir)]
+    if any(b.kind == "birdnet" for b in bundles):  # BirdNET embeddings, not log-Mel features
+        from animalsnd.heads.birdnet_predict import BirdnetPredictor
+
+        return BirdnetPredictor(bundles, runtime=runtime, threads=threads)
+    return Predictor(bundles, runtime=runtime, threads=threads)
+
+
+def window_plan(predictor, opts: "PredictOptions"):
+    """The predictor's windows for ``opts`` (its own ``window_plan`` when it has one)."""
+    if hasattr(predictor, "window_plan"):
+        return predictor.window_plan(opts.window_s, opts.hop_s)
+    return WindowPlan.from_seconds(predictor.cfg, window_s=opts.window_s, hop_s=opts.hop_s)
 
 
 # ------------------------------------------------------------------ rows
@@ -671,10 +683,13 @@ def predict_file(
 ) -> FileResult:
     """Windows, probabilities and rows of one file; unreadable audio becomes ``error``."""
     path = Path(path)
-    plan = plan or WindowPlan.from_seconds(predictor.cfg, window_s=opts.window_s, hop_s=opts.hop_s)
+    plan = plan or window_plan(predictor, opts)
     try:
-        spans, probs, duration = scan(path, predictor, plan, batch_size=opts.batch_size,
-                                      on_seconds=on_seconds)
+        if hasattr(predictor, "scan"):  # a predictor with its own input pipeline
+            spans, probs, duration = predictor.scan(path, plan, batch_size=opts.batch_size, on_seconds=on_seconds)
+        else:
+            spans, probs, duration = scan(path, predictor, plan, batch_size=opts.batch_size,
+                                          on_seconds=on_seconds)
     except AudioError as exc:
         return FileResult(path, error=_reason(exc, path))
     rows = detections(str(path), spans, probs, predictor.classes, min_confidence=opts.min_confidence,
@@ -777,7 +792,7 @@ def predict(
     workers = 1 if predictor is not None else min(n_cpu if jobs == -1 else jobs, len(todo)) or 1
     threads = max(1, n_cpu // workers)
     pred = predictor or load_predictor(model_dir, runtime=runtime, threads=threads)
-    plan = WindowPlan.from_seconds(pred.cfg, window_s=options.window_s, hop_s=options.hop_s)
+    plan = window_plan(pred, options)
     if workers == 1 and todo:
         pred.preload()
 

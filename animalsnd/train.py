@@ -21,7 +21,12 @@ import numpy as np
 from animalsnd.bundle import import_tensorflow, keras_numpy_notice_silenced
 from animalsnd.errors import AnimalsndError, ConfigError, DatasetError
 from animalsnd.metrics import SUMMARY_KEYS, aggregate, classification_metrics
-from animalsnd.models import MODEL_NAMES
+from animalsnd.models import MODEL_NAMES as _KERAS_MODELS
+
+#: Every ``--model``: the log-Mel architectures of :mod:`animalsnd.models`,
+#: a head on BirdNET embeddings (:mod:`animalsnd.heads.birdnet_head`) and the
+#: self-supervised prototype classifier (:mod:`animalsnd.fewshot`).
+MODEL_NAMES: tuple[str, ...] = (*_KERAS_MODELS, "birdnet-head", "protonet")
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
 LOSSES: tuple[str, ...] = ("ce", "focal", "class-balanced")  # animalsnd.models.losses
@@ -42,6 +47,19 @@ MODEL_DEFAULTS: dict[str, dict] = {
     "cnn1d-enhanced": dict(_ROBUST),
     "alexnet-mel": dict(_ROBUST),
     "transformer-mel": dict(_ROBUST, lr=5e-4, epochs=80, patience=10),
+    # epochs of the head on frozen embeddings (cheap: ~0.1 s per epoch)
+    "birdnet-head": dict(_ROBUST, spec_augment=False, epochs=300, patience=20, lr_patience=8),
+    # epochs = contrastive pretraining epochs; spec_augment = SpecAugment in the views
+    "protonet": dict(
+        epochs=30, optimizer="adam", lr=1e-3, weight_decay=0.0, class_weights=False,
+        spec_augment=True, early_stopping=False, patience=6, lr_schedule=False,
+        val_fraction=0.0, batch_size=64,
+    ),
+}
+# options that only one model family reads: left out of other models' to_dict()
+_MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
+    "pool": ("birdnet-head",), "shots": ("protonet",), "unlabeled": ("protonet",),
+    "finetune_epochs": ("protonet",),
 }
 
 
@@ -86,6 +104,10 @@ class TrainConfig:
     lr_patience: int = 3
     min_lr: float = 1e-6
     model_options: dict = field(default_factory=dict)
+    pool: str = "meanstd"  # birdnet-head: pooling of a clip's window embeddings
+    shots: int = 0  # protonet: labelled training clips per class (0: all)
+    unlabeled: str = ""  # protonet: folder of extra unlabelled audio for pretraining
+    finetune_epochs: int = 0  # protonet: episodic fine-tuning epochs after pretraining
 
     def __post_init__(self) -> None:
         if not isinstance(self.model_options, dict):
@@ -122,6 +144,18 @@ class TrainConfig:
             raise ConfigError(
                 "--class-weights and --loss class-balanced both reweight classes; use one"
             )
+        from animalsnd.backbones.birdnet import POOL_METHODS
+
+        if self.pool not in POOL_METHODS:
+            raise ConfigError(f"pool={self.pool!r} must be one of: {', '.join(POOL_METHODS)}")
+        for name in ("shots", "finetune_epochs"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ConfigError(f"{name.replace('_', '-')}={v!r} must be a non-negative integer")
+        for name, models in _MODEL_OPTIONS.items():
+            default = next(f.default for f in fields(self) if f.name == name)
+            if self.model not in models and getattr(self, name) != default:
+                raise ConfigError(f"--{name.replace('_', '-')} applies to --model {' or '.join(models)} only")
 
     @classmethod
     def for_model(cls, model: str, **options) -> "TrainConfig":
@@ -145,7 +179,11 @@ class TrainConfig:
         return cls(model=model, **{**base, **given})
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        for name, models in _MODEL_OPTIONS.items():
+            if self.model not in models:
+                del d[name]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -489,6 +527,10 @@ def train_fold(
     on_epoch : callable, optional
         Called with an :class:`EpochStats` after each epoch.
     """
+    custom = _custom_train_fold(config.model)
+    if custom is not None:
+        return custom(fs, config=config, test_fold=test_fold, out_dir=out_dir, cache_dir=cache_dir,
+                      augmented=augmented, export_tflite=export_tflite, on_epoch=on_epoch)
     from animalsnd.augment import Mixup, SpecAugment
 
     if not 0 <= test_fold < fs.n_folds:
@@ -590,6 +632,33 @@ def train_fold(
     return result
 
 
+def _custom_train_fold(model: str) -> Callable | None:
+    """``train_fold`` of a model that is not a log-Mel Keras classifier, else None."""
+    if model == "birdnet-head":
+        from animalsnd.heads.birdnet_head import train_fold as custom
+    elif model == "protonet":
+        from animalsnd.fewshot import train_fold as custom
+    else:
+        return None
+    return custom
+
+
+def load_inputs(cache_dir: str | Path, config: TrainConfig, *, jobs: int = -1,
+                progress: Callable[[int, int], None] | None = None):
+    """What ``config.model`` trains on: the cache's log-Mel features
+    (:class:`~animalsnd.cache.FeatureSet`), or for ``birdnet-head`` its pooled
+    BirdNET embeddings (:class:`~animalsnd.embeddings.EmbeddingSet`, same rows;
+    missing embeddings are computed with ``jobs`` workers, reporting ``progress``).
+    """
+    if config.model == "birdnet-head":
+        from animalsnd.embeddings import load_embedding_set
+
+        return load_embedding_set(cache_dir, pool=config.pool, jobs=jobs, progress=progress)
+    from animalsnd.cache import load_features
+
+    return load_features(cache_dir)
+
+
 def train(
     cache_dir: str | Path,
     out_dir: str | Path | None,
@@ -602,13 +671,17 @@ def train(
     on_epoch: EpochCallback | None = None,
     on_fold_end: Callable[[FoldResult], None] | None = None,
     on_start: Callable[[dict], None] | None = None,
+    jobs: int = -1,
+    on_embed: Callable[[int, int], None] | None = None,
 ) -> TrainRun:
     """Train on a prepared cache; with ``cv`` every fold is held out in turn.
 
     With ``cv`` one bundle per fold goes to ``out_dir/fold-<k>``; otherwise
     the bundle is ``out_dir`` itself. ``on_start`` receives a summary of the
     data once it is loaded and checked, ``on_epoch`` an :class:`EpochStats`
-    per epoch and ``on_fold_end`` each :class:`FoldResult`.
+    per epoch and ``on_fold_end`` each :class:`FoldResult`. ``birdnet-head``
+    first embeds the clips not embedded yet (``jobs`` workers, ``on_embed(done,
+    total)``).
 
     Raises
     ------
@@ -617,10 +690,12 @@ def train(
     ConfigError
         Test fold out of range, bad options.
     """
-    from animalsnd.cache import load_features
-
     cache_dir = Path(cache_dir)
-    fs = load_features(cache_dir)
+    if augmented and config.model == "birdnet-head":
+        from animalsnd.heads.birdnet_head import _AUG_MSG
+
+        raise ConfigError(_AUG_MSG)
+    fs = load_inputs(cache_dir, config, jobs=jobs, progress=on_embed)
     if len(fs.classes) < 2:
         raise DatasetError(f"{cache_dir}: need at least two classes, found {len(fs.classes)}")
     if not cv and not 0 <= test_fold < fs.n_folds:
@@ -657,7 +732,7 @@ def train(
 
 
 __all__ = [
-    "MODEL_DEFAULTS", "AugmentedData", "EpochStats", "FoldResult", "Split", "TrainConfig",
-    "TrainRun", "batches", "class_weights_for", "load_augmented_for", "select_augmented",
+    "MODEL_DEFAULTS", "MODEL_NAMES", "AugmentedData", "EpochStats", "FoldResult", "Split", "TrainConfig",
+    "TrainRun", "batches", "class_weights_for", "load_augmented_for", "load_inputs", "select_augmented",
     "split_fold", "stratified_holdout", "train", "train_fold",
 ]

@@ -110,5 +110,6 @@ def load_model(path: str | Path, *, compile: bool = False) -> "keras.Model":
 
     from animalsnd.models import layers as _layers  # noqa: F401  (registers)
     from animalsnd.models import losses as _losses  # noqa: F401  (registers)
+    from animalsnd.models import protonet as _protonet  # noqa: F401  (registers PrototypeSoftmax)
 
     return keras.models.load_model(str(path), compile=compile)

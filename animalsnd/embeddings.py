@@ -1,0 +1,239 @@
+"""Pretrained-backbone embeddings of a cache's clips: parallel, atomic, resumable.
+
+Layout, next to the log-Mel features of a prepared cache::
+
+    CACHE_DIR/embeddings/<backbone-hash>/backbone.json   what made them
+    CACHE_DIR/embeddings/<backbone-hash>/<sha256>.npz    float32 [n_windows, 1024] + metadata
+    CACHE_DIR/embeddings/<backbone-hash>/<sha256>.err    why the clip could not be embedded
+
+``<backbone-hash>`` hashes the exact backbone (``backbone_version()``: library
+version, model file and its sha256) and the windowing, so another model or
+windowing never reads these files. The *per-window* embeddings are stored, so
+the pooling (``mean``, ``meanstd``, ...) can change without recomputing.
+
+Audio comes from the ``path`` column of the cache manifest; a clip is
+decoded at 48 kHz (libsoxr HQ), cut into 3-s windows by
+:func:`animalsnd.backbones.birdnet.frame_windows` and embedded with one
+TFLite thread per worker process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from animalsnd.backbones import birdnet
+from animalsnd.cache import FeatureSet, atomic_write_text, read_config, read_manifest, run_parallel, save_npz
+from animalsnd.config import FeatureConfig
+from animalsnd.errors import AudioError, ConfigError, DatasetError
+
+__all__ = [
+    "EmbeddingSet", "backbone_hash", "embed_file", "embed_paths", "ensure_embeddings",
+    "load_embedding_set", "require_backbone", "store_dir",
+]
+
+Progress = Callable[[int, int], None]
+_EMBEDDER: birdnet.BirdNetEmbedder | None = None
+
+
+def require_backbone() -> None:
+    """Raise ConfigError with the install hint when the birdnet extra is missing."""
+    if not birdnet.is_available():
+        raise ConfigError(birdnet._INSTALL_HINT)
+
+
+def backbone_spec() -> dict:
+    """What decides an embedding: the backbone and how clips are windowed."""
+    return {"backbone": birdnet.backbone_version(), "sr": birdnet.BIRDNET_SR,
+            "window_s": birdnet.WINDOW_S, "hop_s": birdnet.WINDOW_S, "min_tail_s": birdnet.MIN_TAIL_S,
+            "resample": "soxr-HQ"}
+
+
+def backbone_hash() -> str:
+    """Short hash of :func:`backbone_spec` (names the store folder)."""
+    blob = json.dumps(backbone_spec(), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def store_dir(cache_dir: str | Path) -> Path:
+    return Path(cache_dir) / "embeddings" / backbone_hash()
+
+
+# ------------------------------------------------------------------ workers
+def _embedder() -> birdnet.BirdNetEmbedder:
+    """One single-threaded embedder per process, loaded quietly on first use."""
+    global _EMBEDDER
+    if _EMBEDDER is None:
+        from animalsnd.audio import _quiet_stderr
+
+        emb = birdnet.BirdNetEmbedder(num_threads=1)
+        with _quiet_stderr():  # LiteRT announces its XNNPACK delegate on stderr
+            emb.embed_windows(np.zeros((1, birdnet.WINDOW_SAMPLES), np.float32))
+        _EMBEDDER = emb
+    return _EMBEDDER
+
+
+def embed_file(path: str | Path) -> np.ndarray:
+    """Per-window BirdNET embeddings of one file.
+
+    Returns
+    -------
+    np.ndarray, shape (n_windows, 1024), float32
+
+    Raises
+    ------
+    AudioError
+        Unreadable, empty, silent or NaN audio.
+    """
+    from animalsnd.audio import load
+
+    y, _ = load(path, sr=birdnet.BIRDNET_SR)
+    return _embedder().embed_windows(birdnet.frame_windows(y))
+
+
+def _reason(path: str, exc: Exception) -> str:
+    if isinstance(exc, AudioError):
+        msg = str(exc)
+        return msg[len(path) + 2:] if msg.startswith(path + ": ") else msg
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def _embed_work(path: str, out: str) -> dict:
+    """Worker: embed one clip and write it atomically; returns status."""
+    try:
+        emb = embed_file(path)
+    except AudioError as exc:
+        atomic_write_text(Path(out).with_suffix(".err"), _reason(path, exc))
+        return {"status": "failed", "error": _reason(path, exc)}
+    except Exception as exc:  # unexpected: report, do not cache
+        return {"status": "failed", "error": _reason(path, exc)}
+    save_npz(Path(out), emb=emb, meta=np.array(json.dumps({"n_windows": int(len(emb))})))
+    return {"status": "ok", "n_windows": int(len(emb))}
+
+
+def _embed_or_reason(path: str) -> tuple[np.ndarray | None, str]:
+    try:
+        return embed_file(path), ""
+    except Exception as exc:  # noqa: BLE001 - any failure is reported per file
+        return None, _reason(path, exc)
+
+
+def embed_paths(paths: Sequence[str], *, jobs: int = -1,
+                progress: Progress | None = None) -> list[tuple[np.ndarray | None, str]]:
+    """Embed files without caching: ``(embeddings or None, reason)`` per path, in order."""
+    require_backbone()
+    return run_parallel(_embed_or_reason, [(str(p),) for p in paths], jobs=jobs, progress=progress)
+
+
+# ------------------------------------------------------------------ the store
+def _usable_rows(cache_dir: Path) -> list[dict]:
+    rows = [r for r in read_manifest(cache_dir)
+            if r["status"] == "ok" and int(r["fold"]) >= 0 and not r["duplicate_of"]]
+    if not rows:
+        raise DatasetError(f"{cache_dir}: no usable clips in the cache")
+    return rows
+
+
+def ensure_embeddings(cache_dir: str | Path, *, rows: list[dict] | None = None, jobs: int = -1,
+                      progress: Progress | None = None) -> tuple[Path, int, int]:
+    """Embed every usable clip of a cache that is not in the store yet.
+
+    Returns
+    -------
+    (store, computed, reused)
+
+    Raises
+    ------
+    ConfigError
+        The birdnet extra is not installed.
+    DatasetError
+        Not a prepared cache.
+    """
+    require_backbone()
+    cache_dir = Path(cache_dir)
+    rows = _usable_rows(cache_dir) if rows is None else rows
+    store = store_dir(cache_dir)
+    store.mkdir(parents=True, exist_ok=True)
+    spec_file = store / "backbone.json"
+    if not spec_file.exists():
+        atomic_write_text(spec_file, json.dumps(backbone_spec(), indent=2) + "\n")
+    tasks, seen = [], set()
+    for r in rows:
+        sha = r["sha256"]
+        if sha in seen or (store / f"{sha}.npz").exists() or (store / f"{sha}.err").exists():
+            seen.add(sha)
+            continue
+        seen.add(sha)
+        tasks.append((r["path"], str(store / f"{sha}.npz")))
+    run_parallel(_embed_work, tasks, jobs=jobs, progress=progress)
+    return store, len(tasks), len(seen) - len(tasks)
+
+
+def read_windows(store: Path, sha: str) -> np.ndarray:
+    """Stored per-window embeddings of one clip, ``(n_windows, 1024)``."""
+    npz = store / f"{sha}.npz"
+    try:
+        with np.load(npz) as z:
+            return np.asarray(z["emb"], dtype=np.float32)
+    except (OSError, ValueError, KeyError):
+        err = store / f"{sha}.err"
+        reason = err.read_text().strip() if err.exists() else "missing or corrupt embedding file"
+        raise DatasetError(f"{npz}: {reason}") from None
+
+
+@dataclass
+class EmbeddingSet(FeatureSet):
+    """A :class:`~animalsnd.cache.FeatureSet` whose ``X`` holds pooled embeddings.
+
+    ``X`` has shape ``(n, d)``: ``d = 1024`` for ``mean``/``max`` pooling,
+    ``2048`` for ``meanmax``/``meanstd``. ``windows`` keeps each clip's
+    per-window embeddings for re-pooling.
+    """
+
+    windows: list[np.ndarray] = field(default_factory=list)
+    backbone: str = ""
+    pool: str = "mean"
+    cache_dir: Path | None = None
+
+    def repool(self, method: str) -> "EmbeddingSet":
+        """The same clips pooled with ``method``."""
+        X = np.stack([birdnet.pool(w, method=method) for w in self.windows])
+        return EmbeddingSet(**{**self.__dict__, "X": X, "pool": method})
+
+
+def load_embedding_set(cache_dir: str | Path, *, pool: str = "mean", jobs: int = -1,
+                       progress: Progress | None = None) -> EmbeddingSet:
+    """Pooled BirdNET embeddings of a cache's usable clips (computed when missing).
+
+    Rows, labels, folds and hashes are those of
+    :func:`animalsnd.cache.load_features` on the same cache.
+
+    Raises
+    ------
+    ConfigError
+        The birdnet extra is missing, or an unknown pooling method.
+    DatasetError
+        Not a cache, or a clip that could not be embedded.
+    """
+    if pool not in birdnet.POOL_METHODS:
+        raise ConfigError(f"pool={pool!r} must be one of: {', '.join(birdnet.POOL_METHODS)}")
+    cache_dir = Path(cache_dir)
+    conf = read_config(cache_dir)
+    rows = _usable_rows(cache_dir)
+    store, _, _ = ensure_embeddings(cache_dir, rows=rows, jobs=jobs, progress=progress)
+    windows = [read_windows(store, r["sha256"]) for r in rows]
+    classes = sorted({r["label"] for r in rows})
+    return EmbeddingSet(
+        X=np.stack([birdnet.pool(w, method=pool) for w in windows]),
+        y=np.array([classes.index(r["label"]) for r in rows], dtype=int),
+        classes=classes, folds=np.array([int(r["fold"]) for r in rows]),
+        shas=[r["sha256"] for r in rows], paths=[r["path"] for r in rows],
+        cfg=FeatureConfig.from_dict(conf["feature"]), n_folds=int(conf["folds"]), seed=int(conf["seed"]),
+        fingerprint=conf.get("fingerprint", ""), windows=windows, backbone=birdnet.backbone_version(),
+        pool=pool, cache_dir=cache_dir,
+    )

@@ -1,0 +1,208 @@
+"""Apply a ``birdnet-head`` model to recordings of any length.
+
+::
+
+    file --stream.iter_blocks (48 kHz)--> consecutive 3-s segments
+         --BirdNET-------------------------> one 1024-d embedding per segment
+         --prediction windows--------------> pooled like training (bundle's ``pool``)
+         --head(s)-------------------------> class probabilities per window
+
+Segments lie on a 3-s grid from the start of the file, as
+:func:`animalsnd.backbones.birdnet.frame_windows` cuts a training clip: the
+last segment is zero-padded on the right and dropped when it holds less than
+1 s of audio (unless it is the only one); a file of at most 3 s is one
+segment with the audio centred. A prediction window is a run of whole
+segments (``--window`` and ``--hop`` are rounded to multiples of 3 s), so each
+segment is embedded once however much the windows overlap, and a window
+covering a whole clip gives exactly the embedding the clip had in training.
+Memory holds one block of audio plus one 4-KB embedding per 3 s.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from animalsnd.backbones import birdnet
+from animalsnd.errors import AudioError, BundleError, ConfigError
+
+__all__ = ["BirdnetInput", "BirdnetPredictor", "SegmentPlan"]
+
+SEGMENT = birdnet.WINDOW_SAMPLES
+
+
+@dataclass(frozen=True)
+class BirdnetInput:
+    """What a prediction run reports about the model's input (cf. FeatureConfig)."""
+
+    sr: int = birdnet.BIRDNET_SR
+    fmin: float = 0.0
+    fmax: float | None = 15000.0  # BirdNET V2.4's spectrogram upper limit
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """Prediction windows as runs of 3-s segments (``window``/``hop`` in samples at 48 kHz)."""
+
+    window: int
+    hop: int
+    cfg: BirdnetInput = BirdnetInput()
+
+    @classmethod
+    def from_seconds(cls, window_s: float | None = None, hop_s: float | None = None) -> "SegmentPlan":
+        """``window_s`` (default 3 s) and ``hop_s`` (default half a window) rounded to
+        multiples of 3 s, at least 3 s each."""
+        for name, v in (("--window", window_s), ("--hop", hop_s)):
+            if v is not None and not v > 0:
+                raise ConfigError(f"{name} {v} must be a positive number of seconds")
+        w = max(1, int(round((window_s or birdnet.WINDOW_S) / birdnet.WINDOW_S)))
+        h = max(1, int(round((hop_s if hop_s is not None else w * birdnet.WINDOW_S / 2) / birdnet.WINDOW_S)))
+        return cls(w * SEGMENT, h * SEGMENT)
+
+    def segment_spans(self, n_segments: int) -> list[tuple[int, int]]:
+        """``(first, end)`` segment indices of each window; the last reaches the end."""
+        w, h = self.window // SEGMENT, self.hop // SEGMENT
+        out, s = [], 0
+        while True:
+            out.append((s, min(s + w, n_segments)))
+            if s + w >= n_segments:
+                return out
+            s += h
+
+
+def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[float], None] | None = None,
+                       batch: int = 16) -> tuple[np.ndarray, int]:
+    """BirdNET embeddings of the 3-s segments of a file, decoded block by block.
+
+    Returns
+    -------
+    emb : np.ndarray, shape (n_segments, 1024), float32
+    n : int
+        Samples decoded, at 48 kHz.
+    """
+    from animalsnd.stream import iter_blocks
+
+    parts: list[np.ndarray] = []
+    pending: list[np.ndarray] = []
+    buf = np.zeros(0, np.float32)
+    n = 0
+
+    def flush():
+        if pending:
+            parts.append(embedder.embed_windows(np.stack(pending)))
+            pending.clear()
+
+    for y in iter_blocks(path, sr=birdnet.BIRDNET_SR):
+        n += y.size
+        buf = np.concatenate([buf, y]) if buf.size else np.asarray(y, np.float32)
+        while n > SEGMENT and buf.size >= SEGMENT:  # longer than one window: the grid from 0
+            pending.append(buf[:SEGMENT])
+            buf = buf[SEGMENT:]
+            if len(pending) >= batch:
+                flush()
+        if on_seconds is not None:
+            on_seconds(n / birdnet.BIRDNET_SR)
+    if n == 0:
+        raise AudioError(f"{path}: zero-length audio (no samples)")
+    if n <= SEGMENT:
+        pending.append(birdnet.frame_windows(buf)[0])  # centred, as for a short training clip
+    elif buf.size >= int(birdnet.MIN_TAIL_S * birdnet.BIRDNET_SR):
+        tail = np.zeros(SEGMENT, np.float32)
+        tail[: buf.size] = buf
+        pending.append(tail)
+    flush()
+    return np.concatenate(parts), n
+
+
+class BirdnetPredictor:
+    """The ``birdnet-head`` bundle(s) of a MODEL_DIR behind the predictor interface.
+
+    Fold bundles are averaged like :class:`animalsnd.predict.Predictor`; they
+    must share classes, backbone, pooling and dimension. ``threads`` is the
+    BirdNET interpreter's thread count.
+    """
+
+    def __init__(self, bundles: Sequence, *, runtime: str = "auto", threads: int | None = None):
+        if not bundles:
+            raise BundleError("no model bundle given")
+        if runtime not in ("auto", "keras"):
+            raise ConfigError(f"--runtime {runtime}: a birdnet-head model runs its head with Keras (auto or keras)")
+        first = bundles[0]
+        for b in bundles:
+            if b.kind != "birdnet":
+                raise BundleError(f"{b.path}: not a birdnet-head bundle; cannot average it with {first.path}")
+            same = ("backbone", "pool", "dim")
+            if list(b.classes) != list(first.classes) or any(b.meta["input"][k] != first.meta["input"][k] for k in same):
+                raise BundleError(f"{b.path}: classes, backbone or pooling differ from {first.path}; cannot average folds")
+        from animalsnd.heads.birdnet_head import check_backbone
+
+        check_backbone(first)
+        self.bundles = list(bundles)
+        self.runtime = "keras"
+        self.classes: list[str] = list(first.classes)
+        self.cfg = BirdnetInput()
+        self.pool: str = first.meta["input"]["pool"]
+        self.dim: int = int(first.meta["input"]["dim"])
+        self._embedder = birdnet.BirdNetEmbedder(num_threads=max(1, int(threads or 1)))
+        self._loader: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._loaded = False
+
+    def _load(self) -> None:
+        try:
+            from animalsnd.audio import _quiet_stderr
+
+            for b in self.bundles:
+                b.model  # noqa: B018  (loads lazily)
+            with _quiet_stderr():  # LiteRT announces its delegate on stderr
+                self._embedder.embed_windows(np.zeros((1, SEGMENT), np.float32))
+        except BaseException as exc:  # re-raised in the caller's thread
+            self._error = exc
+
+    def preload(self) -> "BirdnetPredictor":
+        """Load the heads and the backbone in the background."""
+        if self._loader is None:
+            self._loader = threading.Thread(target=self._load, name="animalsnd-birdnet-load", daemon=True)
+            self._loader.start()
+        return self
+
+    def _ready(self) -> None:
+        if self._loaded:
+            return
+        if self._loader is not None:
+            self._loader.join()
+        else:
+            self._load()
+        if self._error is not None:
+            raise self._error
+        self._loaded = True
+
+    def predict_proba(self, X: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+        """Mean class probabilities of the heads for pooled embeddings ``X`` (n, dim)."""
+        self._ready()
+        X = np.asarray(X, dtype=np.float32)
+        total = np.zeros((len(X), len(self.classes)), np.float64)
+        for b in self.bundles:
+            total += b.predict_proba(X, batch_size=batch_size)
+        return (total / len(self.bundles)).astype(np.float32)
+
+    def window_plan(self, window_s: float | None = None, hop_s: float | None = None) -> SegmentPlan:
+        return SegmentPlan.from_seconds(window_s, hop_s)
+
+    def scan(self, path: str | Path, plan: SegmentPlan, *, batch_size: int = 64,
+             on_seconds: Callable[[float], None] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+        """Windows (seconds), probabilities and duration of one file (see the module notes)."""
+        self._ready()
+        emb, n = segment_embeddings(path, self._embedder, on_seconds=on_seconds)
+        duration = n / birdnet.BIRDNET_SR
+        spans = plan.segment_spans(len(emb))
+        X = np.stack([birdnet.pool(emb[a:b], method=self.pool) for a, b in spans])
+        seg_s = birdnet.WINDOW_S
+        spans_s = np.array([(a * seg_s, min(b * seg_s, duration)) for a, b in spans], dtype=np.float64)
+        if n <= SEGMENT:
+            spans_s[:] = (0.0, duration)
+        return spans_s.reshape(-1, 2), self.predict_proba(X, batch_size=batch_size), duration
