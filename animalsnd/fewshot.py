@@ -191,6 +191,13 @@ def unlabeled_features(folder: str | Path, cfg, *, jobs: int = -1) -> np.ndarray
 
 
 # ------------------------------------------------------------------ training
+def _quiet_tf_warnings() -> None:
+    """Each fold traces its own training step; TensorFlow would warn about retracing."""
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
 def _embed(encoder, X: np.ndarray, batch_size: int = 128) -> np.ndarray:
     if len(X) == 0:
         return np.zeros((0, encoder.output.shape[-1]), np.float32)
@@ -221,8 +228,8 @@ def _pretrain(encoder, projector, pool: np.ndarray, *, config, views: Views, rng
         perm, losses, accs = rng.permutation(len(pool)), [], []
         for s in range(0, len(pool), bs):
             idx = perm[s : s + bs]
-            if len(idx) < 2:
-                continue
+            if len(idx) < bs:  # fill the last batch up: one step shape, one trace
+                idx = np.concatenate([idx, rng.choice(perm[:s], bs - len(idx), replace=False)])
             xb = pool[idx]
             loss, acc = step(views(xb, rng), views(xb, rng))
             losses.append(float(loss))
@@ -326,8 +333,12 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
     labelled = split.train[select_shots(fs.y[split.train], config.shots, seed=config.seed * 1000 + test_fold)]
     X_lab, y_lab = fs.X[labelled], fs.y[labelled]
 
+    unknown = sorted(set(config.model_options) - {"filters", "embed_dim"})
+    if unknown:
+        raise ConfigError(f"model 'protonet' has no option(s) {', '.join(unknown)}; available: embed_dim, filters")
+    _quiet_tf_warnings()
     T._seed_everything(config.seed)
-    encoder = build_encoder(fs.cfg.shape)
+    encoder = build_encoder(fs.cfg.shape, **config.model_options)
     projector = build_projection(int(encoder.output.shape[-1]))
     rng = np.random.default_rng([config.seed, test_fold])
     t0 = time.perf_counter()

@@ -9,7 +9,7 @@ import typer
 
 from animalsnd.cli._app import app, console, handle_errors
 
-_MODELS = "cnn1d, cnn1d-enhanced, alexnet-mel, transformer-mel"
+_MODELS = "cnn1d, cnn1d-enhanced, alexnet-mel, transformer-mel, birdnet-head (needs the birdnet extra), protonet"
 
 
 @app.command()
@@ -20,7 +20,7 @@ def train(
     out: Path = typer.Option(..., "--out", help="Model folder to write (with --cv: one fold-<k> bundle per fold)."),
     test_fold: int = typer.Option(0, "--test-fold", help="Fold held out for testing."),
     cv: bool = typer.Option(False, "--cv", help="Hold out every fold in turn; report mean ± std."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs. [default: cnn1d 40 (fixed); cnn1d-enhanced, alexnet-mel 60, transformer-mel 80 (early stopping)]"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs. [default: cnn1d 40 (fixed); cnn1d-enhanced, alexnet-mel 60, transformer-mel 80, birdnet-head 300 (early stopping); protonet 30 pretraining epochs]"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size. [default: 32]"),
     lr: Optional[float] = typer.Option(None, "--lr", help="Initial learning rate. [default: 1e-3; transformer-mel 5e-4]"),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam or adamw. [default: cnn1d adam, others adamw]"),
@@ -40,6 +40,11 @@ def train(
     lr_schedule: Optional[bool] = typer.Option(None, "--lr-schedule/--no-lr-schedule", help="Halve the learning rate after 3 stalled epochs. [default: off for cnn1d, on for others]"),
     model_option: list[str] = typer.Option([], "--model-option", help="Architecture option KEY=VALUE for the model builder (repeatable; VALUE is JSON or text), e.g. dense_units=128."),
     seed: int = typer.Option(0, "--seed", help="Seed for validation split, weights, shuffling and augmentation."),
+    pool: Optional[str] = typer.Option(None, "--pool", help="birdnet-head: pooling of a clip's 3-s window embeddings: mean, max, meanmax or meanstd. [default: meanstd]"),
+    shots: Optional[int] = typer.Option(None, "--shots", help="protonet: labelled training clips per class, drawn with --seed (a few-shot evaluation). [default: all]"),
+    unlabeled: Optional[Path] = typer.Option(None, "--unlabeled", help="protonet: folder of extra unlabelled audio for the self-supervised pretraining."),
+    finetune_epochs: Optional[int] = typer.Option(None, "--finetune-epochs", help="protonet: episodic fine-tuning epochs after pretraining. [default: 0]"),
+    jobs: int = typer.Option(-1, "--jobs", help="birdnet-head: parallel workers computing missing BirdNET embeddings (-1: all cores)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write per-fold metrics and mean/std as JSON."),
     augmented: Optional[str] = typer.Option(None, "--augmented", help="Add copies from this augmented set (made by `animalsnd augment`) of the training clips."),
     export: Optional[str] = typer.Option(None, "--export", help="Also write model.tflite ('tflite')."),
@@ -60,7 +65,8 @@ def train(
         time_masks=time_masks, freq_masks=freq_masks, time_width=time_width, freq_width=freq_width,
         mixup=mixup, label_smoothing=label_smoothing, loss=loss, val_fraction=val_fraction,
         early_stopping=early_stopping, patience=patience, lr_schedule=lr_schedule, seed=seed,
-        model_options=_model_options(model_option),
+        model_options=_model_options(model_option), pool=pool, shots=shots,
+        unlabeled=str(unlabeled) if unlabeled is not None else None, finetune_epochs=finetune_epochs,
     )
 
     def on_start(info: dict) -> None:
@@ -72,19 +78,26 @@ def train(
         )
 
     progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
         TimeElapsedColumn(), TextColumn("{task.fields[stats]}"), console=console, transient=False,
     )
     tasks: dict[int, int] = {}
 
     def on_epoch(s) -> None:
         if s.fold not in tasks:
-            tasks[s.fold] = progress.add_task(f"fold {s.fold}", total=s.epochs, stats="")
+            tasks[s.fold] = progress.add_task(f"fold {s.fold}", total=s.epochs, stats="", unit="epochs")
         stats = f"loss {s.loss:.3f} acc {s.accuracy:.3f}"
         if s.val_loss is not None:
             stats += f"  val loss {s.val_loss:.3f} acc {s.val_accuracy:.3f}"
         stats += f"  lr {s.lr:.1e}"
         progress.update(tasks[s.fold], completed=s.epoch, stats=stats)
+
+    def on_embed(done: int, total: int) -> None:
+        if total == 0:
+            return
+        if "embed" not in tasks:
+            tasks["embed"] = progress.add_task("BirdNET embeddings", total=total, stats="", unit="clips")
+        progress.update(tasks["embed"], completed=done)
 
     def on_fold_end(r) -> None:
         if r.fold in tasks:
@@ -99,7 +112,7 @@ def train(
     with progress:
         run = run_train(cache_dir, out, config=config, test_fold=test_fold, cv=cv, augmented=augmented,
                         export_tflite=export == "tflite", on_epoch=on_epoch, on_fold_end=on_fold_end,
-                        on_start=on_start)
+                        on_start=on_start, jobs=jobs, on_embed=on_embed)
 
     summary = run.summary()
     if cv:
@@ -130,6 +143,12 @@ def _recipe(c) -> str:
         (f"mixup {c.mixup:g}", c.mixup > 0), (f"label smoothing {c.label_smoothing:g}", c.label_smoothing > 0),
         (f"early stopping (patience {c.patience})", c.early_stopping), ("LR on plateau", c.lr_schedule),
     ] if on]
+    if c.model == "birdnet-head":
+        flags.append(f"BirdNET embeddings pooled by {c.pool}")
+    if c.model == "protonet":
+        flags.append(f"{c.shots} shots per class" if c.shots else "all labelled clips")
+        flags += [f"{c.finetune_epochs} fine-tuning epochs"] if c.finetune_epochs else []
+        flags += [f"unlabelled {c.unlabeled}"] if c.unlabeled else []
     if c.model_options:
         flags.append(", ".join(f"{k}={v}" for k, v in c.model_options.items()))
     return "[dim]" + ", ".join(parts + flags) + f", val {c.val_fraction:g}, seed {c.seed}[/]"

@@ -120,9 +120,13 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
         raise DatasetError(f"no training clips outside test fold {test_fold}")
     X_train, y_train = fs.X[split.train], fs.y[split.train]
 
+    unknown = sorted(set(config.model_options) - {"hidden", "dropout", "noise"})
+    if unknown:
+        raise ConfigError(f"model 'birdnet-head' has no option(s) {', '.join(unknown)}; "
+                          f"available: dropout, hidden, noise")
     T._seed_everything(config.seed)
     mean, var = standardiser(X_train)
-    model = build_head(int(fs.X.shape[1]), n_classes, mean=mean, variance=var)
+    model = build_head(int(fs.X.shape[1]), n_classes, mean=mean, variance=var, **config.model_options)
     eye = np.eye(n_classes, dtype=np.float32)
     counts = np.bincount(y_train, minlength=n_classes)
     cw = T.class_weights_for(y_train, n_classes) if config.class_weights else None

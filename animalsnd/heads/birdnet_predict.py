@@ -75,7 +75,7 @@ class SegmentPlan:
 
 
 def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[float], None] | None = None,
-                       batch: int = 16) -> tuple[np.ndarray, int]:
+                       batch: int = 16, block_frames: int | None = None) -> tuple[np.ndarray, int]:
     """BirdNET embeddings of the 3-s segments of a file, decoded block by block.
 
     Returns
@@ -84,7 +84,7 @@ def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[floa
     n : int
         Samples decoded, at 48 kHz.
     """
-    from animalsnd.stream import iter_blocks
+    from animalsnd.stream import BLOCK_FRAMES, iter_blocks
 
     parts: list[np.ndarray] = []
     pending: list[np.ndarray] = []
@@ -96,7 +96,7 @@ def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[floa
             parts.append(embedder.embed_windows(np.stack(pending)))
             pending.clear()
 
-    for y in iter_blocks(path, sr=birdnet.BIRDNET_SR):
+    for y in iter_blocks(path, sr=birdnet.BIRDNET_SR, block_frames=block_frames or BLOCK_FRAMES):
         n += y.size
         buf = np.concatenate([buf, y]) if buf.size else np.asarray(y, np.float32)
         while n > SEGMENT and buf.size >= SEGMENT:  # longer than one window: the grid from 0
