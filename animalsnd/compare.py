@@ -560,10 +560,15 @@ def _train_one(fs, cache_dir, v: Variant, config, fold: int, aug, loaded_aug, sn
                 loaded_aug.pop(next(iter(loaded_aug)))
             loaded_aug[aug[0]] = load_augmented_for(cache_dir, aug[0], classes=fs.classes, shape=fs.cfg.shape)
         augmented = loaded_aug[aug[0]]
-    res = train_fold(fs, config=config, test_fold=fold, augmented=augmented)
+    inputs = fs
+    if config.model == "birdnet-head":  # same rows, pooled BirdNET embeddings instead of log-Mel
+        from animalsnd.heads.birdnet_head import embedding_set_for
+
+        inputs = embedding_set_for(cache_dir, config.pool, jobs=jobs)
+    res = train_fold(inputs, config=config, test_fold=fold, augmented=augmented)
     model = res.model
     test = np.flatnonzero(fs.folds == fold)
-    y_pred, secs = _predict_timed(model, fs.X[test])
+    y_pred, secs = _predict_timed(model, inputs.X[test])
     metrics = res.metrics
     rec = {
         "format": _FORMAT, "animalsnd_version": __version__, "variant": v.name, "model": v.model,
@@ -581,7 +586,7 @@ def _train_one(fs, cache_dir, v: Variant, config, fold: int, aug, loaded_aug, sn
         "noisy": {},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    if snrs:
+    if snrs and inputs is fs:  # noisy inputs are log-Mel features
         from animalsnd.robustness import noisy_features
 
         paths = [fs.paths[i] for i in test]

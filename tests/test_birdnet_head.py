@@ -135,3 +135,12 @@ def test_head_trains_evaluates_and_predicts(runner, tiny, tmp_path):
     expected = b.predict_proba(held.data.X[:1])
     np.testing.assert_allclose(run.results[0].probs, expected, atol=1e-5)
     assert run.results[0].spans_s.tolist() == [[0.0, 0.5]]
+
+
+@needs_model
+def test_compare_runs_the_head_on_embeddings(tiny):
+    from animalsnd.compare import compare
+
+    res = compare(tiny["cache"], variants="birdnet-head", folds=1, epochs=3, jobs=1)
+    (rec,) = res.runs["birdnet-head"]
+    assert rec["model"] == "birdnet-head" and rec["epochs_run"] == 3 and rec["config"]["pool"] == "meanstd"

@@ -146,3 +146,14 @@ def test_protonet_cli_cv_and_predict(runner, tiny, tmp_path):
     res = runner.invoke(app, ["predict", str(out), str(wav), "--format", "csv"])
     assert res.exit_code == 0, res.output
     assert any(line.startswith("file,start_s") for line in res.output.splitlines())
+
+
+def test_compare_picks_up_protonet(tiny):
+    from animalsnd.compare import available_variants, compare
+
+    assert "protonet" in available_variants() and "birdnet-head" in available_variants()
+    res = compare(tiny["cache"], variants="protonet", folds=1, epochs=1,
+                  train_options={"model_options": PROTO_FAST["model_options"], "batch_size": 8, "time_width": 4,
+                                 "freq_width": 3})
+    (rec,) = res.runs["protonet"]
+    assert rec["model"] == "protonet" and rec["epochs_run"] == 1 and 0 <= rec["accuracy"] <= 1
