@@ -104,7 +104,7 @@ class TrainConfig:
     lr_patience: int = 3
     min_lr: float = 1e-6
     model_options: dict = field(default_factory=dict)
-    pool: str = "meanstd"  # birdnet-head: pooling of a clip's window embeddings
+    pool: str = "meanmax"  # birdnet-head: pooling of a clip's window embeddings (chosen by CV)
     shots: int = 0  # protonet: labelled training clips per class (0: all)
     unlabeled: str = ""  # protonet: folder of extra unlabelled audio for pretraining
     finetune_epochs: int = 0  # protonet: episodic fine-tuning epochs after pretraining

@@ -43,7 +43,7 @@ def variant_config(name: str, *, seed: int, sets: dict):
 
     kind, _, arg = name.partition(":")
     if kind == "head":
-        return TrainConfig.for_model("birdnet-head", pool=arg or "meanstd", seed=seed, **sets)
+        return TrainConfig.for_model("birdnet-head", pool=arg or "meanmax", seed=seed, **sets)
     if kind == "protonet":
         return TrainConfig.for_model("protonet", shots=int(arg or 0), seed=seed, **sets)
     raise SystemExit(f"unknown variant {name!r}: use head:<pool>, protonet or protonet:<shots>")

@@ -143,4 +143,4 @@ def test_compare_runs_the_head_on_embeddings(tiny):
 
     res = compare(tiny["cache"], variants="birdnet-head", folds=1, epochs=3, jobs=1)
     (rec,) = res.runs["birdnet-head"]
-    assert rec["model"] == "birdnet-head" and rec["epochs_run"] == 3 and rec["config"]["pool"] == "meanstd"
+    assert rec["model"] == "birdnet-head" and rec["epochs_run"] == 3 and rec["config"]["pool"] == "meanmax"

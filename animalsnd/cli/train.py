@@ -40,7 +40,7 @@ def train(
     lr_schedule: Optional[bool] = typer.Option(None, "--lr-schedule/--no-lr-schedule", help="Halve the learning rate after 3 stalled epochs. [default: off for cnn1d, on for others]"),
     model_option: list[str] = typer.Option([], "--model-option", help="Architecture option KEY=VALUE for the model builder (repeatable; VALUE is JSON or text), e.g. dense_units=128."),
     seed: int = typer.Option(0, "--seed", help="Seed for validation split, weights, shuffling and augmentation."),
-    pool: Optional[str] = typer.Option(None, "--pool", help="birdnet-head: pooling of a clip's 3-s window embeddings: mean, max, meanmax or meanstd. [default: meanstd]"),
+    pool: Optional[str] = typer.Option(None, "--pool", help="birdnet-head: pooling of a clip's 3-s window embeddings: mean, max, meanmax (mean and max concatenated) or meanstd. [default: meanmax]"),
     shots: Optional[int] = typer.Option(None, "--shots", help="protonet: labelled training clips per class, drawn with --seed (a few-shot evaluation). [default: all]"),
     unlabeled: Optional[Path] = typer.Option(None, "--unlabeled", help="protonet: folder of extra unlabelled audio for the self-supervised pretraining."),
     finetune_epochs: Optional[int] = typer.Option(None, "--finetune-epochs", help="protonet: episodic fine-tuning epochs after pretraining. [default: 0]"),
