@@ -29,12 +29,11 @@ DEFAULT_DATA = Path(os.environ.get("ANIMALSND_REAL_DATA", "/work/shared/data/ani
 
 
 def _value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
+    """JSON when it parses (numbers, true/false, objects), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def parse_sets(items: list[str]) -> dict:
@@ -71,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="Training seed (the fold split uses seed 0).")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="Override a training option for every model, e.g. --set mixup=0.2.")
+                   help="Override a training option for every model, e.g. --set mixup=0.2 "
+                        "or --set 'model_options={\"head_dropout\": 0.2}'.")
     p.add_argument("--label", default="", help="Suffix for the model column and file name.")
     p.add_argument("--out", type=Path, default=None, help="JSON report path.")
     args = p.parse_args(argv)
