@@ -157,3 +157,23 @@ def test_compare_picks_up_protonet(tiny):
                                  "freq_width": 3})
     (rec,) = res.runs["protonet"]
     assert rec["model"] == "protonet" and rec["epochs_run"] == 1 and 0 <= rec["accuracy"] <= 1
+
+
+def test_masked_pooling_ignores_padding():
+    from animalsnd.models.protonet import FrameMask, MaskedGlobalPooling
+
+    x = np.array([[[1, 2], [3, 4], [100, 100]], [[0, 0], [0, 0], [0, 0]]], np.float32)
+    m = np.asarray(FrameMask()(np.array([[[1.0], [-2.0], [0.0]], [[0.0], [0.0], [0.0]]], np.float32)))
+    assert m[..., 0].tolist() == [[1, 1, 0], [0, 0, 0]]
+    out = np.asarray(MaskedGlobalPooling()([x, m]))
+    np.testing.assert_allclose(out, [[2, 3, 3, 4], [0, 0, 0, 0]])
+
+
+def test_views_crop_inside_the_audio(rng):
+    X = np.zeros((4, 50, 3), np.float32)
+    X[:, :20] = rng.standard_normal((4, 20, 3)) + 5  # 20 frames of audio, then padding
+    v = Views(max_shift=0, noise_std=(0, 0), mix_level=(0, 0))
+    out = v(X, np.random.default_rng(1))
+    kept = np.any(out != 0, axis=2)
+    assert not kept[:, 20:].any()
+    assert (kept.sum(axis=1) >= 10).all() and (kept.sum(axis=1) <= 20).all()
