@@ -41,6 +41,7 @@ __all__ = ["SSL_TEMPERATURE", "TEMPERATURE", "Views", "nt_xent", "prototypes", "
 SSL_TEMPERATURE = 0.2  # NT-Xent
 TEMPERATURE = 0.05  # prototype softmax over squared distances of unit vectors
 MAX_SHIFT = 0.25  # largest circular time shift, as a fraction of the frames
+CROP = (0.5, 1.0)  # part of a clip's audio frames a view keeps (a random stretch)
 NOISE_STD = (0.1, 0.5)  # Gaussian noise view, in z-score units
 MIX_LEVEL = (0.1, 0.3)  # weight of another clip mixed into a view
 EPISODE_PER_CLASS = 8  # labelled clips per class in an episode (support + query)
@@ -63,15 +64,27 @@ class Views:
     """
 
     def __init__(self, *, spec_augment=None, max_shift: float = MAX_SHIFT,
-                 noise_std: tuple[float, float] = NOISE_STD, mix_level: tuple[float, float] = MIX_LEVEL):
+                 noise_std: tuple[float, float] = NOISE_STD, mix_level: tuple[float, float] = MIX_LEVEL,
+                 crop: tuple[float, float] = CROP):
         if not 0 <= max_shift <= 1:
             raise ConfigError(f"max_shift={max_shift!r} must be in [0, 1]")
         self.spec_augment, self.max_shift = spec_augment, max_shift
         self.noise_std, self.mix_level = noise_std, mix_level
+        self.crop = crop
+
+    def _crop(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Keep a random stretch of 50-100 % of each clip's audio frames (the rest zero, i.e. padding)."""
+        lengths = np.array([np.flatnonzero(np.any(x != 0, axis=1)).max(initial=-1) + 1 for x in X])
+        keep = np.maximum(1, np.round(lengths * rng.uniform(*self.crop, size=len(X)))).astype(int)
+        start = (rng.random(len(X)) * (lengths - keep + 1)).astype(int)
+        t = np.arange(X.shape[1])[None, :]
+        inside = (t >= start[:, None]) & (t < (start + keep)[:, None])
+        return np.where(inside[:, :, None], X, np.float32(0))
 
     def __call__(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One view of every clip of ``X`` (n, frames, n_mels); ``X`` is not modified."""
         n, frames = X.shape[0], X.shape[1]
+        X = self._crop(X, rng)
         s = int(self.max_shift * frames)
         shifts = rng.integers(-s, s + 1, size=n) if s else np.zeros(n, int)
         idx = (np.arange(frames)[None, :] - shifts[:, None]) % frames

@@ -13,7 +13,43 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-__all__ = ["PrototypeSoftmax", "build_encoder", "build_projection", "build_protonet"]
+__all__ = ["FrameMask", "MaskedGlobalPooling", "PrototypeSoftmax", "build_encoder", "build_projection",
+           "build_protonet"]
+
+
+@keras.saving.register_keras_serializable(package="animalsnd")
+class FrameMask(keras.layers.Layer):
+    """``(batch, frames, n_mels)`` -> ``(batch, frames, 1)``: 1 where a frame holds audio.
+
+    The cache zero-pads short clips to ``frames``; a padded frame is exactly
+    zero in every band, a frame of audio (z-normalised) practically never is.
+    """
+
+    def call(self, x):
+        return ops.cast(ops.any(ops.not_equal(x, 0.0), axis=-1, keepdims=True), x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 1)
+
+
+@keras.saving.register_keras_serializable(package="animalsnd")
+class MaskedGlobalPooling(keras.layers.Layer):
+    """Mean and max over the time steps where ``mask`` is 1, concatenated.
+
+    Inputs ``[x (batch, t, c), mask (batch, t, 1)]``; a clip without any
+    masked-in step pools to zeros. Padding never dilutes a short clip's mean.
+    """
+
+    def call(self, inputs):
+        x, m = inputs
+        n = ops.sum(m, axis=1)
+        mean = ops.sum(x * m, axis=1) / ops.maximum(n, 1.0)
+        big = ops.max(x - (1.0 - m) * 1e9, axis=1)
+        return ops.concatenate([mean, ops.where(n > 0, big, 0.0)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        x_shape = input_shape[0]
+        return (x_shape[0], 2 * x_shape[-1])
 
 
 @keras.saving.register_keras_serializable(package="animalsnd")
@@ -65,19 +101,22 @@ def build_encoder(
     | ``conv1``      | Conv1D(filters[0], 5, stride 2) + BN + ReLU, MaxPool 2 |
     | ``conv2``      | Conv1D(filters[1], 3) + BN + ReLU, MaxPool 2 |
     | ``conv3``      | Conv1D(filters[2], 3) + BN + ReLU          |
-    | ``pool``       | global average and max over time, concatenated |
+    | ``pool``       | average and max over the frames holding audio (zero padding masked out), concatenated |
     | ``embed``      | Dense(embed_dim), then unit L2 norm (``l2``) |
     """
     inp = keras.Input(shape=tuple(input_shape), name="mel")
     x = inp
+    m = FrameMask(name="frame_mask")(inp)  # follows the time resolution of x
     for i, (f, k, stride) in enumerate([(filters[0], 5, 2), (filters[1], 3, 1), (filters[2], 3, 1)], start=1):
         x = layers.Conv1D(f, k, strides=stride, padding="same", use_bias=False, name=f"conv{i}")(x)
         x = layers.BatchNormalization(name=f"bn{i}")(x)
         x = layers.ReLU(name=f"relu{i}")(x)
+        if stride > 1:
+            m = layers.MaxPooling1D(stride, padding="same", name=f"mask_stride{i}")(m)
         if i < 3:
             x = layers.MaxPooling1D(2, name=f"maxpool{i}")(x)
-    x = layers.Concatenate(name="pool")([layers.GlobalAveragePooling1D(name="avg")(x),
-                                         layers.GlobalMaxPooling1D(name="max")(x)])
+            m = layers.MaxPooling1D(2, name=f"mask_pool{i}")(m)
+    x = MaskedGlobalPooling(name="pool")([x, m])
     x = layers.Dense(embed_dim, name="embed")(x)
     out = layers.UnitNormalization(name="l2")(x)
     return keras.Model(inp, out, name=name)
