@@ -51,7 +51,7 @@ MODEL_DEFAULTS: dict[str, dict] = {
     "birdnet-head": dict(_ROBUST, spec_augment=False, epochs=300, patience=20, lr_patience=8),
     # epochs = contrastive pretraining epochs; spec_augment = SpecAugment in the views
     "protonet": dict(
-        epochs=30, optimizer="adam", lr=1e-3, weight_decay=0.0, class_weights=False,
+        epochs=40, finetune_epochs=10, optimizer="adam", lr=1e-3, weight_decay=0.0, class_weights=False,
         spec_augment=True, early_stopping=False, patience=6, lr_schedule=False,
         val_fraction=0.0, batch_size=64,
     ),
