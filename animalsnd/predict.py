@@ -748,6 +748,8 @@ def predict(
     jobs: int = 1,
     runtime: str = "auto",
     predictor: Predictor | None = None,
+    backend: str = "local",
+    scheduler: str | None = None,
     progress: Progress | None = None,
 ) -> PredictRun:
     """Classify every window of every input with the model(s) in ``model_dir``.
@@ -762,6 +764,10 @@ def predict(
     jobs : int
         Worker processes across files (joblib); results keep input order.
         One file, or ``jobs=1``, runs in this process.
+    backend, scheduler : str
+        ``"dask"`` sends one task per file to a Dask cluster (see
+        :func:`animalsnd.parallel.run_parallel`); workers load the bundle once
+        and must see the same paths. Results are identical to a local run.
     predictor : Predictor, optional
         An already loaded predictor (``model_dir`` is then only recorded and
         everything runs in this process).
@@ -783,7 +789,10 @@ def predict(
     """
     from animalsnd.stream import probe
 
+    from animalsnd.parallel import TaskFailure, check_backend, run_parallel
+
     t0 = time.perf_counter()
+    check_backend(backend, scheduler)
     if not isinstance(jobs, int) or jobs == 0 or jobs < -1:
         raise ConfigError(f"--jobs {jobs!r} must be a positive integer or -1 (all cores)")
     n_cpu = os.cpu_count() or 1
@@ -811,7 +820,21 @@ def predict(
     if progress:
         progress(0.0, total)
 
-    if workers == 1 or len(todo) <= 1:
+    if backend == "dask" and predictor is None and todo:
+        tasks = [(str(Path(model_dir).resolve()), pred.runtime, 1, str(Path(inputs[i][0]).resolve()), options)
+                 for i in todo]
+
+        def tick_files(n: int, _total: int) -> None:
+            if progress:
+                progress(min(sum(durations[i] for i in todo[:n]), total), total)
+
+        out = run_parallel(_worker, tasks, backend="dask", scheduler=scheduler, progress=tick_files)
+        for i, res in zip(todo, out):
+            if isinstance(res, TaskFailure):
+                res = FileResult(inputs[i][0], error=res.error)
+            res.path = inputs[i][0]
+            results[i] = res
+    elif workers == 1 or len(todo) <= 1:
         for i in todo:
             def tick(sec: float, _base=done, _cap=durations[i]) -> None:
                 if progress:

@@ -191,3 +191,25 @@ def test_real_bundle_jobs_keep_input_order(runner, trained, tmp_path):
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(out.open()))
     assert [r["file"] for r in rows][::3] == [str(f) for f in files]  # 3 windows per 1 s file
+
+
+def test_predict_on_dask_equals_local(runner, trained, tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    files = [_tones(tmp_path / f"{name}.wav", [f, 2000]) for name, f in [("b", 300), ("a", 2000)]]
+    (tmp_path / "broken.wav").write_text("not audio")
+    args = ["predict", str(trained / "cv" / "fold-0"), *map(str, files), str(tmp_path / "broken.wav"),
+            "--runtime", "keras", "--format", "csv"]
+    local = runner.invoke(app, [*args, "--out", str(tmp_path / "local.csv")])
+    assert local.exit_code == 0, local.output
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        res = runner.invoke(app, [*args, "--out", str(tmp_path / "dask.csv"), "--backend", "dask",
+                                  "--scheduler", cluster.scheduler_address])
+    assert res.exit_code == 0, res.output
+    assert "skipped 1" in res.output and "broken.wav" in res.output
+    a = list(csv.DictReader((tmp_path / "local.csv").open()))
+    b = list(csv.DictReader((tmp_path / "dask.csv").open()))
+    assert [r["file"] for r in a] == [r["file"] for r in b] and len(a) > 2
+    assert [r["label"] for r in a] == [r["label"] for r in b]
+    np.testing.assert_allclose([float(r["confidence"]) for r in a], [float(r["confidence"]) for r in b],
+                               atol=1e-6)

@@ -118,6 +118,9 @@ def predict(
     fmt: Optional[str] = typer.Option(None, "--format", help="table, csv, json, raven or audacity. Default: table, or csv/json from the --out suffix."),
     out: Optional[Path] = typer.Option(None, "--out", help="File (csv, json) or folder (raven, audacity). Default: stdout."),
     jobs: int = typer.Option(1, "--jobs", help="Worker processes across files (-1: all cores)."),
+    backend: str = typer.Option("local", "--backend", help="local (this machine) or dask (one task per file on a cluster)."),
+    scheduler: str = typer.Option(None, "--scheduler", envvar="ANIMALSND_DASK_SCHEDULER",
+                                  help="Dask scheduler address (tcp://host:8786) or 'local'."),
     batch_size: int = typer.Option(64, "--batch-size", help="Windows per model call."),
     runtime: str = typer.Option("auto", "--runtime", help="auto, keras or tflite (model.tflite via LiteRT; auto uses it when present)."),
 ) -> None:
@@ -131,6 +134,7 @@ def predict(
                           unknown_below=unknown_below, merge=merge, batch_size=batch_size)
     with audio_progress("Predicting") as cb:
         run = run_predict(model_dir, paths, options=opts, recursive=recursive, jobs=jobs,
+                          backend=backend, scheduler=scheduler,
                           runtime=runtime, progress=cb)
     for r in run.skipped:
         warn(f"skipped {r.path}: {r.error}")
