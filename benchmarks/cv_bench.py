@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from datetime import datetime, timezone
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     report = {
-        "command": "python benchmarks/cv_bench.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": shlex.join(["python", "benchmarks/cv_bench.py", *(argv if argv is not None else sys.argv[1:])]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "data": str(args.data),
         "n_clips": len([r for r in res.rows if r["status"] == "ok" and not r["duplicate_of"]]),
