@@ -531,86 +531,37 @@ def train_fold(
     if custom is not None:
         return custom(fs, config=config, test_fold=test_fold, out_dir=out_dir, cache_dir=cache_dir,
                       augmented=augmented, export_tflite=export_tflite, on_epoch=on_epoch)
-    from animalsnd.augment import Mixup, SpecAugment
-
     if not 0 <= test_fold < fs.n_folds:
         raise ConfigError(
             f"test fold {test_fold} is out of range; the cache has {fs.n_folds} folds (0-{fs.n_folds - 1})"
         )
-    n_classes = len(fs.classes)
     split = split_fold(fs.y, fs.folds, test_fold=test_fold,
                        val_fraction=config.val_fraction, seed=config.seed)
     if len(split.test) == 0:
         raise DatasetError(f"test fold {test_fold} has no clips")
     if len(split.train) == 0:
         raise DatasetError(f"no training clips outside test fold {test_fold}")
-
-    X_train, y_train = fs.X[split.train], fs.y[split.train]
-    n_aug = 0
-    if augmented is not None and len(augmented.X):
-        mask = select_augmented(augmented.source_shas, [fs.shas[i] for i in split.train])
-        n_aug = int(mask.sum())
-        if n_aug:
-            X_train = np.concatenate([X_train, augmented.X[mask]])
-            y_train = np.concatenate([y_train, augmented.y[mask]])
-
-    frames, n_mels = fs.cfg.shape
-    spec = None
-    if config.spec_augment:
-        if config.time_masks and config.time_width >= frames:
-            raise ConfigError(f"--time-width {config.time_width} must be smaller than the {frames} frames per clip")
-        if config.freq_masks and config.freq_width >= n_mels:
-            raise ConfigError(f"--freq-width {config.freq_width} must be smaller than the {n_mels} Mel bands")
-        spec = SpecAugment(time_masks=config.time_masks, time_width=config.time_width,
-                           freq_masks=config.freq_masks, freq_width=config.freq_width)
-    mix = Mixup(config.mixup) if config.mixup > 0 else None
+    X_train, y_train, n_aug = _training_set(fs, split, augmented)
+    spec, mix = _batch_augmenters(config, fs.cfg.shape)
 
     _seed_everything(config.seed)
-    import keras
-
     from animalsnd.models import build_model
-    from animalsnd.models.losses import get_loss
 
-    eye = np.eye(n_classes, dtype=np.float32)
-    counts = np.bincount(y_train, minlength=n_classes)
-    cw = class_weights_for(y_train, n_classes) if config.class_weights else None
-    model = build_model(config.model, input_shape=fs.cfg.shape, n_classes=n_classes, seed=config.seed,
-                        **config.model_options)
-    model.compile(
-        optimizer=_optimizer(config),
-        loss=get_loss(config.loss, label_smoothing=config.label_smoothing, class_counts=counts),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    model = build_model(config.model, input_shape=fs.cfg.shape, n_classes=len(fs.classes),
+                        seed=config.seed, **config.model_options)
+    history, train_seconds = _fit(
+        model, config, X_train, y_train, fs.X[split.val], fs.y[split.val], n_classes=len(fs.classes),
+        rng=np.random.default_rng([config.seed, test_fold]), spec_augment=spec, mixup=mix,
+        fold=test_fold, on_epoch=on_epoch,
     )
-    rng = np.random.default_rng([config.seed, test_fold])
-    gen = batches(X_train, eye[y_train], batch_size=config.batch_size, rng=rng,
-                  spec_augment=spec, mixup=mix, class_weights=cw)
-    steps = math.ceil(len(X_train) / config.batch_size)
-    val, val_steps = None, None
-    if len(split.val):
-        # a generator, not arrays: Keras' array pipeline logs a tf.data notice
-        # to stderr under op determinism
-        val = _cycle(fs.X[split.val], eye[fs.y[split.val]], batch_size=64)
-        val_steps = math.ceil(len(split.val) / 64)
-
-    t0 = time.perf_counter()
-    with keras_numpy_notice_silenced():
-        hist = model.fit(
-            gen, steps_per_epoch=steps, epochs=config.epochs, validation_data=val,
-            validation_steps=val_steps, shuffle=False, verbose=0,
-            callbacks=_callbacks(config, fold=test_fold, has_val=val is not None, on_epoch=on_epoch),
-        )
-    train_seconds = time.perf_counter() - t0
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     epochs_run = len(history.get("loss", []))
     best_epoch = None
-    if config.early_stopping:
-        key = "val_loss" if val is not None else "loss"
-        best_epoch = int(np.argmin(history[key])) + 1
+    if config.early_stopping and epochs_run:
+        best_epoch = int(np.argmin(history["val_loss" if len(split.val) else "loss"])) + 1
 
     y_test = fs.y[split.test]
     y_pred = _predict(model, fs.X[split.test])
     metrics = classification_metrics(y_test, y_pred, classes=fs.classes)
-
     result = FoldResult(
         fold=test_fold, metrics=metrics, history=history, train_seconds=train_seconds,
         epochs_run=epochs_run, best_epoch=best_epoch, n_train=len(split.train), n_val=len(split.val),
@@ -630,6 +581,77 @@ def train_fold(
             export_tflite=export_tflite,
         )
     return result
+
+
+def _training_set(fs, split: Split, augmented: AugmentedData | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """The split's training clips plus the augmented copies made from them.
+
+    Returns
+    -------
+    X : np.ndarray, shape (n, frames, n_mels)
+    y : np.ndarray, shape (n,), int
+    n_augmented : int
+    """
+    X, y = fs.X[split.train], fs.y[split.train]
+    if augmented is None or not len(augmented.X):
+        return X, y, 0
+    mask = select_augmented(augmented.source_shas, [fs.shas[i] for i in split.train])
+    if not mask.any():
+        return X, y, 0
+    return np.concatenate([X, augmented.X[mask]]), np.concatenate([y, augmented.y[mask]]), int(mask.sum())
+
+
+def _batch_augmenters(config: TrainConfig, shape: tuple[int, int]):
+    """SpecAugment and Mixup for training batches (None when off)."""
+    from animalsnd.augment import Mixup, SpecAugment
+
+    frames, n_mels = shape
+    spec = None
+    if config.spec_augment:
+        if config.time_masks and config.time_width >= frames:
+            raise ConfigError(f"--time-width {config.time_width} must be smaller than the {frames} frames per clip")
+        if config.freq_masks and config.freq_width >= n_mels:
+            raise ConfigError(f"--freq-width {config.freq_width} must be smaller than the {n_mels} Mel bands")
+        spec = SpecAugment(time_masks=config.time_masks, time_width=config.time_width,
+                           freq_masks=config.freq_masks, freq_width=config.freq_width)
+    return spec, (Mixup(config.mixup) if config.mixup > 0 else None)
+
+
+def _fit(
+    model, config: TrainConfig, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,
+    n_classes: int, rng: np.random.Generator, spec_augment, mixup, fold: int,
+    on_epoch: EpochCallback | None,
+) -> tuple[dict[str, list[float]], float]:
+    """Compile and fit ``model``; returns the history and the seconds it took."""
+    import keras
+
+    from animalsnd.models.losses import get_loss
+
+    eye = np.eye(n_classes, dtype=np.float32)
+    model.compile(
+        optimizer=_optimizer(config),
+        loss=get_loss(config.loss, label_smoothing=config.label_smoothing,
+                      class_counts=np.bincount(y, minlength=n_classes)),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
+    cw = class_weights_for(y, n_classes) if config.class_weights else None
+    gen = batches(X, eye[y], batch_size=config.batch_size, rng=rng,
+                  spec_augment=spec_augment, mixup=mixup, class_weights=cw)
+    val, val_steps = None, None
+    if len(X_val):
+        # a generator, not arrays: Keras' array pipeline logs a tf.data notice
+        # to stderr under op determinism
+        val = _cycle(X_val, eye[y_val], batch_size=64)
+        val_steps = math.ceil(len(X_val) / 64)
+    t0 = time.perf_counter()
+    with keras_numpy_notice_silenced():
+        hist = model.fit(
+            gen, steps_per_epoch=math.ceil(len(X) / config.batch_size), epochs=config.epochs,
+            validation_data=val, validation_steps=val_steps, shuffle=False, verbose=0,
+            callbacks=_callbacks(config, fold=fold, has_val=val is not None, on_epoch=on_epoch),
+        )
+    seconds = time.perf_counter() - t0
+    return {k: [float(v) for v in vals] for k, vals in hist.history.items()}, seconds
 
 
 def _custom_train_fold(model: str) -> Callable | None:
