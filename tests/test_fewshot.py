@@ -137,7 +137,7 @@ def test_protonet_cli_cv_and_predict(runner, tiny, tmp_path):
     out = tmp_path / "cv"
     opts = ["--model-option", "filters=[8,16,16]", "--model-option", "embed_dim=16"]
     res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "protonet", "--out", str(out), "--cv",
-                              "--shots", "1", *FAST_CLI, *opts])
+                              "--shots", "1", "--finetune-epochs", "0", *FAST_CLI, *opts])
     assert res.exit_code == 0, res.output
     assert "1 shots per class" in res.output and "4-fold cross-validation" in res.output
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [f"fold-{k}" for k in range(4)]
@@ -154,7 +154,7 @@ def test_compare_picks_up_protonet(tiny):
     assert "protonet" in available_variants() and "birdnet-head" in available_variants()
     res = compare(tiny["cache"], variants="protonet", folds=1, epochs=1,
                   train_options={"model_options": PROTO_FAST["model_options"], "batch_size": 8, "time_width": 4,
-                                 "freq_width": 3})
+                                 "freq_width": 3, "finetune_epochs": 0})
     (rec,) = res.runs["protonet"]
     assert rec["model"] == "protonet" and rec["epochs_run"] == 1 and 0 <= rec["accuracy"] <= 1
 
