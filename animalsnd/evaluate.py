@@ -224,6 +224,12 @@ def load_data(
         else:
             out = folder_data(data, bundle.cfg, bundle.classes, jobs=jobs, progress=progress)
     if len(out.y) == 0:
+        if out.failed:
+            path, reason = out.failed[0]
+            raise DatasetError(
+                f"{out.source}: none of the {len(out.failed)} file(s) of the model's classes could be read "
+                f"(first: {path}: {reason})"
+            )
         raise DatasetError(f"{out.source}: no clips of the model's classes to evaluate")
     return out
 

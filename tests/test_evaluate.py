@@ -102,3 +102,12 @@ def test_cv_folder_evaluates_every_fold(trained_cv, tiny_features):
     assert len(s["folds"]) == 4 and set(s["mean"]) == {"accuracy", "macro_f1", "weighted_f1"}
     assert s["mean"]["accuracy"] == pytest.approx(np.mean([f["accuracy"] for f in s["folds"]]))
     assert set(s) >= {"accuracy", "macro_f1", "weighted_f1", "n", "per_class", "folds", "mean", "std"}
+
+
+def test_folder_with_only_unreadable_files(trained, tmp_path):
+    bad = tmp_path / "bad" / "chirp"
+    bad.mkdir(parents=True)
+    (bad / "a.wav").write_bytes(b"not audio at all")
+    with pytest.raises(DatasetError, match=r"none of the 1 file\(s\) of the model's classes could be read "
+                                           r"\(first: chirp/a.wav: "):
+        evaluate(trained, data=tmp_path / "bad", jobs=1)
