@@ -12,9 +12,8 @@
 # cache (CACHE/compare/runs), so every phase resumes where it stopped and later
 # phases add to the same store. `report` trains nothing: it tabulates what is
 # stored for REPORT_FOLDS x REPORT_SEEDS into docs/compare.md,
-# docs/figures/compare_*.png and benchmarks/out/compare.json, plus a fold-0
-# table of every variant (docs/compare_fold0.md); missing runs are counted in
-# the tables' "runs" column.
+# docs/figures/compare_*.png and benchmarks/out/compare.json; missing runs are
+# counted in the table's "runs" column.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,9 +43,7 @@ for phase in $PHASES; do
     report)
       $PY -m animalsnd compare "$CACHE" --variants "$ALL" "${COMMON[@]}" --folds "$REPORT_FOLDS" \
         --seeds "$REPORT_SEEDS" --report-only \
-        --out docs/compare.md --plots docs/figures --json benchmarks/out/compare.json
-      $PY -m animalsnd compare "$CACHE" --variants "$ALL" "${COMMON[@]}" --folds 1 \
-        --seeds "$REPORT_SEEDS" --report-only --out docs/compare_fold0.md ;;
+        --out docs/compare.md --plots docs/figures --json benchmarks/out/compare.json ;;
     *) echo "unknown phase $phase"; exit 2 ;;
   esac
 done
