@@ -60,9 +60,11 @@ def handle_errors(func: Callable) -> Callable:
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, *, unit: str = "files") -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar; yields a ``callback(done, total)``."""
-    columns = [
+def progress_bar(
+    description: str, *, unit: str = "files", columns: list | None = None, on: Console | None = None
+) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar, started on the first non-empty update; yields ``callback(done, total)``."""
+    columns = columns or [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -75,9 +77,9 @@ def progress_bar(description: str, *, unit: str = "files") -> Iterator[Callable[
 
     def update(done: int, total: int) -> None:
         if "prog" not in state:
-            if total == 0:
+            if total <= 0:
                 return  # nothing to do: no bar at all
-            state["prog"] = Progress(*columns, console=console, transient=False)
+            state["prog"] = Progress(*columns, console=on or console, transient=False)
             state["prog"].start()
             state["task"] = state["prog"].add_task(description, total=total)
         state["prog"].update(state["task"], completed=done, total=total)

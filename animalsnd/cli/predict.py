@@ -12,35 +12,21 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from animalsnd.cli._app import app, console, err_console, fail, handle_errors, warn
+from animalsnd.cli._app import app, console, err_console, fail, handle_errors, progress_bar, warn
 
 
 @contextlib.contextmanager
 def audio_progress(description: str) -> Iterator[Callable[[float, float], None]]:
     """A progress bar over seconds of audio, on stderr (stdout may carry CSV/JSON)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     columns = [
         TextColumn("[bold]{task.description}"), BarColumn(),
         TextColumn("{task.completed:.0f}/{task.total:.0f} s of audio"),
         TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
     ]
-    state: dict = {}
-
-    def update(done: float, total: float) -> None:
-        if "prog" not in state:
-            if total <= 0:
-                return
-            state["prog"] = Progress(*columns, console=err_console, transient=False)
-            state["prog"].start()
-            state["task"] = state["prog"].add_task(description, total=total)
-        state["prog"].update(state["task"], completed=done, total=total)
-
-    try:
+    with progress_bar(description, columns=columns, on=err_console) as update:
         yield update
-    finally:
-        if "prog" in state:
-            state["prog"].stop()
 
 
 def _fmt_duration(seconds: float) -> str:
