@@ -338,6 +338,28 @@ class FeatureSet:
         return len(self.y)
 
 
+def stack_npz(paths: list[Path], *, cfg: FeatureConfig, what: str, fix: str) -> np.ndarray:
+    """Read the ``x`` arrays of cached .npz files, padded to ``cfg.frames``.
+
+    Returns
+    -------
+    np.ndarray, shape (len(paths), cfg.frames, cfg.n_mels), float32
+
+    Raises
+    ------
+    DatasetError
+        A file is missing or corrupt (named, with ``what`` and ``fix``).
+    """
+    X = np.zeros((len(paths), cfg.frames, cfg.n_mels), dtype=np.float32)
+    for i, npz in enumerate(paths):
+        try:
+            with np.load(npz) as z:
+                X[i] = fit_frames(z["x"], frames=cfg.frames)
+        except (OSError, ValueError, KeyError) as exc:
+            raise DatasetError(f"{npz}: missing or corrupt {what} ({exc}); {fix}") from None
+    return X
+
+
 def load_features(cache_dir: str | Path) -> FeatureSet:
     """Read a prepared cache: one row per unique usable clip, padded to frames."""
     cache_dir = Path(cache_dir)
@@ -351,14 +373,8 @@ def load_features(cache_dir: str | Path) -> FeatureSet:
     if not rows:
         raise DatasetError(f"{cache_dir}: no usable clips in the cache")
     classes = sorted({r["label"] for r in rows})
-    X = np.zeros((len(rows), cfg.frames, cfg.n_mels), dtype=np.float32)
-    for i, r in enumerate(rows):
-        npz = feat_dir / f"{r['sha256']}.npz"
-        try:
-            with np.load(npz) as z:
-                X[i] = fit_frames(z["x"], frames=cfg.frames)
-        except (OSError, ValueError, KeyError) as exc:
-            raise DatasetError(f"{npz}: missing or corrupt cache entry ({exc}); re-run prepare") from None
+    X = stack_npz([feat_dir / f"{r['sha256']}.npz" for r in rows], cfg=cfg,
+                  what="cache entry", fix="re-run prepare")
     y = np.array([classes.index(r["label"]) for r in rows], dtype=int)
     return FeatureSet(
         X=X, y=y, classes=classes, folds=np.array([int(r["fold"]) for r in rows]),

@@ -309,24 +309,10 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
     from animalsnd.metrics import classification_metrics
     from animalsnd.models.protonet import build_encoder, build_projection, build_protonet
 
-    if not 0 <= test_fold < fs.n_folds:
-        raise ConfigError(
-            f"test fold {test_fold} is out of range; the cache has {fs.n_folds} folds (0-{fs.n_folds - 1})")
     n_classes = len(fs.classes)
-    split = T.split_fold(fs.y, fs.folds, test_fold=test_fold, val_fraction=config.val_fraction, seed=config.seed)
-    if len(split.test) == 0:
-        raise DatasetError(f"test fold {test_fold} has no clips")
-    if len(split.train) == 0:
-        raise DatasetError(f"no training clips outside test fold {test_fold}")
+    split = T.checked_split(fs, config, test_fold)
     frames, n_mels = fs.cfg.shape
-    spec = None
-    if config.spec_augment:
-        if config.time_masks and config.time_width >= frames:
-            raise ConfigError(f"--time-width {config.time_width} must be smaller than the {frames} frames per clip")
-        if config.freq_masks and config.freq_width >= n_mels:
-            raise ConfigError(f"--freq-width {config.freq_width} must be smaller than the {n_mels} Mel bands")
-        spec = SpecAugment(time_masks=config.time_masks, time_width=config.time_width,
-                           freq_masks=config.freq_masks, freq_width=config.freq_width)
+    spec = T.batch_augmenters(config, fs.cfg.shape)[0]
     views = Views(spec_augment=spec)
 
     # unlabelled pool: training clips (labels unused), their augmented copies, --unlabeled audio

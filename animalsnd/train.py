@@ -227,6 +227,26 @@ def stratified_holdout(y: np.ndarray, *, fraction: float, seed: int) -> np.ndarr
     return mask
 
 
+def check_test_fold(test_fold: int, n_folds: int) -> None:
+    """Raise a one-line ConfigError when ``test_fold`` is not a fold of the cache."""
+    if not 0 <= test_fold < n_folds:
+        raise ConfigError(
+            f"test fold {test_fold} is out of range; the cache has {n_folds} folds (0-{n_folds - 1})"
+        )
+
+
+def checked_split(fs, config: "TrainConfig", test_fold: int) -> "Split":
+    """:func:`split_fold` for a feature set, refusing empty test or training parts."""
+    check_test_fold(test_fold, fs.n_folds)
+    split = split_fold(fs.y, fs.folds, test_fold=test_fold,
+                       val_fraction=config.val_fraction, seed=config.seed)
+    if len(split.test) == 0:
+        raise DatasetError(f"test fold {test_fold} has no clips")
+    if len(split.train) == 0:
+        raise DatasetError(f"no training clips outside test fold {test_fold}")
+    return split
+
+
 def split_fold(
     y: np.ndarray, folds: np.ndarray, *, test_fold: int, val_fraction: float, seed: int
 ) -> Split:
@@ -531,18 +551,9 @@ def train_fold(
     if custom is not None:
         return custom(fs, config=config, test_fold=test_fold, out_dir=out_dir, cache_dir=cache_dir,
                       augmented=augmented, export_tflite=export_tflite, on_epoch=on_epoch)
-    if not 0 <= test_fold < fs.n_folds:
-        raise ConfigError(
-            f"test fold {test_fold} is out of range; the cache has {fs.n_folds} folds (0-{fs.n_folds - 1})"
-        )
-    split = split_fold(fs.y, fs.folds, test_fold=test_fold,
-                       val_fraction=config.val_fraction, seed=config.seed)
-    if len(split.test) == 0:
-        raise DatasetError(f"test fold {test_fold} has no clips")
-    if len(split.train) == 0:
-        raise DatasetError(f"no training clips outside test fold {test_fold}")
+    split = checked_split(fs, config, test_fold)
     X_train, y_train, n_aug = _training_set(fs, split, augmented)
-    spec, mix = _batch_augmenters(config, fs.cfg.shape)
+    spec, mix = batch_augmenters(config, fs.cfg.shape)
 
     _seed_everything(config.seed)
     from animalsnd.models import build_model
@@ -601,7 +612,7 @@ def _training_set(fs, split: Split, augmented: AugmentedData | None) -> tuple[np
     return np.concatenate([X, augmented.X[mask]]), np.concatenate([y, augmented.y[mask]]), int(mask.sum())
 
 
-def _batch_augmenters(config: TrainConfig, shape: tuple[int, int]):
+def batch_augmenters(config: TrainConfig, shape: tuple[int, int]):
     """SpecAugment and Mixup for training batches (None when off)."""
     from animalsnd.augment import Mixup, SpecAugment
 
@@ -720,10 +731,8 @@ def train(
     fs = load_inputs(cache_dir, config, jobs=jobs, progress=on_embed)
     if len(fs.classes) < 2:
         raise DatasetError(f"{cache_dir}: need at least two classes, found {len(fs.classes)}")
-    if not cv and not 0 <= test_fold < fs.n_folds:
-        raise ConfigError(
-            f"test fold {test_fold} is out of range; the cache has {fs.n_folds} folds (0-{fs.n_folds - 1})"
-        )
+    if not cv:
+        check_test_fold(test_fold, fs.n_folds)
     out = Path(out_dir) if out_dir is not None else None
     if cv and out is not None and (out / "bundle.json").exists():
         raise ConfigError(f"{out} holds a single-fold bundle; choose another --out for --cv")

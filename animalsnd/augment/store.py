@@ -54,12 +54,13 @@ from animalsnd.cache import (
     read_manifest,
     run_parallel,
     save_npz,
+    stack_npz,
 )
 from animalsnd.config import FeatureConfig
 from animalsnd.dataset import sha256_file
 from animalsnd.errors import AudioError, ConfigError, DatasetError
 from animalsnd.parallel import check_backend
-from animalsnd.features import fit_frames, logmel
+from animalsnd.features import logmel
 
 __all__ = [
     "DEFAULT_SNR",
@@ -620,14 +621,8 @@ def load_augmented(cache_dir: str | Path, name: str) -> AugmentedSet:
     with open(out_dir / "manifest.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     folds_now = {r["sha256"]: int(r["fold"]) for r in read_manifest(cache_dir) if r["status"] == "ok"}
-    X = np.zeros((len(rows), cfg.frames, cfg.n_mels), dtype=np.float32)
-    for i, r in enumerate(rows):
-        npz = out_dir / f"{r['id']}.npz"
-        try:
-            with np.load(npz) as z:
-                X[i] = fit_frames(z["x"], frames=cfg.frames)
-        except (OSError, ValueError, KeyError) as exc:
-            raise DatasetError(f"{npz}: missing or corrupt copy ({exc}); re-run augment") from None
+    X = stack_npz([out_dir / f"{r['id']}.npz" for r in rows], cfg=cfg,
+                  what="copy", fix="re-run augment")
     return AugmentedSet(
         X=X,
         labels=[r["label"] for r in rows],

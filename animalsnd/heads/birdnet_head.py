@@ -112,15 +112,8 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
         fs = embedding_set_for(cache_dir, config.pool)
     elif fs.pool != config.pool:
         fs = fs.repool(config.pool)
-    if not 0 <= test_fold < fs.n_folds:
-        raise ConfigError(
-            f"test fold {test_fold} is out of range; the cache has {fs.n_folds} folds (0-{fs.n_folds - 1})")
     n_classes = len(fs.classes)
-    split = T.split_fold(fs.y, fs.folds, test_fold=test_fold, val_fraction=config.val_fraction, seed=config.seed)
-    if len(split.test) == 0:
-        raise DatasetError(f"test fold {test_fold} has no clips")
-    if len(split.train) == 0:
-        raise DatasetError(f"no training clips outside test fold {test_fold}")
+    split = T.checked_split(fs, config, test_fold)
     X_train, y_train = fs.X[split.train], fs.y[split.train]
 
     unknown = sorted(set(config.model_options) - {"hidden", "dropout", "noise"})
