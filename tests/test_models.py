@@ -116,6 +116,16 @@ def test_cnn1d_matches_study_spec():
     assert count_params(model) == 1_027_946
 
 
+def test_alexnet_matches_spec_and_settles_batchnorm_fast():
+    m = build_model("alexnet-mel", input_shape=(500, 128), n_classes=N_CLASSES)
+    conv1 = m.get_layer("conv1")
+    assert conv1.kernel_size == (11, 11) and conv1.strides == (2, 2) and conv1.filters == 64
+    assert [m.get_layer(n).momentum for n in ("bn1", "bn2", "bn3")] == [0.9, 0.9, 0.9]
+    assert m.get_layer("gap").output.shape[-1] == 96
+    slow = build_model("alexnet-mel", input_shape=SMALL, n_classes=N_CLASSES, bn_momentum=0.99)
+    assert slow.get_layer("bn1").momentum == 0.99
+
+
 def test_transformer_tokens_at_real_shape():
     model = build_model("transformer-mel", input_shape=(500, 128), n_classes=10)
     assert tuple(model.get_layer("pad").output.shape[1:]) == (512, 128, 1)

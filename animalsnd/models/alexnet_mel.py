@@ -34,6 +34,7 @@ def build_alexnet_mel(
     filters: tuple[int, int, int] = (64, 96, 96),
     dense_units: int = 128,
     dropout: float = 0.5,
+    bn_momentum: float = 0.9,
 ) -> keras.Model:
     """AlexNet-style 2D CNN over the (time, Mel) image."""
     if len(filters) != 3:
@@ -50,16 +51,16 @@ def build_alexnet_mel(
         activation="relu",
         name="conv1",
     )(x)
-    x = layers.BatchNormalization(name="bn1")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name="bn1")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
 
     x = layers.Conv2D(filters[0], 3, padding="same", activation="relu", name="conv2")(x)
-    x = layers.BatchNormalization(name="bn2")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name="bn2")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2")(x)
 
     x = layers.Conv2D(filters[1], 3, padding="same", activation="relu", name="conv3")(x)
     x = layers.Conv2D(filters[2], 3, padding="same", activation="relu", name="conv4")(x)
-    x = layers.BatchNormalization(name="bn3")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name="bn3")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool3")(x)
 
     x = layers.GlobalAveragePooling2D(name="gap")(x)
