@@ -3,7 +3,7 @@
 Layout, next to the log-Mel features of a prepared cache::
 
     CACHE_DIR/embeddings/<backbone-hash>/backbone.json   what made them
-    CACHE_DIR/embeddings/<backbone-hash>/<sha256>.npz    float32 [n_windows, 1024] + metadata
+    CACHE_DIR/embeddings/<backbone-hash>/<sha256>.npz    float32 [n_windows, 2048] + metadata
     CACHE_DIR/embeddings/<backbone-hash>/<sha256>.err    why the clip could not be embedded
 
 ``<backbone-hash>`` hashes the exact backbone (``backbone_version()``: library
@@ -13,7 +13,9 @@ the pooling (``mean``, ``meanstd``, ...) can change without recomputing.
 
 Audio comes from the ``path`` column of the cache manifest; a clip is
 decoded at 48 kHz (libsoxr HQ), cut into 3-s windows by
-:func:`animalsnd.backbones.birdnet.frame_windows` and embedded with one
+:func:`animalsnd.backbones.birdnet.frame_windows` and each window is embedded
+as recorded and at double speed
+(:meth:`~animalsnd.backbones.birdnet.BirdNetEmbedder.features`), with one
 TFLite thread per worker process.
 """
 
@@ -51,7 +53,7 @@ def backbone_spec() -> dict:
     """What decides an embedding: the backbone and how clips are windowed."""
     return {"backbone": birdnet.backbone_version(), "sr": birdnet.BIRDNET_SR,
             "window_s": birdnet.WINDOW_S, "hop_s": birdnet.WINDOW_S, "min_tail_s": birdnet.MIN_TAIL_S,
-            "resample": "soxr-HQ"}
+            "resample": "soxr-HQ", "speeds": list(birdnet.SPEEDS)}
 
 
 def backbone_hash() -> str:
@@ -83,7 +85,7 @@ def embed_file(path: str | Path) -> np.ndarray:
 
     Returns
     -------
-    np.ndarray, shape (n_windows, 1024), float32
+    np.ndarray, shape (n_windows, 2048), float32
 
     Raises
     ------
@@ -93,7 +95,7 @@ def embed_file(path: str | Path) -> np.ndarray:
     from animalsnd.audio import load
 
     y, _ = load(path, sr=birdnet.BIRDNET_SR)
-    return _embedder().embed_windows(birdnet.frame_windows(y))
+    return _embedder().features(birdnet.frame_windows(y))
 
 
 def _reason(path: str, exc: Exception) -> str:
@@ -175,7 +177,7 @@ def ensure_embeddings(cache_dir: str | Path, *, rows: list[dict] | None = None, 
 
 
 def read_windows(store: Path, sha: str) -> np.ndarray:
-    """Stored per-window embeddings of one clip, ``(n_windows, 1024)``."""
+    """Stored per-window features of one clip, ``(n_windows, 2048)``."""
     npz = store / f"{sha}.npz"
     try:
         with np.load(npz) as z:
@@ -190,8 +192,8 @@ def read_windows(store: Path, sha: str) -> np.ndarray:
 class EmbeddingSet(FeatureSet):
     """A :class:`~animalsnd.cache.FeatureSet` whose ``X`` holds pooled embeddings.
 
-    ``X`` has shape ``(n, d)``: ``d = 1024`` for ``mean``/``max`` pooling,
-    ``2048`` for ``meanmax``/``meanstd``. ``windows`` keeps each clip's
+    ``X`` has shape ``(n, d)``: ``d = 2048`` (:data:`~animalsnd.backbones.birdnet.FEATURE_DIM`)
+    for ``mean``/``max`` pooling, ``4096`` for ``meanmax``/``meanstd``. ``windows`` keeps each clip's
     per-window embeddings for re-pooling.
     """
 

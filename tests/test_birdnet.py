@@ -211,3 +211,34 @@ def test_different_sounds_are_farther_apart(embedder):
     different = min(_cosine_distance(v[a], v[b])
                     for a in ("tone_a", "tone_b") for b in ("chirp_a", "chirp_b"))
     assert different > 2 * same, (same, different)
+
+
+def test_speed_up_moves_a_tone_one_octave_up_and_centres_it():
+    w = _tone(1000.0, seconds=1.0)
+    frame = birdnet.frame_windows(w)  # 1 s centred in 3 s
+    fast = birdnet.speed_up(frame, 2.0)
+    assert fast.shape == frame.shape and fast.dtype == np.float32
+    active = np.flatnonzero(np.abs(fast[0]) > 0.05)
+    # 0.5 s of audio, centred: from 1.25 s to 1.75 s
+    assert abs(active[0] / SR - 1.25) < 0.01 and abs(active[-1] / SR - 1.75) < 0.01
+    seg = fast[0, active[0] + 1000 : active[-1] - 1000]
+    spec = np.abs(np.fft.rfft(seg * np.hanning(seg.size)))
+    peak_hz = np.argmax(spec) * SR / seg.size
+    assert abs(peak_hz - 2000.0) < 10.0, peak_hz
+    np.testing.assert_array_equal(birdnet.speed_up(frame, 1.0), frame)
+    with pytest.raises(ConfigError):
+        birdnet.speed_up(frame, 0.5)
+    with pytest.raises(ValueError):
+        birdnet.speed_up(np.zeros((1, 10), np.float32), 2.0)
+
+
+@needs_model
+def test_features_are_embeddings_of_both_speeds(embedder):
+    frame = birdnet.frame_windows(_chirp_train(seconds=2.0))
+    f = embedder.features(frame)
+    assert birdnet.SPEEDS == (1.0, 2.0) and birdnet.FEATURE_DIM == 2048
+    assert f.shape == (1, 2048)
+    np.testing.assert_allclose(f[:, :1024], embedder.embed_windows(frame), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(f[:, 1024:], embedder.embed_windows(birdnet.speed_up(frame, 2.0)),
+                               rtol=1e-5, atol=1e-6)
+    assert not np.allclose(f[:, :1024], f[:, 1024:])

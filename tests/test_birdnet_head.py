@@ -89,9 +89,10 @@ def test_embedding_store_is_resumable_and_keyed_by_backbone(tiny):
     assert ensure_embeddings(tiny["cache"], jobs=1)[1:] == (0, 24)
     spec = json.loads((store / "backbone.json").read_text())
     assert spec["backbone"] == birdnet.backbone_version() and spec["window_s"] == 3.0
+    assert spec["speeds"] == [1.0, 2.0]
     es = load_embedding_set(tiny["cache"], pool="meanstd", jobs=1)
-    assert es.X.shape == (24, 2048) and es.windows[0].shape == (1, 1024)
-    assert es.repool("mean").X.shape == (24, 1024)
+    assert es.X.shape == (24, 2 * birdnet.FEATURE_DIM) and es.windows[0].shape == (1, birdnet.FEATURE_DIM)
+    assert es.repool("mean").X.shape == (24, birdnet.FEATURE_DIM)
 
 
 @needs_model
@@ -103,7 +104,7 @@ def test_streaming_segments_equal_training_windows(tmp_path, rng):
     wav = tmp_path / "long.wav"
     sf.write(wav, y, 16000, subtype="FLOAT")
     emb, n = segment_embeddings(wav, _embedder(), block_frames=10000)
-    assert n == int(7.5 * 48000) and emb.shape == (3, 1024)
+    assert n == int(7.5 * 48000) and emb.shape == (3, birdnet.FEATURE_DIM)
     np.testing.assert_allclose(emb, embed_file(wav), atol=1e-4)
 
 
@@ -120,7 +121,7 @@ def test_head_trains_evaluates_and_predicts(runner, tiny, tmp_path):
     assert "BirdNET embeddings pooled by mean" in res.output and "Held-out fold 1" in res.output
     meta = json.loads((out / "bundle.json").read_text())
     assert meta["input"]["kind"] == "birdnet" and meta["input"]["pool"] == "mean"
-    assert meta["input"]["backbone"] == birdnet.backbone_version() and meta["input"]["dim"] == 1024
+    assert meta["input"]["backbone"] == birdnet.backbone_version() and meta["input"]["dim"] == birdnet.FEATURE_DIM
     assert meta["model_name"] == "birdnet_head"
 
     report = evaluate(out)  # the held-out fold, from the embedding store

@@ -22,6 +22,18 @@ schema). If that edit is not possible the interpreter is built with
 ``experimental_preserve_all_tensors=True`` instead (same values, slower).
 
 Input: 48 kHz mono float32, 3-s windows (144000 samples), raw amplitude.
+
+Two views per window
+--------------------
+BirdNET learned from birds, whose calls sit mostly between 1 and 10 kHz;
+cows, lions, sheep and monkeys call far lower. :meth:`BirdNetEmbedder.features`
+therefore embeds every window twice: as recorded, and played at double speed
+(:func:`speed_up`: the window resampled to half its length and centred in a
+3-s frame, so every frequency moves up one octave and the call lasts half as
+long). The window's feature is the two 1024-d embeddings side by side
+(:data:`FEATURE_DIM` = 2048). On animal-sounds-10 (5-fold, logistic
+regression on mean+max pooled windows) this lifts accuracy from 0.946 to
+0.958; adding 4x, 1.5x or 0.5x views did not help further (docs/results.md).
 """
 
 from __future__ import annotations
@@ -42,6 +54,8 @@ BIRDNET_SR = 48000
 WINDOW_S = 3.0
 WINDOW_SAMPLES = int(BIRDNET_SR * WINDOW_S)  # 144000
 EMBED_DIM = 1024
+SPEEDS = (1.0, 2.0)  # views of each window: as recorded, and at double speed (one octave up)
+FEATURE_DIM = EMBED_DIM * len(SPEEDS)
 MIN_TAIL_S = 1.0  # a trailing partial window with less audio than this is dropped
 MODEL_FILE = "BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite"
 POOL_METHODS = ("mean", "max", "meanmax", "meanstd")
@@ -277,6 +291,17 @@ class BirdNetEmbedder:
                 out[i] = self._run(np.ascontiguousarray(w[i : i + 1]))[0]
         return out
 
+    def features(self, windows: np.ndarray, *, speeds: tuple[float, ...] = SPEEDS) -> np.ndarray:
+        """Multi-speed features of 48 kHz windows: ``(n, 1024 * len(speeds))`` float32.
+
+        For each speed the windows are sped up with :func:`speed_up` and
+        embedded; the embeddings are concatenated in the order of ``speeds``.
+        """
+        w = np.asarray(windows, dtype=np.float32)
+        if w.ndim == 1 and w.shape[0] == WINDOW_SAMPLES:
+            w = w[None, :]
+        return np.concatenate([self.embed_windows(speed_up(w, s)) for s in speeds], axis=1)
+
     def embed(self, y: np.ndarray, *, sr: int, hop_s: float = WINDOW_S) -> np.ndarray:
         """Embed a mono clip at any rate: ``(n_windows, 1024)`` float32.
 
@@ -349,6 +374,33 @@ def frame_windows(y48: np.ndarray, *, hop_s: float = WINDOW_S) -> np.ndarray:
     return out
 
 
+def speed_up(windows: np.ndarray, factor: float) -> np.ndarray:
+    """Windows played ``factor`` times faster, each centred in a zero 3-s frame.
+
+    ``windows`` has shape ``(n, 144000)``; every row is resampled (libsoxr
+    'HQ', which low-passes first) to ``144000 / factor`` samples, so at 48 kHz
+    its frequencies are multiplied by ``factor``. ``factor`` 1 returns the
+    windows unchanged; factors below 1 are not supported (they would not fit
+    the frame).
+    """
+    w = np.asarray(windows, dtype=np.float32)
+    if w.ndim != 2 or w.shape[1] != WINDOW_SAMPLES:
+        raise ValueError(f"windows must have shape (n, {WINDOW_SAMPLES}), got {w.shape}")
+    if not factor >= 1.0:
+        raise ConfigError(f"speed factor {factor!r} must be >= 1")
+    if factor == 1.0 or w.shape[0] == 0:
+        return w
+    import soxr
+
+    n_out = int(round(WINDOW_SAMPLES / factor))
+    out = np.zeros_like(w)
+    start = (WINDOW_SAMPLES - n_out) // 2
+    for i, row in enumerate(w):
+        fast = soxr.resample(row, int(round(BIRDNET_SR * factor)), BIRDNET_SR, quality="HQ")[:n_out]
+        out[i, start : start + fast.shape[0]] = fast
+    return out
+
+
 def pool(emb: np.ndarray, *, method: str = "mean") -> np.ndarray:
     """One vector per clip from window embeddings ``(n, d)``.
 
@@ -376,12 +428,15 @@ __all__ = [
     "WINDOW_S",
     "WINDOW_SAMPLES",
     "EMBED_DIM",
+    "FEATURE_DIM",
+    "SPEEDS",
     "MIN_TAIL_S",
     "MODEL_FILE",
     "POOL_METHODS",
     "BirdNetEmbedder",
     "backbone_version",
     "frame_windows",
+    "speed_up",
     "is_available",
     "model_path",
     "model_sha256",

@@ -3,7 +3,7 @@
 ::
 
     file --stream.iter_blocks (48 kHz)--> consecutive 3-s segments
-         --BirdNET-------------------------> one 1024-d embedding per segment
+         --BirdNET (1x and 2x speed)-------> one 2048-d feature per segment
          --prediction windows--------------> pooled like training (bundle's ``pool``)
          --head(s)-------------------------> class probabilities per window
 
@@ -15,7 +15,7 @@ segment with the audio centred. A prediction window is a run of whole
 segments (``--window`` and ``--hop`` are rounded to multiples of 3 s), so each
 segment is embedded once however much the windows overlap, and a window
 covering a whole clip gives exactly the embedding the clip had in training.
-Memory holds one block of audio plus one 4-KB embedding per 3 s.
+Memory holds one block of audio plus one 8-KB feature per 3 s.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[floa
 
     Returns
     -------
-    emb : np.ndarray, shape (n_segments, 1024), float32
+    emb : np.ndarray, shape (n_segments, 2048), float32
     n : int
         Samples decoded, at 48 kHz.
     """
@@ -93,7 +93,7 @@ def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[floa
 
     def flush():
         if pending:
-            parts.append(embedder.embed_windows(np.stack(pending)))
+            parts.append(embedder.features(np.stack(pending)))
             pending.clear()
 
     for y in iter_blocks(path, sr=birdnet.BIRDNET_SR, block_frames=block_frames or BLOCK_FRAMES):
