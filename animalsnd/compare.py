@@ -216,12 +216,21 @@ def run_key(variant: Variant, config: dict, *, fold: int, feature_hash: str, fin
             augmented_key: str | None) -> str:
     """The store key of one run: changes whenever its result could.
 
-    ``config`` is :func:`key_config` of the run's TrainConfig.
+    ``config`` is :func:`key_config` of the run's TrainConfig. A model whose
+    architecture changed since revision 1 (:data:`animalsnd.train.MODEL_REVISIONS`)
+    adds its revision, so its older runs are retrained; other models keep
+    their keys.
     """
-    return _hash({
+    from animalsnd.train import model_revision
+
+    key = {
         "format": _FORMAT, "variant": variant.definition(), "config": config, "fold": int(fold),
         "feature_hash": feature_hash, "fingerprint": fingerprint, "augmented": augmented_key,
-    })
+    }
+    revision = model_revision(variant.model)
+    if revision > 1:
+        key["model_revision"] = revision
+    return _hash(key)
 
 
 def _read_record(path: Path) -> dict | None:

@@ -56,6 +56,19 @@ MODEL_DEFAULTS: dict[str, dict] = {
         val_fraction=0.0, batch_size=64,
     ),
 }
+# Bumped when a model's architecture or features change in a way no training
+# option records, so results stored under the old revision (compare runs) are
+# not reused. Revision 1 is implicit.
+#   alexnet-mel 2: BatchNorm momentum 0.9 (was 0.99)
+#   birdnet-head 2: double-speed view of every window (2048-d), linear head
+MODEL_REVISIONS: dict[str, int] = {"alexnet-mel": 2, "birdnet-head": 2}
+
+
+def model_revision(model: str) -> int:
+    """The revision of ``model``'s architecture and features (1 unless bumped)."""
+    return MODEL_REVISIONS.get(model, 1)
+
+
 # options that only one model family reads: left out of other models' to_dict()
 _MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
     "pool": ("birdnet-head",), "shots": ("protonet",), "unlabeled": ("protonet",),

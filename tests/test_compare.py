@@ -117,6 +117,23 @@ def test_run_key_ignores_options_left_at_their_default():
     assert key_config(c)["seed"] == 1
 
 
+def test_run_key_changes_with_a_model_revision_only(monkeypatch):
+    from animalsnd import train as T
+    from animalsnd.compare import key_config, run_key
+
+    v = resolve_variants("baseline")[0]
+    conf = key_config(T.TrainConfig.for_model("cnn1d"))
+    args = dict(fold=0, feature_hash="f", fingerprint="d", augmented_key=None)
+    k1 = run_key(v, conf, **args)
+    monkeypatch.setitem(T.MODEL_REVISIONS, "cnn1d", 1)  # revision 1: the key of before revisions existed
+    assert run_key(v, conf, **args) == k1
+    monkeypatch.setitem(T.MODEL_REVISIONS, "cnn1d", 2)
+    k2 = run_key(v, conf, **args)
+    assert k2 != k1
+    assert run_key(v, conf, **args) == k2
+    assert T.model_revision("alexnet-mel") == 2 and T.model_revision("transformer-mel") == 1
+
+
 def test_parse_folds():
     assert parse_folds("all", 5) == [0, 1, 2, 3, 4]
     assert parse_folds(None, 3) == [0, 1, 2]
