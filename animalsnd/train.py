@@ -579,9 +579,7 @@ def train_fold(
         fold=test_fold, on_epoch=on_epoch,
     )
     epochs_run = len(history.get("loss", []))
-    best_epoch = None
-    if config.early_stopping and epochs_run:
-        best_epoch = int(np.argmin(history["val_loss" if len(split.val) else "loss"])) + 1
+    best_epoch = _best_epoch(config, history)
 
     y_test = fs.y[split.test]
     y_pred = _predict(model, fs.X[split.test])
@@ -676,6 +674,14 @@ def _fit(
         )
     seconds = time.perf_counter() - t0
     return {k: [float(v) for v in vals] for k, vals in hist.history.items()}, seconds
+
+
+def _best_epoch(config: TrainConfig, history: dict[str, list[float]]) -> int | None:
+    """1-based epoch whose weights early stopping restored (None without early stopping)."""
+    key = "val_loss" if "val_loss" in history else "loss"
+    if not config.early_stopping or not history.get(key):
+        return None
+    return int(np.argmin(history[key])) + 1
 
 
 def _custom_train_fold(model: str) -> Callable | None:

@@ -21,8 +21,6 @@ of pooled embeddings and their labels. The ``--augmented`` sets of
 
 from __future__ import annotations
 
-import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -100,13 +98,10 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
     ``fs`` is an :class:`~animalsnd.embeddings.EmbeddingSet`, or a log-Mel
     feature set of ``cache_dir`` (its embeddings are then loaded).
     """
-    import keras
-
     from animalsnd import train as T
     from animalsnd.augment import Mixup
     from animalsnd.embeddings import EmbeddingSet
     from animalsnd.metrics import classification_metrics
-    from animalsnd.models.losses import get_loss
 
     if augmented is not None and len(augmented.X):
         raise ConfigError(_AUG_MSG)
@@ -127,31 +122,14 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
     T._seed_everything(config.seed)
     mean, var = standardiser(X_train)
     model = build_head(int(fs.X.shape[1]), n_classes, mean=mean, variance=var, **config.model_options)
-    eye = np.eye(n_classes, dtype=np.float32)
-    counts = np.bincount(y_train, minlength=n_classes)
-    cw = T.class_weights_for(y_train, n_classes) if config.class_weights else None
-    model.compile(optimizer=T._optimizer(config),
-                  loss=get_loss(config.loss, label_smoothing=config.label_smoothing, class_counts=counts),
-                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
-    rng = np.random.default_rng([config.seed, test_fold])
     mix = Mixup(config.mixup) if config.mixup > 0 else None
-    gen = T.batches(X_train, eye[y_train], batch_size=config.batch_size, rng=rng, mixup=mix, class_weights=cw)
-    val, val_steps = None, None
-    if len(split.val):
-        val = T._cycle(fs.X[split.val], eye[fs.y[split.val]], batch_size=256)
-        val_steps = math.ceil(len(split.val) / 256)
-
-    t0 = time.perf_counter()
-    with T.keras_numpy_notice_silenced():
-        hist = model.fit(gen, steps_per_epoch=math.ceil(len(X_train) / config.batch_size), epochs=config.epochs,
-                         validation_data=val, validation_steps=val_steps, shuffle=False, verbose=0,
-                         callbacks=T._callbacks(config, fold=test_fold, has_val=val is not None, on_epoch=on_epoch))
-    train_seconds = time.perf_counter() - t0
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    history, train_seconds = T._fit(
+        model, config, X_train, y_train, fs.X[split.val], fs.y[split.val], n_classes=n_classes,
+        rng=np.random.default_rng([config.seed, test_fold]), spec_augment=None, mixup=mix,
+        fold=test_fold, on_epoch=on_epoch,
+    )
     epochs_run = len(history.get("loss", []))
-    best_epoch = None
-    if config.early_stopping:
-        best_epoch = int(np.argmin(history["val_loss" if val is not None else "loss"])) + 1
+    best_epoch = T._best_epoch(config, history)
 
     y_test = fs.y[split.test]
     y_pred = T._predict(model, fs.X[split.test], batch_size=256)
