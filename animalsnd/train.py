@@ -56,6 +56,25 @@ MODEL_DEFAULTS: dict[str, dict] = {
         val_fraction=0.0, batch_size=64,
     ),
 }
+# Named recipes: overrides of a model's defaults (``--recipe NAME``); explicit
+# options override them in turn. ``tuned`` is the cnn1d-enhanced recipe that
+# 5-fold cross-validation on animal-sounds-10 chose (docs/results.md): smaller
+# batches, more patience, lighter SpecAugment and less dropout.
+RECIPES: dict[str, dict[str, dict]] = {
+    "cnn1d-enhanced": {
+        "tuned": dict(
+            batch_size=16, patience=15, epochs=100, time_width=20, freq_width=8, freq_masks=1,
+            model_options={"spatial_dropout": 0.0, "head_dropout": 0.2, "dense_dropout": 0.2},
+        ),
+    },
+}
+
+
+def recipe_names(model: str) -> tuple[str, ...]:
+    """The recipes ``--model model`` accepts: ``default`` and its named ones."""
+    return ("default", *RECIPES.get(model, {}))
+
+
 # Bumped when a model's architecture or features change in a way no training
 # option records, so results stored under the old revision (compare runs) are
 # not reused. Revision 1 is implicit.
@@ -171,20 +190,31 @@ class TrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} applies to --model {' or '.join(models)} only")
 
     @classmethod
-    def for_model(cls, model: str, **options) -> "TrainConfig":
-        """The model's default recipe, with every non-None option overriding it.
+    def for_model(cls, model: str, *, recipe: str = "default", **options) -> "TrainConfig":
+        """The model's recipe, with every non-None option overriding it.
 
-        With ``loss="class-balanced"`` class weights default to off (the loss
-        already weights classes).
+        ``recipe`` names one of :data:`RECIPES` for the model (``default``:
+        :data:`MODEL_DEFAULTS` alone). Its ``model_options`` are merged with
+        the given ones key by key. With ``loss="class-balanced"`` class weights
+        default to off (the loss already weights classes).
         """
         if model not in MODEL_DEFAULTS:
             raise ConfigError(f"unknown model {model!r}; available: {', '.join(MODEL_NAMES)}")
+        if recipe not in recipe_names(model):
+            raise ConfigError(f"unknown recipe {recipe!r} for --model {model}; "
+                              f"available: {', '.join(recipe_names(model))}")
         known = {f.name for f in fields(cls)} - {"model"}
         unknown = set(options) - known
         if unknown:
             raise ConfigError(f"unknown training options: {', '.join(sorted(unknown))}")
         given = {k: v for k, v in options.items() if v is not None}
         base = dict(MODEL_DEFAULTS[model])
+        if recipe != "default":
+            named = dict(RECIPES[model][recipe])
+            merged = {**named.pop("model_options", {}), **(given.get("model_options") or {})}
+            base.update(named)
+            if merged:
+                given["model_options"] = merged
         if given.get("loss") == "class-balanced":
             base["class_weights"] = False
         if given.get("optimizer") == "adam" and "weight_decay" not in given:

@@ -92,6 +92,8 @@ def test_eval_single_fold_on_raw_folder_reports_unknown(runner, cv_run, tmp_path
      "Error: optimizer='sgd' must be one of: adam, adamw"),
     (["train", "{cache}", "--model", "cnn1d", "--out", "{tmp}/m", "--export", "onnx"],
      "Error: --export 'onnx': only 'tflite' is supported"),
+    (["train", "{cache}", "--model", "cnn1d", "--out", "{tmp}/m", "--recipe", "fast"],
+     "Error: unknown recipe 'fast' for --model cnn1d; available: default"),
     (["eval", "{tmp}/nope"], "Error: {tmp}/nope: model folder does not exist"),
     (["eval", "{tmp}"], "Error: {tmp}: not a model bundle (no bundle.json and no fold-*/bundle.json)"),
 ])
@@ -141,3 +143,12 @@ def test_model_options_reach_the_builder(runner, tiny, tmp_path):
     assert res.exit_code == 0, res.output
     meta = json.loads((tmp_path / "m" / "bundle.json").read_text())
     assert meta["train"]["model_options"] == {"dense_units": 8}
+
+
+def test_recipe_reaches_the_bundle_and_flags_override_it(runner, tiny, tmp_path):
+    res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "cnn1d-enhanced", "--out", str(tmp_path / "m"),
+                              "--recipe", "tuned", "--epochs", "1", "--model-option", "head_dropout=0.1"])
+    assert res.exit_code == 0, res.output
+    conf = json.loads((tmp_path / "m" / "bundle.json").read_text())["train"]
+    assert (conf["batch_size"], conf["patience"], conf["epochs"], conf["time_width"]) == (16, 15, 1, 20)
+    assert conf["model_options"] == {"spatial_dropout": 0.0, "head_dropout": 0.1, "dense_dropout": 0.2}

@@ -42,6 +42,21 @@ def test_given_options_override_and_none_means_default():
     assert TrainConfig.for_model("cnn1d-enhanced", optimizer="adam").weight_decay == 0.0
 
 
+def test_named_recipe_overrides_defaults_and_flags_override_it():
+    c = TrainConfig.for_model("cnn1d-enhanced", recipe="tuned")
+    assert (c.batch_size, c.patience, c.epochs) == (16, 15, 100)
+    assert (c.time_masks, c.time_width, c.freq_masks, c.freq_width) == (2, 20, 1, 8)
+    assert c.model_options == {"spatial_dropout": 0.0, "head_dropout": 0.2, "dense_dropout": 0.2}
+    assert c.optimizer == "adamw" and c.class_weights  # untouched defaults stay
+    c = TrainConfig.for_model("cnn1d-enhanced", recipe="tuned", batch_size=8,
+                              model_options={"head_dropout": 0.5})
+    assert c.batch_size == 8 and c.patience == 15
+    assert c.model_options == {"spatial_dropout": 0.0, "head_dropout": 0.5, "dense_dropout": 0.2}
+    assert TrainConfig.for_model("cnn1d-enhanced", recipe="default") == TrainConfig.for_model("cnn1d-enhanced")
+    with pytest.raises(ConfigError, match="unknown recipe 'tuned' for --model cnn1d; available: default"):
+        TrainConfig.for_model("cnn1d", recipe="tuned")
+
+
 def test_config_round_trip():
     c = TrainConfig.for_model("transformer-mel", mixup=0.2, label_smoothing=0.1, seed=3)
     d = json.loads(json.dumps(c.to_dict()))
