@@ -2,15 +2,15 @@
 
 The frozen BirdNET features set the ceiling of ``birdnet-head``; this probe
 asks whether other readings of the same backbone move it. For every usable
-clip of a prepared cache it computes, with the embedder of
-:mod:`animalsnd.backbones.birdnet`:
+clip of a prepared cache it takes:
 
 * the default features (windows every 3 s, as recorded and at double speed),
+  from the cache's embedding store (computed there when missing),
 * the same features from windows every 1 s (overlapping),
-* BirdNET's 6,522 species scores for each window and speed,
+* BirdNET's 6,522 species scores for each 3-s window and speed,
 
-pools each over the clip's windows (mean and max), and scores a standardised,
-class-balanced logistic regression on the cache's own folds::
+pools each over the clip's windows (mean and max, ``birdnet.pool``) and scores
+a standardised, class-balanced logistic regression on the cache's own folds::
 
     nice -n 5 python benchmarks/birdnet_probe.py        # writes benchmarks/out/birdnet_probe.json
 
@@ -28,23 +28,22 @@ import numpy as np
 
 from _common import OUT, REAL_DATA, write_json
 
-_EMB = None
-_CLS = None
+_CLS = None  # BirdNET's classifier (species scores), one per worker process
 
 
-def _models():
-    global _EMB, _CLS
+def _classifier():
+    global _CLS
     from animalsnd.backbones import birdnet
 
-    if _EMB is None:
-        _EMB = birdnet.BirdNetEmbedder(num_threads=1)
+    if _CLS is None:
         cls, _ = birdnet._interpreter_class()
         _CLS = cls(model_path=str(birdnet.model_path()), num_threads=1)
         _CLS.allocate_tensors()
-    return _EMB, _CLS
+    return _CLS
 
 
-def _scores(interp, windows: np.ndarray) -> np.ndarray:
+def _scores(windows: np.ndarray) -> np.ndarray:
+    interp = _classifier()
     inp = interp.get_input_details()[0]["index"]
     out = interp.get_output_details()[0]["index"]
     rows = []
@@ -55,23 +54,19 @@ def _scores(interp, windows: np.ndarray) -> np.ndarray:
     return np.stack(rows)
 
 
-def clip_features(path: str) -> dict[str, np.ndarray]:
-    """Pooled (mean, max) feature vectors of one clip, one per variant part."""
+def extra_features(path: str) -> dict[str, np.ndarray]:
+    """Pooled features of one clip that the embedding store does not hold."""
     from animalsnd.audio import load
     from animalsnd.backbones import birdnet
+    from animalsnd.embeddings import _embedder
 
-    emb, cls = _models()
     y, _ = load(path, sr=birdnet.BIRDNET_SR)
-
-    def meanmax(a: np.ndarray) -> np.ndarray:
-        return np.concatenate([a.mean(0), a.max(0)])
-
     w3 = birdnet.frame_windows(y, hop_s=3.0)
     w1 = birdnet.frame_windows(y, hop_s=1.0)
     return {
-        "hop3": meanmax(emb.features(w3)),
-        "hop1": meanmax(emb.features(w1)),
-        "scores": np.concatenate([meanmax(_scores(cls, birdnet.speed_up(w3, s))) for s in birdnet.SPEEDS]),
+        "hop1": birdnet.pool(_embedder().features(w1), method="meanmax"),
+        "scores": np.concatenate([birdnet.pool(_scores(birdnet.speed_up(w3, s)), method="meanmax")
+                                  for s in birdnet.SPEEDS]),
     }
 
 
@@ -95,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from animalsnd.cache import prepare
     from animalsnd.config import FeatureConfig
-    from animalsnd.embeddings import _usable_rows
+    from animalsnd.embeddings import load_embedding_set
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=REAL_DATA)
@@ -109,28 +104,27 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         prepare(args.data, args.cache, cfg=FeatureConfig(), folds=5, seed=0, jobs=args.jobs)
 
-    rows = _usable_rows(args.cache)
+    es = load_embedding_set(args.cache, pool="meanmax", jobs=args.jobs)
     t0 = time.perf_counter()
-    feats = Parallel(n_jobs=args.jobs)(delayed(clip_features)(r["path"]) for r in rows)
+    extra = Parallel(n_jobs=args.jobs)(delayed(extra_features)(path) for path in es.paths)
     seconds = time.perf_counter() - t0
-    y = np.array([r["label"] for r in rows])
-    folds = np.array([int(r["fold"]) for r in rows])
-    parts = {k: np.stack([f[k] for f in feats]) for k in feats[0]}
+    hop1 = np.stack([e["hop1"] for e in extra])
+    scores = np.stack([e["scores"] for e in extra])
     variants = {
-        "windows every 3 s (default)": parts["hop3"],
-        "windows every 1 s": parts["hop1"],
-        "3 s + species scores": np.hstack([parts["hop3"], parts["scores"]]),
-        "1 s + species scores": np.hstack([parts["hop1"], parts["scores"]]),
-        "species scores alone": parts["scores"],
+        "windows every 3 s (default)": es.X,
+        "windows every 1 s": hop1,
+        "3 s + species scores": np.hstack([es.X, scores]),
+        "1 s + species scores": np.hstack([hop1, scores]),
+        "species scores alone": scores,
     }
     results = {}
     for name, X in variants.items():
-        accs = cv_accuracy(X, y, folds)
+        accs = cv_accuracy(X, es.y, es.folds)
         results[name] = {"dim": int(X.shape[1]), "folds": accs,
                          "mean": float(np.mean(accs)), "std": float(np.std(accs))}
         print(f"| {name} | {X.shape[1]} | {np.mean(accs):.3f} ± {np.std(accs):.3f} |", flush=True)
-    write_json(args.out, {"cache": str(args.cache), "clips": len(rows),
-                          "feature_seconds": round(seconds, 1), "variants": results})
+    write_json(args.out, {"cache": str(args.cache), "clips": len(es.y),
+                          "extra_feature_seconds": round(seconds, 1), "variants": results})
     return 0
 
 

@@ -9,7 +9,8 @@ accuracy and writes ``benchmarks/out/ensemble_probe.json``::
     python benchmarks/ensemble_probe.py runs/tuned runs/tuned-seed1 runs/tuned-0-20
 
 Every member must have been trained on the cache's folds with the same
-feature settings; the script checks both.
+feature settings; the script checks both (the feature check is the one
+``animalsnd eval`` makes).
 """
 
 from __future__ import annotations
@@ -33,10 +34,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {args.cache} not present")
         return 0
 
-    from animalsnd.bundle import load_bundle
-    from animalsnd.train import TrainConfig, load_inputs
+    from animalsnd.errors import AnimalsndError
 
-    fs = load_inputs(args.cache, TrainConfig.for_model("cnn1d-enhanced"))
+    try:
+        return _probe(args)
+    except AnimalsndError as exc:  # a bad cache or bundle: one line, like the CLI
+        raise SystemExit(f"Error: {exc}") from None
+
+
+def _probe(args) -> int:
+    from animalsnd.bundle import load_bundle
+    from animalsnd.cache import load_features
+    from animalsnd.evaluate import _check_cfg
+
+    fs = load_features(args.cache)
     folds = np.asarray(fs.folds)
     y = np.asarray(fs.y)
     names = [m.name for m in args.models]
@@ -49,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"{model_dir}/fold-{k}: trained with test fold {b.test_fold}")
             if list(b.classes) != list(fs.classes):
                 raise SystemExit(f"{model_dir}/fold-{k}: classes differ from the cache's")
-            if b.cfg.hash() != fs.cfg.hash():
-                raise SystemExit(f"{model_dir}/fold-{k}: other feature settings than the cache")
+            _check_cfg(fs.cfg, b, args.cache)
             probs[name][k] = b.predict_proba(fs.X[folds == k])
 
     results = {}
