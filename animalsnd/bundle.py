@@ -37,7 +37,8 @@ MODEL_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"
 FORMAT_VERSION = 1
 _REQUIRED = ("classes", "input", "format")
-INPUT_KINDS = ("logmel", "birdnet")  # birdnet: pooled embeddings, see animalsnd.heads.birdnet_head
+INPUT_KINDS = ("logmel", "birdnet", "stats")  # birdnet: pooled embeddings (animalsnd.heads.birdnet_head);
+#                                               stats: clip descriptors (animalsnd.heads.stats_head)
 
 
 def import_tensorflow():
@@ -291,6 +292,8 @@ def load_bundle(model_dir: str | Path) -> Bundle:
             raise ValueError(f"unknown input kind {meta['input'].get('kind')!r}")
         if meta["input"]["kind"] == "birdnet" and not all(k in meta["input"] for k in ("backbone", "pool", "dim")):
             raise ValueError("birdnet input without backbone, pool or dim")
+        if meta["input"]["kind"] == "stats" and not all(k in meta["input"] for k in ("spec", "dim")):
+            raise ValueError("stats input without spec or dim")
         cfg = FeatureConfig.from_dict(meta["input"]["feature"])
         classes = [str(c) for c in meta["classes"]]
         if len(classes) < 2:

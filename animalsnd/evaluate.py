@@ -213,6 +213,10 @@ def load_data(
         from animalsnd.heads.birdnet_head import eval_data
 
         out = eval_data(bundle, data, jobs=jobs, progress=progress)
+    elif bundle.kind == "stats":  # clip descriptors instead of log-Mel features
+        from animalsnd.heads.stats_head import eval_data as stats_eval_data
+
+        out = stats_eval_data(bundle, data, jobs=jobs, progress=progress)
     elif data is None:
         out = held_out_data(bundle)
     else:
@@ -406,7 +410,8 @@ def evaluate_noise(
         raise ConfigError(f"--snr lists {', '.join(dup)} dB more than once")
     bundles = [load_bundle(r.path) for r in report.runs]
     if any(b.kind != "logmel" for b in bundles):
-        raise ConfigError("--noise mixes noise into log-Mel inputs; birdnet-head models are not supported")
+        raise ConfigError("--noise mixes noise into log-Mel inputs; birdnet-head and stats-mlp models "
+                          "are not supported")
     bank = load_noise_bank(noise_dir, sr=bundles[0].cfg.sr)
     scores: dict[str, list[dict]] = {"clean": [{k: r.result.metrics[k] for k in SUMMARY_KEYS}
                                                for r in report.runs]}

@@ -436,6 +436,10 @@ def load_predictor(model_dir: str | Path, *, runtime: str = "auto", threads: int
         from animalsnd.heads.birdnet_predict import BirdnetPredictor
 
         return BirdnetPredictor(bundles, runtime=runtime, threads=threads)
+    if any(b.kind == "stats" for b in bundles):  # clip descriptors, not log-Mel features
+        from animalsnd.heads.stats_head import StatsPredictor
+
+        return StatsPredictor(bundles, runtime=runtime, threads=threads)
     return Predictor(bundles, runtime=runtime, threads=threads)
 
 

@@ -25,8 +25,9 @@ from animalsnd.models import MODEL_NAMES as _KERAS_MODELS
 
 #: Every ``--model``: the log-Mel architectures of :mod:`animalsnd.models`,
 #: a head on BirdNET embeddings (:mod:`animalsnd.heads.birdnet_head`) and the
-#: self-supervised prototype classifier (:mod:`animalsnd.fewshot`).
-MODEL_NAMES: tuple[str, ...] = (*_KERAS_MODELS, "birdnet-head", "protonet")
+#: self-supervised prototype classifier (:mod:`animalsnd.fewshot`) and a
+#: network on clip descriptors (:mod:`animalsnd.heads.stats_head`).
+MODEL_NAMES: tuple[str, ...] = (*_KERAS_MODELS, "birdnet-head", "protonet", "stats-mlp")
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
 LOSSES: tuple[str, ...] = ("ce", "focal", "class-balanced")  # animalsnd.models.losses
@@ -49,6 +50,8 @@ MODEL_DEFAULTS: dict[str, dict] = {
     "transformer-mel": dict(_ROBUST, lr=5e-4, epochs=80, patience=10),
     # epochs of the head on frozen embeddings (cheap: ~0.1 s per epoch)
     "birdnet-head": dict(_ROBUST, spec_augment=False, epochs=300, patience=20, lr_patience=8),
+    # a small network on 491 clip statistics (~0.05 s per epoch)
+    "stats-mlp": dict(_ROBUST, spec_augment=False, epochs=300, patience=20, lr_patience=8),
     # epochs = contrastive pretraining epochs; spec_augment = SpecAugment in the views
     "protonet": dict(
         epochs=40, finetune_epochs=10, optimizer="adam", lr=1e-3, weight_decay=0.0, class_weights=False,
@@ -720,6 +723,8 @@ def _custom_train_fold(model: str) -> Callable | None:
         from animalsnd.heads.birdnet_head import train_fold as custom
     elif model == "protonet":
         from animalsnd.fewshot import train_fold as custom
+    elif model == "stats-mlp":
+        from animalsnd.heads.stats_head import train_fold as custom
     else:
         return None
     return custom
@@ -736,6 +741,10 @@ def load_inputs(cache_dir: str | Path, config: TrainConfig, *, jobs: int = -1,
         from animalsnd.embeddings import load_embedding_set
 
         return load_embedding_set(cache_dir, pool=config.pool, jobs=jobs, progress=progress)
+    if config.model == "stats-mlp":
+        from animalsnd.descriptors import load_descriptor_set
+
+        return load_descriptor_set(cache_dir, jobs=jobs, progress=progress)
     from animalsnd.cache import load_features
 
     return load_features(cache_dir)
@@ -773,10 +782,10 @@ def train(
         Test fold out of range, bad options.
     """
     cache_dir = Path(cache_dir)
-    if augmented and config.model == "birdnet-head":
-        from animalsnd.heads.birdnet_head import _AUG_MSG
+    if augmented and config.model in ("birdnet-head", "stats-mlp"):
+        from animalsnd.heads import birdnet_head, stats_head
 
-        raise ConfigError(_AUG_MSG)
+        raise ConfigError((birdnet_head if config.model == "birdnet-head" else stats_head)._AUG_MSG)
     fs = load_inputs(cache_dir, config, jobs=jobs, progress=on_embed)
     if len(fs.classes) < 2:
         raise DatasetError(f"{cache_dir}: need at least two classes, found {len(fs.classes)}")

@@ -9,7 +9,8 @@ import typer
 
 from animalsnd.cli._app import app, console, handle_errors
 
-_MODELS = "cnn1d, cnn1d-enhanced, alexnet-mel, transformer-mel, birdnet-head (needs the birdnet extra), protonet"
+_MODELS = ("cnn1d, cnn1d-enhanced, alexnet-mel, transformer-mel, birdnet-head (needs the birdnet extra), protonet, "
+           "stats-mlp")
 
 
 @app.command()
@@ -21,7 +22,7 @@ def train(
     test_fold: int = typer.Option(0, "--test-fold", help="Fold held out for testing."),
     cv: bool = typer.Option(False, "--cv", help="Hold out every fold in turn; report mean ± std."),
     recipe: str = typer.Option("default", "--recipe", help="Named recipe the flags below start from: default, or for cnn1d-enhanced 'tuned' (batch 16, patience 15, at most 100 epochs, lighter SpecAugment and dropout; the best 5-fold result from scratch). Explicit flags override it."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs. [default: cnn1d 40 (fixed); cnn1d-enhanced, alexnet-mel 60, transformer-mel 80, birdnet-head 300 (early stopping); protonet 40 pretraining epochs]"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs. [default: cnn1d 40 (fixed); cnn1d-enhanced, alexnet-mel 60, transformer-mel 80, birdnet-head, stats-mlp 300 (early stopping); protonet 40 pretraining epochs]"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size. [default: 32]"),
     lr: Optional[float] = typer.Option(None, "--lr", help="Initial learning rate. [default: 1e-3; transformer-mel 5e-4]"),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam or adamw. [default: cnn1d adam, others adamw]"),
@@ -45,7 +46,7 @@ def train(
     shots: Optional[int] = typer.Option(None, "--shots", help="protonet: labelled training clips per class, drawn with --seed (a few-shot evaluation). [default: all]"),
     unlabeled: Optional[Path] = typer.Option(None, "--unlabeled", help="protonet: folder of extra unlabelled audio for the self-supervised pretraining."),
     finetune_epochs: Optional[int] = typer.Option(None, "--finetune-epochs", help="protonet: episodic fine-tuning epochs after pretraining (0: none). [default: 10]"),
-    jobs: int = typer.Option(-1, "--jobs", help="birdnet-head: parallel workers computing missing BirdNET embeddings (-1: all cores)."),
+    jobs: int = typer.Option(-1, "--jobs", help="birdnet-head, stats-mlp: parallel workers computing missing BirdNET embeddings or clip descriptors (-1: all cores)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write per-fold metrics and mean/std as JSON."),
     augmented: Optional[str] = typer.Option(None, "--augmented", help="Add copies from this augmented set (made by `animalsnd augment`) of the training clips."),
     export: Optional[str] = typer.Option(None, "--export", help="Also write model.tflite ('tflite')."),
@@ -97,7 +98,8 @@ def train(
         if total == 0:
             return
         if "embed" not in tasks:
-            tasks["embed"] = progress.add_task("BirdNET embeddings", total=total, stats="", unit="clips")
+            what = "Clip descriptors" if config.model == "stats-mlp" else "BirdNET embeddings"
+            tasks["embed"] = progress.add_task(what, total=total, stats="", unit="clips")
         progress.update(tasks["embed"], completed=done)
 
     def on_fold_end(r) -> None:
@@ -146,6 +148,11 @@ def _recipe(c) -> str:
     ] if on]
     if c.model == "birdnet-head":
         flags.append(f"BirdNET embeddings pooled by {c.pool}")
+    if c.model == "stats-mlp":
+        from animalsnd.heads.stats_head import DEFAULT_OPTIONS
+
+        flags.append("clip descriptors, " + ", ".join(f"{k}={v}" for k, v in DEFAULT_OPTIONS.items()
+                                                        if k not in c.model_options))
     if c.model == "protonet":
         flags.append(f"{c.shots} shots per class" if c.shots else "all labelled clips")
         flags += [f"{c.finetune_epochs} fine-tuning epochs"] if c.finetune_epochs else []

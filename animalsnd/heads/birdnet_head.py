@@ -40,7 +40,8 @@ _SETS: dict[tuple[str, str], object] = {}  # (cache, pool) -> EmbeddingSet, for 
 
 
 def build_head(dim: int, n_classes: int, *, mean: np.ndarray, variance: np.ndarray, hidden: int = HIDDEN,
-               dropout: float = DROPOUT, noise: float = NOISE, name: str = "birdnet_head"):
+               dropout: float = DROPOUT, noise: float = NOISE, name: str = "birdnet_head",
+               input_name: str = "embedding"):
     """The head as a named ``keras.Model``: ``(batch, dim)`` -> ``(batch, n_classes)``.
 
     ``mean`` and ``variance`` (shape ``(dim,)``) standardise the input; they
@@ -54,7 +55,7 @@ def build_head(dim: int, n_classes: int, *, mean: np.ndarray, variance: np.ndarr
         raise ConfigError(f"dim={dim!r} must be a positive integer")
     if not isinstance(n_classes, int) or n_classes < 2:
         raise ConfigError(f"n_classes={n_classes!r} must be an integer >= 2")
-    inp = keras.Input(shape=(dim,), name="embedding")
+    inp = keras.Input(shape=(dim,), name=input_name)
     x = keras.layers.Normalization(mean=np.asarray(mean, np.float32), variance=np.asarray(variance, np.float32),
                                    name="standardise")(inp)
     x = keras.layers.GaussianNoise(noise, name="emb_noise")(x)

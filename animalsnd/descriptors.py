@@ -1,0 +1,246 @@
+"""Clip descriptors: fixed-length summary statistics of a recording's spectrum.
+
+What ``--model stats-mlp`` classifies. The per-band z-normalisation of the
+log-Mel features removes each band's level, i.e. the spectral envelope that
+tells a cow from a cat; these statistics keep it. Per clip (16 kHz mono)::
+
+    Mel power, 64 bands 50 Hz - 8 kHz, n_fft 1024, hop 256 (16 ms)
+      -> dB relative to the clip's loudest bin (level-invariant)
+      -> active frames: loudest band within 40 dB of the clip maximum
+      -> per band over the active frames: mean, std, 10/50/90th percentile,
+         mean absolute frame-to-frame change                      6 x 64 = 384
+      -> 20 MFCCs (all frames): mean, std, std of their deltas    3 x 20 =  60
+      -> active fraction of the frames                                       1
+      -> autocorrelation of the frame envelope, lags 1-63 step 2 (periodicity) 32
+      -> spectral contrast (6 bands + valley), mean and std       2 x 7  =  14
+                                                                  ---------------
+                                                                  DIM    = 491
+
+Nothing depends on the clip's duration or absolute level.
+
+Layout of the store, next to the log-Mel features of a prepared cache::
+
+    CACHE_DIR/descriptors/<spec-hash>/spec.json      what made them
+    CACHE_DIR/descriptors/<spec-hash>/<sha256>.npz   float32 [DIM]
+    CACHE_DIR/descriptors/<spec-hash>/<sha256>.err   why the clip could not be read
+
+Computed in parallel (joblib), written atomically, reused on re-runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from animalsnd.cache import FeatureSet, atomic_write_text, read_config, read_manifest, run_parallel, save_npz
+from animalsnd.config import FeatureConfig
+from animalsnd.errors import AudioError, DatasetError
+
+__all__ = ["DIM", "SPEC", "DescriptorSet", "describe", "describe_file", "describe_paths",
+           "ensure_descriptors", "load_descriptor_set", "spec_hash"]
+
+Progress = Callable[[int, int], None]
+
+#: Everything that decides a descriptor (stored in bundles; its hash names the store).
+SPEC: dict = {
+    "version": 1, "sr": 16000, "n_fft": 1024, "hop_length": 256, "n_mels": 64, "fmin": 50.0,
+    "n_mfcc": 20, "active_db": 40.0, "max_lag": 64, "lag_step": 2, "resample": "soxr-HQ",
+}
+_PERCENTILES = (10, 50, 90)
+_CONTRAST_BANDS = 6
+DIM = (len(_PERCENTILES) + 3) * SPEC["n_mels"] + 3 * SPEC["n_mfcc"] + 1 \
+    + len(range(1, SPEC["max_lag"], SPEC["lag_step"])) + 2 * (_CONTRAST_BANDS + 1)
+
+
+def describe(y: np.ndarray, *, sr: int = SPEC["sr"]) -> np.ndarray:
+    """Descriptor of one clip.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n,)
+        Mono waveform at ``sr`` (must be ``SPEC["sr"]``), at least one sample.
+
+    Returns
+    -------
+    np.ndarray, shape (DIM,), float32
+    """
+    import librosa
+
+    if sr != SPEC["sr"]:
+        raise ValueError(f"sr={sr} must be {SPEC['sr']}")
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"need a non-empty mono waveform, got shape {y.shape}")
+    with warnings.catch_warnings():  # librosa warns about clips shorter than n_fft; they are padded
+        warnings.simplefilter("ignore", UserWarning)
+        return _describe(y, sr)
+
+
+def _describe(y: np.ndarray, sr: int) -> np.ndarray:
+    import librosa
+
+    n_mels, hop, n_fft = SPEC["n_mels"], SPEC["hop_length"], SPEC["n_fft"]
+    S = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels,
+                                       fmin=SPEC["fmin"], power=2.0)
+    P = librosa.power_to_db(S + 1e-10)
+    L = P - P.max()  # relative to the loudest bin: level-invariant
+    env = L.max(axis=0)
+    act = env > -SPEC["active_db"]
+    La = L[:, act] if act.sum() > 1 else L
+    mf = librosa.feature.mfcc(S=L, n_mfcc=SPEC["n_mfcc"])
+    d = librosa.feature.delta(mf, mode="nearest") if mf.shape[1] >= 3 else np.zeros_like(mf)
+    change = np.abs(np.diff(La, axis=1)).mean(axis=1) if La.shape[1] > 1 else np.zeros(n_mels)
+    e = env - env.mean()
+    ac = np.correlate(e, e, "full")[len(e) - 1:]
+    ac = ac / (ac[0] + 1e-9)
+    lags = np.zeros(SPEC["max_lag"] - 1)
+    lags[: min(len(ac) - 1, len(lags))] = ac[1: SPEC["max_lag"]]
+    mag = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop))
+    sc = librosa.feature.spectral_contrast(S=mag, sr=sr, n_bands=_CONTRAST_BANDS)
+    parts = [La.mean(axis=1), La.std(axis=1), *np.percentile(La, _PERCENTILES, axis=1), change,
+             mf.mean(axis=1), mf.std(axis=1), d.std(axis=1), [act.mean()],
+             lags[:: SPEC["lag_step"]], sc.mean(axis=1), sc.std(axis=1)]
+    out = np.concatenate([np.ravel(p) for p in parts]).astype(np.float32)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def describe_file(path: str | Path) -> np.ndarray:
+    """Descriptor of an audio file (decoded and resampled to 16 kHz).
+
+    Raises
+    ------
+    AudioError
+        Unreadable, empty, silent or NaN audio.
+    """
+    from animalsnd.audio import load
+
+    y, _ = load(path, sr=SPEC["sr"])
+    return describe(y)
+
+
+def spec_hash() -> str:
+    """Short hash of :data:`SPEC` (names the store folder)."""
+    return hashlib.sha256(json.dumps(SPEC, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def store_dir(cache_dir: str | Path) -> Path:
+    return Path(cache_dir) / "descriptors" / spec_hash()
+
+
+def _reason(path: str, exc: Exception) -> str:
+    msg = str(exc) if isinstance(exc, AudioError) else f"{type(exc).__name__}: {exc}"[:200]
+    return msg[len(path) + 2:] if msg.startswith(path + ": ") else msg
+
+
+def _work(path: str, out: str) -> dict:
+    """Worker: describe one clip and write it atomically; returns status."""
+    try:
+        x = describe_file(path)
+    except AudioError as exc:
+        atomic_write_text(Path(out).with_suffix(".err"), _reason(path, exc))
+        return {"status": "failed", "error": _reason(path, exc)}
+    except Exception as exc:  # noqa: BLE001 - unexpected: report, do not cache
+        return {"status": "failed", "error": _reason(path, exc)}
+    save_npz(Path(out), x=x)
+    return {"status": "ok"}
+
+
+def _describe_or_reason(path: str) -> tuple[np.ndarray | None, str]:
+    try:
+        return describe_file(path), ""
+    except Exception as exc:  # noqa: BLE001 - any failure is reported per file
+        return None, _reason(path, exc)
+
+
+def describe_paths(paths: Sequence[str], *, jobs: int = -1,
+                   progress: Progress | None = None) -> list[tuple[np.ndarray | None, str]]:
+    """Descriptors of files without caching: ``(descriptor or None, reason)`` per path, in order."""
+    return run_parallel(_describe_or_reason, [(str(p),) for p in paths], jobs=jobs, progress=progress)
+
+
+def usable_rows(cache_dir: Path) -> list[dict]:
+    rows = [r for r in read_manifest(cache_dir)
+            if r["status"] == "ok" and int(r["fold"]) >= 0 and not r["duplicate_of"]]
+    if not rows:
+        raise DatasetError(f"{cache_dir}: no usable clips in the cache")
+    return rows
+
+
+def ensure_descriptors(cache_dir: str | Path, *, rows: list[dict] | None = None, jobs: int = -1,
+                       progress: Progress | None = None) -> tuple[Path, int, int]:
+    """Describe every usable clip of a cache that is not in the store yet.
+
+    Returns
+    -------
+    (store, computed, reused)
+    """
+    cache_dir = Path(cache_dir)
+    rows = usable_rows(cache_dir) if rows is None else rows
+    store = store_dir(cache_dir)
+    store.mkdir(parents=True, exist_ok=True)
+    spec_file = store / "spec.json"
+    if not spec_file.exists():
+        atomic_write_text(spec_file, json.dumps(SPEC, indent=2) + "\n")
+    tasks, seen = [], set()
+    for r in rows:
+        sha = r["sha256"]
+        if sha not in seen and not (store / f"{sha}.npz").exists() and not (store / f"{sha}.err").exists():
+            tasks.append((r["path"], str(store / f"{sha}.npz")))
+        seen.add(sha)
+    run_parallel(_work, tasks, jobs=jobs, progress=progress)
+    return store, len(tasks), len(seen) - len(tasks)
+
+
+def read_descriptor(store: Path, sha: str) -> np.ndarray:
+    """The stored descriptor of one clip, ``(DIM,)``."""
+    npz = store / f"{sha}.npz"
+    try:
+        with np.load(npz) as z:
+            x = np.asarray(z["x"], dtype=np.float32)
+        if x.shape != (DIM,):
+            raise ValueError(f"shape {x.shape}")
+        return x
+    except (OSError, ValueError, KeyError):
+        err = store / f"{sha}.err"
+        reason = err.read_text().strip() if err.exists() else "missing or corrupt descriptor file"
+        raise DatasetError(f"{npz}: {reason}") from None
+
+
+@dataclass
+class DescriptorSet(FeatureSet):
+    """A :class:`~animalsnd.cache.FeatureSet` whose ``X`` holds descriptors, shape ``(n, DIM)``."""
+
+    cache_dir: Path | None = None
+
+
+def load_descriptor_set(cache_dir: str | Path, *, jobs: int = -1,
+                        progress: Progress | None = None) -> DescriptorSet:
+    """Descriptors of a cache's usable clips (computed when missing).
+
+    Rows, labels, folds and hashes are those of
+    :func:`animalsnd.cache.load_features` on the same cache.
+
+    Raises
+    ------
+    DatasetError
+        Not a cache, or a clip that could not be described.
+    """
+    cache_dir = Path(cache_dir)
+    conf = read_config(cache_dir)
+    rows = usable_rows(cache_dir)
+    store, _, _ = ensure_descriptors(cache_dir, rows=rows, jobs=jobs, progress=progress)
+    classes = sorted({r["label"] for r in rows})
+    return DescriptorSet(
+        X=np.stack([read_descriptor(store, r["sha256"]) for r in rows]),
+        y=np.array([classes.index(r["label"]) for r in rows], dtype=int),
+        classes=classes, folds=np.array([int(r["fold"]) for r in rows]),
+        shas=[r["sha256"] for r in rows], paths=[r["path"] for r in rows],
+        cfg=FeatureConfig.from_dict(conf["feature"]), n_folds=int(conf["folds"]), seed=int(conf["seed"]),
+        fingerprint=conf.get("fingerprint", ""), cache_dir=cache_dir,
+    )
