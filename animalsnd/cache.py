@@ -309,6 +309,43 @@ def read_manifest(cache_dir: str | Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def usable_rows(cache_dir: str | Path) -> list[dict]:
+    """Manifest rows of the clips models use: decoded, in a fold, not a duplicate.
+
+    Raises
+    ------
+    DatasetError
+        Not a cache, or no such clip.
+    """
+    rows = [r for r in read_manifest(cache_dir)
+            if r["status"] == "ok" and int(r["fold"]) >= 0 and not r["duplicate_of"]]
+    if not rows:
+        raise DatasetError(f"{cache_dir}: no usable clips in the cache")
+    return rows
+
+
+def fill_store(store: Path, rows: list[dict], work: Callable, *, spec: dict, spec_name: str, jobs: int = -1,
+               progress: Callable[[int, int], None] | None = None) -> tuple[Path, int, int]:
+    """Compute a per-clip store entry (``<sha256>.npz``) for every row that has none yet.
+
+    A row counts as done when its ``.npz`` or its ``.err`` (the reason it
+    failed) exists. ``work(path, out)`` writes one entry atomically; ``spec``
+    is written once as ``spec_name``. Returns ``(store, computed, reused)``.
+    """
+    store.mkdir(parents=True, exist_ok=True)
+    spec_file = store / spec_name
+    if not spec_file.exists():
+        atomic_write_text(spec_file, json.dumps(spec, indent=2) + "\n")
+    tasks, seen = [], set()
+    for r in rows:
+        sha = r["sha256"]
+        if sha not in seen and not (store / f"{sha}.npz").exists() and not (store / f"{sha}.err").exists():
+            tasks.append((r["path"], str(store / f"{sha}.npz")))
+        seen.add(sha)
+    run_parallel(work, tasks, jobs=jobs, progress=progress)
+    return store, len(tasks), len(seen) - len(tasks)
+
+
 def read_config(cache_dir: str | Path) -> dict:
     path = Path(cache_dir) / "config.json"
     if not path.exists():

@@ -28,7 +28,7 @@ import numpy as np
 
 from animalsnd import __version__
 from animalsnd.errors import ConfigError, DatasetError
-from animalsnd.metrics import SUMMARY_KEYS, aggregate, classification_metrics
+from animalsnd.metrics import SUMMARY_KEYS, classification_metrics
 
 __all__ = [
     "DEFAULT_VARIANTS",

@@ -38,7 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from animalsnd.cache import FeatureSet, atomic_write_text, read_config, read_manifest, run_parallel, save_npz
+from animalsnd.cache import (FeatureSet, atomic_write_text, fill_store, read_config, run_parallel, save_npz,
+                             usable_rows)
 from animalsnd.config import FeatureConfig
 from animalsnd.errors import AudioError, DatasetError
 
@@ -70,8 +71,6 @@ def describe(y: np.ndarray, *, sr: int = SPEC["sr"]) -> np.ndarray:
     -------
     np.ndarray, shape (DIM,), float32
     """
-    import librosa
-
     if sr != SPEC["sr"]:
         raise ValueError(f"sr={sr} must be {SPEC['sr']}")
     y = np.asarray(y, dtype=np.float32)
@@ -164,14 +163,6 @@ def describe_paths(paths: Sequence[str], *, jobs: int = -1,
     return run_parallel(_describe_or_reason, [(str(p),) for p in paths], jobs=jobs, progress=progress)
 
 
-def usable_rows(cache_dir: Path) -> list[dict]:
-    rows = [r for r in read_manifest(cache_dir)
-            if r["status"] == "ok" and int(r["fold"]) >= 0 and not r["duplicate_of"]]
-    if not rows:
-        raise DatasetError(f"{cache_dir}: no usable clips in the cache")
-    return rows
-
-
 def ensure_descriptors(cache_dir: str | Path, *, rows: list[dict] | None = None, jobs: int = -1,
                        progress: Progress | None = None) -> tuple[Path, int, int]:
     """Describe every usable clip of a cache that is not in the store yet.
@@ -180,21 +171,9 @@ def ensure_descriptors(cache_dir: str | Path, *, rows: list[dict] | None = None,
     -------
     (store, computed, reused)
     """
-    cache_dir = Path(cache_dir)
     rows = usable_rows(cache_dir) if rows is None else rows
-    store = store_dir(cache_dir)
-    store.mkdir(parents=True, exist_ok=True)
-    spec_file = store / "spec.json"
-    if not spec_file.exists():
-        atomic_write_text(spec_file, json.dumps(SPEC, indent=2) + "\n")
-    tasks, seen = [], set()
-    for r in rows:
-        sha = r["sha256"]
-        if sha not in seen and not (store / f"{sha}.npz").exists() and not (store / f"{sha}.err").exists():
-            tasks.append((r["path"], str(store / f"{sha}.npz")))
-        seen.add(sha)
-    run_parallel(_work, tasks, jobs=jobs, progress=progress)
-    return store, len(tasks), len(seen) - len(tasks)
+    return fill_store(store_dir(cache_dir), rows, _work, spec=SPEC, spec_name="spec.json", jobs=jobs,
+                      progress=progress)
 
 
 def read_descriptor(store: Path, sha: str) -> np.ndarray:

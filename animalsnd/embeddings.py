@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from animalsnd.backbones import birdnet
-from animalsnd.cache import FeatureSet, atomic_write_text, read_config, read_manifest, run_parallel, save_npz
+from animalsnd.cache import (FeatureSet, atomic_write_text, fill_store, read_config, run_parallel, save_npz,
+                             usable_rows)
 from animalsnd.config import FeatureConfig
 from animalsnd.errors import AudioError, ConfigError, DatasetError
 
@@ -133,14 +134,6 @@ def embed_paths(paths: Sequence[str], *, jobs: int = -1,
 
 
 # ------------------------------------------------------------------ the store
-def _usable_rows(cache_dir: Path) -> list[dict]:
-    rows = [r for r in read_manifest(cache_dir)
-            if r["status"] == "ok" and int(r["fold"]) >= 0 and not r["duplicate_of"]]
-    if not rows:
-        raise DatasetError(f"{cache_dir}: no usable clips in the cache")
-    return rows
-
-
 def ensure_embeddings(cache_dir: str | Path, *, rows: list[dict] | None = None, jobs: int = -1,
                       progress: Progress | None = None) -> tuple[Path, int, int]:
     """Embed every usable clip of a cache that is not in the store yet.
@@ -157,23 +150,9 @@ def ensure_embeddings(cache_dir: str | Path, *, rows: list[dict] | None = None, 
         Not a prepared cache.
     """
     require_backbone()
-    cache_dir = Path(cache_dir)
-    rows = _usable_rows(cache_dir) if rows is None else rows
-    store = store_dir(cache_dir)
-    store.mkdir(parents=True, exist_ok=True)
-    spec_file = store / "backbone.json"
-    if not spec_file.exists():
-        atomic_write_text(spec_file, json.dumps(backbone_spec(), indent=2) + "\n")
-    tasks, seen = [], set()
-    for r in rows:
-        sha = r["sha256"]
-        if sha in seen or (store / f"{sha}.npz").exists() or (store / f"{sha}.err").exists():
-            seen.add(sha)
-            continue
-        seen.add(sha)
-        tasks.append((r["path"], str(store / f"{sha}.npz")))
-    run_parallel(_embed_work, tasks, jobs=jobs, progress=progress)
-    return store, len(tasks), len(seen) - len(tasks)
+    rows = usable_rows(cache_dir) if rows is None else rows
+    return fill_store(store_dir(cache_dir), rows, _embed_work, spec=backbone_spec(), spec_name="backbone.json",
+                      jobs=jobs, progress=progress)
 
 
 def read_windows(store: Path, sha: str) -> np.ndarray:
@@ -226,7 +205,7 @@ def load_embedding_set(cache_dir: str | Path, *, pool: str = "mean", jobs: int =
         raise ConfigError(f"pool={pool!r} must be one of: {', '.join(birdnet.POOL_METHODS)}")
     cache_dir = Path(cache_dir)
     conf = read_config(cache_dir)
-    rows = _usable_rows(cache_dir)
+    rows = usable_rows(cache_dir)
     store, _, _ = ensure_embeddings(cache_dir, rows=rows, jobs=jobs, progress=progress)
     windows = [read_windows(store, r["sha256"]) for r in rows]
     classes = sorted({r["label"] for r in rows})

@@ -305,7 +305,6 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
     Same contract as :func:`animalsnd.train.train_fold`; ``fs`` holds log-Mel features.
     """
     from animalsnd import train as T
-    from animalsnd.augment import SpecAugment
     from animalsnd.metrics import classification_metrics
     from animalsnd.models.protonet import build_encoder, build_projection, build_protonet
 

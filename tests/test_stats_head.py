@@ -64,7 +64,7 @@ def test_store_is_resumable_and_keyed_by_spec(tiny):
     np.testing.assert_allclose(ds.X[0], D.describe_file(ds.paths[0]), atol=1e-6)
 
 
-def test_a_corrupt_store_entry_is_named(tiny, tmp_path):
+def test_a_corrupt_store_entry_is_named(tmp_path):
     from animalsnd.errors import DatasetError
 
     store = tmp_path / "store"

