@@ -574,6 +574,10 @@ def _train_one(fs, cache_dir, v: Variant, config, fold: int, aug, loaded_aug, sn
         from animalsnd.heads.birdnet_head import embedding_set_for
 
         inputs = embedding_set_for(cache_dir, config.pool, jobs=jobs)
+    elif config.model == "stats-mlp":  # same rows, clip descriptors instead of log-Mel
+        from animalsnd.heads.stats_head import descriptor_set_for
+
+        inputs = descriptor_set_for(cache_dir, jobs=jobs)
     res = train_fold(inputs, config=config, test_fold=fold, augmented=augmented)
     model = res.model
     test = np.flatnonzero(fs.folds == fold)

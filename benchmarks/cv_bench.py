@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Folder-per-class dataset.")
     p.add_argument("--cache", type=Path, default=HERE / "out" / "cache-animal-sounds-10")
     p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0, help="Training seed (the fold split uses seed 0).")
+    p.add_argument("--seed", type=int, default=0, help="Training seed.")
+    p.add_argument("--fold-seed", type=int, default=0,
+                   help="Seed of the fold split (prepare --seed); another seed needs another --cache.")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="Override a training option for every model, e.g. --set mixup=0.2 "
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     configs = {m: TrainConfig.for_model(m, seed=args.seed, **overrides) for m in models}
 
     t0 = time.perf_counter()
-    res = prepare(args.data, args.cache, cfg=FeatureConfig(), folds=args.folds, seed=0, jobs=args.jobs)
+    res = prepare(args.data, args.cache, cfg=FeatureConfig(), folds=args.folds, seed=args.fold_seed, jobs=args.jobs)
     print(f"prepare: {len(res.rows)} files, computed {res.computed}, reused {res.reused} "
           f"({time.perf_counter() - t0:.0f} s) -> {args.cache}", flush=True)
 
@@ -125,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         "data": str(args.data),
         "n_clips": len([r for r in res.rows if r["status"] == "ok" and not r["duplicate_of"]]),
         "folds": args.folds,
+        "fold_seed": args.fold_seed,
+        "seed": args.seed,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version(), "tensorflow": tf.__version__,
                     "keras": keras.__version__},

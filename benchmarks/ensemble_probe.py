@@ -8,9 +8,10 @@ accuracy and writes ``benchmarks/out/ensemble_probe.json``::
 
     python benchmarks/ensemble_probe.py runs/tuned runs/tuned-seed1 runs/tuned-0-20
 
-Every member must have been trained on the cache's folds with the same
-feature settings; the script checks both (the feature check is the one
-``animalsnd eval`` makes).
+Every member must have been trained on the cache's folds; log-Mel members
+with the cache's feature settings (the check ``animalsnd eval`` makes).
+Members of other input kinds (``stats-mlp``, ``birdnet-head``) score their
+own held-out fold, which must hold the same clips.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 def _probe(args) -> int:
     from animalsnd.bundle import load_bundle
     from animalsnd.cache import load_features
-    from animalsnd.evaluate import _check_cfg
+    from animalsnd.evaluate import _check_cfg, load_data
 
     fs = load_features(args.cache)
     folds = np.asarray(fs.folds)
@@ -60,8 +61,18 @@ def _probe(args) -> int:
                 raise SystemExit(f"{model_dir}/fold-{k}: trained with test fold {b.test_fold}")
             if list(b.classes) != list(fs.classes):
                 raise SystemExit(f"{model_dir}/fold-{k}: classes differ from the cache's")
-            _check_cfg(fs.cfg, b, args.cache)
-            probs[name][k] = b.predict_proba(fs.X[folds == k])
+            want = [fs.paths[i] for i in np.flatnonzero(folds == k)]
+            if b.kind == "logmel":
+                _check_cfg(fs.cfg, b, args.cache)
+                probs[name][k] = b.predict_proba(fs.X[folds == k])
+                continue
+            # another input kind (clip descriptors, BirdNET embeddings): the bundle's own held-out data
+            d = load_data(b, None)
+            if sorted(d.paths) != sorted(want):
+                raise SystemExit(f"{model_dir}/fold-{k}: its held-out clips are not fold {k} of {args.cache}")
+            p = b.predict_proba(d.X)
+            row = {path: i for i, path in enumerate(d.paths)}
+            probs[name][k] = p[[row[path] for path in want]]
 
     results = {}
     for r in range(1, len(names) + 1):

@@ -111,7 +111,8 @@ def test_train_eval_predict_round_trip(runner, tiny, tmp_path):
     res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "stats-mlp", "--out", str(out),
                               "--test-fold", "1", "--jobs", "1", *FAST])
     assert res.exit_code == 0, res.output
-    assert "clip descriptors, hidden=256" in res.output and "Held-out fold 1" in res.output
+    text = " ".join(res.output.split())  # rich wraps long lines at spaces
+    assert "clip descriptors, hidden=256" in text and "Held-out fold 1" in text
     meta = json.loads((out / "bundle.json").read_text())
     assert meta["input"]["kind"] == "stats" and meta["input"]["dim"] == D.DIM and meta["input"]["spec"] == D.SPEC
     assert meta["model_name"] == "stats_mlp"
@@ -172,3 +173,12 @@ def test_a_bundle_with_another_descriptor_spec_is_refused(runner, tiny, tmp_path
 
     with pytest.raises(BundleError, match="trained on descriptors"):
         load_predictor(out)
+
+
+def test_compare_runs_stats_mlp_on_descriptors(tiny):
+    from animalsnd.compare import compare
+
+    res = compare(tiny["cache"], variants="stats-mlp", folds=1, epochs=3, jobs=1)
+    (rec,) = res.runs["stats-mlp"]
+    assert rec["model"] == "stats-mlp" and rec["epochs_run"] == 3 and rec["n_val"] == 0
+    assert rec["n_test"] == 6 and rec["noisy"] == {}
