@@ -1,6 +1,6 @@
 """Speed and peak memory of `animalsnd predict` on a one-hour 44.1 kHz recording.
 
-    python benchmarks/predict_bench.py [--model DIR] [--minutes 60] [--runtime keras tflite]
+    python benchmarks/predict_bench.py [--model DIR] [--minutes 60] [--runtime keras tflite] [--out NAME.json]
 
 Writes a synthetic recording (``animalsnd.synth.long_recording``, one minute
 at a time) with soundfile in blocks to /tmp, trains a small cnn1d-enhanced
@@ -136,6 +136,7 @@ def main() -> None:
     ap.add_argument("--sr", type=int, default=44100)
     ap.add_argument("--runtime", nargs="+", default=["keras", "tflite"])
     ap.add_argument("--repeats", type=int, default=2, help="runs per runtime; the best is reported")
+    ap.add_argument("--out", default="predict_bench.json", help="JSON file name under benchmarks/out/")
     args = ap.parse_args()
 
     wav = WORK / f"field_{args.minutes}min_{args.sr}.wav"
@@ -160,7 +161,7 @@ def main() -> None:
         pressure = Path("/proc/pressure/cpu").read_text().splitlines()[0]
     except OSError:
         pressure = None
-    write_json("predict_bench.json", {
+    write_json(args.out, {
         "cpu_pressure": pressure,
         "recording": {"path": str(wav), "minutes": args.minutes, "sample_rate": args.sr,
                       "generated_in_s": round(gen_s, 1)},
