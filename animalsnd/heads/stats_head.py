@@ -127,15 +127,6 @@ class StatsPlan:
         sr = D.SPEC["sr"]
         return cls(max(int(round(w * sr)), sr // 10), max(int(round(h * sr)), sr // 10))
 
-    def spans(self, n: int) -> list[tuple[int, int]]:
-        """``(start, end)`` samples of each window of an ``n``-sample file; the last reaches the end."""
-        out, s = [], 0
-        while True:
-            out.append((s, min(s + self.window, n)))
-            if s + self.window >= n:
-                return out
-            s += self.hop
-
 
 class StatsInput:
     """What a prediction run reports about the model's input (cf. FeatureConfig)."""
