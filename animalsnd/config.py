@@ -14,13 +14,18 @@ def _positive_int(name: str, value: object) -> None:
         raise ConfigError(f"{name}={value!r} must be a positive integer")
 
 
+NORMS: tuple[str, ...] = ("band", "clip")
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """How a waveform becomes a model input.
 
     The defaults are the study's: 16 kHz audio, 128-bin log-Mel with
     ``n_fft=1024`` and ``hop_length=512``, per-band z-normalisation per clip,
-    500 frames (16 s at 16 kHz).
+    500 frames (16 s at 16 kHz). ``norm="clip"`` z-normalises with the
+    clip's overall mean and deviation instead, which keeps the relative
+    level of the bands (see docs/augmentation.md).
     """
 
     sr: int = 16000
@@ -31,8 +36,11 @@ class FeatureConfig:
     fmin: float = 0.0
     fmax: float | None = None
     top_db: float = 80.0
+    norm: str = "band"  # z-normalisation per Mel band ("band", the study's) or over the whole clip ("clip")
 
     def __post_init__(self) -> None:
+        if self.norm not in NORMS:
+            raise ConfigError(f"norm={self.norm!r} must be one of: {', '.join(NORMS)}")
         for name in ("sr", "n_mels", "n_fft", "hop_length", "frames"):
             _positive_int(name, getattr(self, name))
         if self.sr < 1000:
@@ -59,7 +67,10 @@ class FeatureConfig:
         return (self.frames, self.n_mels)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["norm"] == "band":  # the default is left out: caches and bundles made before it keep their hash
+            del d["norm"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "FeatureConfig":

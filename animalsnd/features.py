@@ -43,23 +43,26 @@ def logmel(y: np.ndarray, *, cfg: FeatureConfig, pad: bool = True) -> np.ndarray
     )
     S = S[:, : cfg.frames]
     db = librosa.power_to_db(S, ref=np.max, top_db=cfg.top_db)
-    return normalise(db.T, frames=cfg.frames if pad else None)
+    return normalise(db.T, frames=cfg.frames if pad else None, norm=cfg.norm)
 
 
-def normalise(db: np.ndarray, *, frames: int | None) -> np.ndarray:
-    """Zero-mean, unit-variance per band (column); then pad/crop to ``frames``.
+def normalise(db: np.ndarray, *, frames: int | None, norm: str = "band") -> np.ndarray:
+    """Zero-mean, unit-variance per band (column), or over the whole clip with
+    ``norm="clip"``; then pad/crop to ``frames``.
 
     Parameters
     ----------
     db : np.ndarray, shape (t, n_mels)
     frames : int or None
+    norm : {"band", "clip"}
 
     Returns
     -------
     np.ndarray, shape (frames or t, n_mels), float32
     """
-    mu = db.mean(axis=0, keepdims=True)
-    sd = db.std(axis=0, keepdims=True)
+    axis = 0 if norm == "band" else None
+    mu = db.mean(axis=axis, keepdims=True)
+    sd = db.std(axis=axis, keepdims=True)
     sd = np.where(sd < _EPS, 1.0, sd)
     z = ((db - mu) / sd).astype(np.float32)
     return z if frames is None else fit_frames(z, frames=frames)

@@ -206,7 +206,7 @@ class WindowFeatures:
     def _features(self, s: int, n: int) -> np.ndarray:
         L = self._window_logpower(s, n)
         db = np.maximum(L - L.max(), np.float32(-self.cfg.top_db))
-        return normalise(db, frames=self.cfg.frames)
+        return normalise(db, frames=self.cfg.frames, norm=self.cfg.norm)
 
     def push(self, y: np.ndarray, *, last: bool = False) -> list[tuple[int, int, np.ndarray]]:
         """Add audio; return the windows it completes.

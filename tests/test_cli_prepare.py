@@ -60,3 +60,16 @@ def test_prepare_bad_option_value(runner, tmp_path):
     res = runner.invoke(app, ["prepare", str(data), "--cache", str(tmp_path / "c"), "--hop-length", "0"])
     assert res.exit_code == 1
     assert "hop_length=0 must be a positive integer" in res.output
+
+
+def test_prepare_norm_option(runner, tmp_path):
+    import json
+
+    data = make_dataset(tmp_path / "d", {"a": 300.0, "b": 900.0}, n=4, sr=8000)
+    res = runner.invoke(app, ["prepare", str(data), "--cache", str(tmp_path / "c"), "--folds", "2", "--jobs", "1",
+                              *TINY, "--norm", "clip"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["feature"]["norm"] == "clip"
+    res = runner.invoke(app, ["prepare", str(data), "--cache", str(tmp_path / "c2"), "--norm", "global"])
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines()[-1] == "Error: norm='global' must be one of: band, clip"

@@ -67,3 +67,28 @@ def test_config_validation_and_hash():
     assert FeatureConfig.from_dict(b.to_dict()) == b
     with pytest.raises(ConfigError, match="unknown feature options: bogus"):
         FeatureConfig.from_dict({"bogus": 1})
+
+
+def test_clip_norm_keeps_the_relative_level_of_the_bands():
+    cfg = FeatureConfig(norm="clip")
+    t = np.arange(16000 * 3) / 16000
+    y = (0.5 * np.sin(2 * np.pi * 500 * t) + 0.005 * np.sin(2 * np.pi * 4000 * t)).astype(np.float32)
+    x = logmel(y, cfg=cfg, pad=False)
+    assert abs(float(x.mean())) < 1e-4 and abs(float(x.std()) - 1) < 1e-3  # over the whole clip
+    band_means = x.mean(axis=0)
+    from librosa import mel_frequencies
+
+    bands = mel_frequencies(cfg.n_mels + 2, fmax=8000.0)[1:-1]
+    loud, quiet = int(np.argmin(abs(bands - 500))), int(np.argmin(abs(bands - 4000)))
+    assert band_means[loud] > band_means[quiet] + 1.0  # 40 dB apart; per-band z-norm would make both 0
+    band = logmel(y, cfg=FeatureConfig(), pad=False).mean(axis=0)
+    assert abs(band[loud] - band[quiet]) < 1e-4
+
+
+def test_norm_option_is_validated_and_keeps_the_default_hash():
+    assert "norm" not in FeatureConfig().to_dict()  # caches made before the option keep their hash
+    clip = FeatureConfig(norm="clip")
+    assert clip.to_dict()["norm"] == "clip" and clip.hash() != FeatureConfig().hash()
+    assert FeatureConfig.from_dict(clip.to_dict()) == clip
+    with pytest.raises(ConfigError, match="norm='global' must be one of: band, clip"):
+        FeatureConfig(norm="global")

@@ -19,6 +19,7 @@ def prepare(
     n_fft: int = typer.Option(1024, "--n-fft", help="FFT size (samples)."),
     hop_length: int = typer.Option(512, "--hop-length", help="Hop between frames (samples)."),
     frames: int = typer.Option(500, "--frames", help="Frames per clip (pad or crop)."),
+    norm: str = typer.Option("band", "--norm", help="z-normalisation per Mel band ('band', the study's) or over the whole clip ('clip', keeps the bands' relative levels)."),
     folds: int = typer.Option(5, "--folds", help="Cross-validation folds (stratified, duplicates grouped)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the fold assignment."),
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers (-1: all cores)."),
@@ -32,7 +33,7 @@ def prepare(
     from animalsnd.config import FeatureConfig
     from animalsnd.render import prepare_table
 
-    cfg = FeatureConfig(sr=sr, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, frames=frames)
+    cfg = FeatureConfig(sr=sr, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, frames=frames, norm=norm)
     with progress_bar("Extracting features") as cb:
         res = run(data_dir, cache, cfg=cfg, folds=folds, seed=seed, jobs=jobs,
                   min_per_class=min_per_class, backend=backend, scheduler=scheduler, progress=cb)
