@@ -8,10 +8,10 @@ accuracy and writes ``benchmarks/out/ensemble_probe.json``::
 
     python benchmarks/ensemble_probe.py runs/tuned runs/tuned-seed1 runs/tuned-0-20
 
-Every member must have been trained on the cache's folds; log-Mel members
-with the cache's feature settings (the check ``animalsnd eval`` makes).
-Members of other input kinds (``stats-mlp``, ``birdnet-head``) score their
-own held-out fold, which must hold the same clips.
+Every member must have been trained on the cache's folds. Log-Mel members
+with the cache's feature settings score its features; members with other
+features (another ``FeatureConfig``, ``stats-mlp``, ``birdnet-head``) score
+their own held-out fold, which must hold the same clips.
 """
 
 from __future__ import annotations
@@ -62,11 +62,12 @@ def _probe(args) -> int:
             if list(b.classes) != list(fs.classes):
                 raise SystemExit(f"{model_dir}/fold-{k}: classes differ from the cache's")
             want = [fs.paths[i] for i in np.flatnonzero(folds == k)]
-            if b.kind == "logmel":
+            if b.kind == "logmel" and b.cfg == fs.cfg:
                 _check_cfg(fs.cfg, b, args.cache)
                 probs[name][k] = b.predict_proba(fs.X[folds == k])
                 continue
-            # another input kind (clip descriptors, BirdNET embeddings): the bundle's own held-out data
+            # other features (another FeatureConfig, clip descriptors, BirdNET embeddings): the bundle's
+            # own held-out data, from the cache it was trained on
             d = load_data(b, None)
             if sorted(d.paths) != sorted(want):
                 raise SystemExit(f"{model_dir}/fold-{k}: its held-out clips are not fold {k} of {args.cache}")
