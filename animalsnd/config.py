@@ -14,7 +14,7 @@ def _positive_int(name: str, value: object) -> None:
         raise ConfigError(f"{name}={value!r} must be a positive integer")
 
 
-NORMS: tuple[str, ...] = ("band", "clip")
+NORMS: tuple[str, ...] = ("band", "clip", "pcen")
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,33 @@ def logmel(y: np.ndarray, *, cfg: FeatureConfig, pad: bool = True) -> np.ndarray
         power=2.0,
     )
     S = S[:, : cfg.frames]
+    if cfg.norm == "pcen":
+        return pcen(S.T, cfg=cfg, frames=cfg.frames if pad else None)
     db = librosa.power_to_db(S, ref=np.max, top_db=cfg.top_db)
     return normalise(db.T, frames=cfg.frames if pad else None, norm=cfg.norm)
+
+
+def pcen(power: np.ndarray, *, cfg: FeatureConfig, frames: int | None) -> np.ndarray:
+    """Per-channel energy normalisation of Mel power, then z-normalised over the clip.
+
+    Parameters
+    ----------
+    power : np.ndarray, shape (t, n_mels)
+        Mel power spectrogram of float audio in [-1, 1].
+    frames : int or None
+        Pad/crop to this many frames.
+
+    Returns
+    -------
+    np.ndarray, shape (frames or t, n_mels), float32
+    """
+    import librosa
+
+    # librosa's defaults (gain 0.98, bias 2, power 0.5, 400 ms smoother); the
+    # 2**31 scale makes float audio's power look like the integer-scaled
+    # power those defaults were tuned on
+    p = librosa.pcen(np.asarray(power, np.float64).T * float(2**31), sr=cfg.sr, hop_length=cfg.hop_length)
+    return normalise(p.T, frames=frames, norm="clip")
 
 
 def normalise(db: np.ndarray, *, frames: int | None, norm: str = "band") -> np.ndarray:

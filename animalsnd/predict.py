@@ -205,6 +205,10 @@ class WindowFeatures:
 
     def _features(self, s: int, n: int) -> np.ndarray:
         L = self._window_logpower(s, n)
+        if self.cfg.norm == "pcen":
+            from animalsnd.features import pcen
+
+            return pcen(np.power(np.float32(10.0), L / np.float32(10.0)), cfg=self.cfg, frames=self.cfg.frames)
         db = np.maximum(L - L.max(), np.float32(-self.cfg.top_db))
         return normalise(db, frames=self.cfg.frames, norm=self.cfg.norm)
 

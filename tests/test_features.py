@@ -90,5 +90,5 @@ def test_norm_option_is_validated_and_keeps_the_default_hash():
     clip = FeatureConfig(norm="clip")
     assert clip.to_dict()["norm"] == "clip" and clip.hash() != FeatureConfig().hash()
     assert FeatureConfig.from_dict(clip.to_dict()) == clip
-    with pytest.raises(ConfigError, match="norm='global' must be one of: band, clip"):
+    with pytest.raises(ConfigError, match="norm='global' must be one of: band, clip, pcen"):
         FeatureConfig(norm="global")
