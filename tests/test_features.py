@@ -92,3 +92,18 @@ def test_norm_option_is_validated_and_keeps_the_default_hash():
     assert FeatureConfig.from_dict(clip.to_dict()) == clip
     with pytest.raises(ConfigError, match="norm='global' must be one of: band, clip, pcen"):
         FeatureConfig(norm="global")
+
+
+def test_pcen_norm_suppresses_a_steady_background(rng):
+    cfg = FeatureConfig(norm="pcen")
+    t = np.arange(16000 * 4) / 16000
+    hum = 0.05 * rng.standard_normal(t.size)  # steady broadband background
+    call = np.sin(2 * np.pi * 1000 * t) * ((t > 2.0) & (t < 2.5))
+    x = logmel((hum + call).astype(np.float32), cfg=cfg, pad=False)
+    assert x.shape[1] == cfg.n_mels and np.isfinite(x).all()
+    assert abs(float(x.mean())) < 1e-4 and abs(float(x.std()) - 1) < 1e-3
+    frames = np.arange(x.shape[0]) * cfg.hop_length / cfg.sr
+    during, before = x[(frames > 2.1) & (frames < 2.4)].max(), x[(frames > 1.0) & (frames < 1.8)].max()
+    assert during > before + 1.0  # the call stands out of the adapted background
+    quiet = logmel((0.1 * (hum + call)).astype(np.float32), cfg=cfg, pad=False)
+    assert np.abs(quiet - x).max() < 0.5  # roughly level-invariant (the gain is 0.98, not 1)
