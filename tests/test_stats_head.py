@@ -159,7 +159,7 @@ def test_bad_options_and_sets_are_one_line(runner, tiny, tmp_path):
                               "--model-option", "width=3", *FAST])
     assert res.exit_code == 1
     assert res.output.strip().splitlines()[-1] == (
-        "Error: model 'stats-mlp' has no option(s) width; available: dropout, hidden, noise")
+        "Error: model 'stats-mlp' has no option(s) width; available: dropout, hidden, l2, noise")
 
 
 def test_a_bundle_with_another_descriptor_spec_is_refused(runner, tiny, tmp_path):

@@ -22,7 +22,7 @@ def train(
     test_fold: int = typer.Option(0, "--test-fold", help="Fold held out for testing."),
     cv: bool = typer.Option(False, "--cv", help="Hold out every fold in turn; report mean ± std."),
     recipe: str = typer.Option("default", "--recipe", help="Named recipe the flags below start from: default, or for cnn1d-enhanced 'tuned' (batch 16, patience 15, at most 100 epochs, lighter SpecAugment and dropout; the best 5-fold result from scratch). Explicit flags override it."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs. [default: cnn1d 40 (fixed); cnn1d-enhanced, alexnet-mel 60, transformer-mel 80, birdnet-head 300 (early stopping); stats-mlp 150 (fixed); protonet 40 pretraining epochs]"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs. [default: cnn1d 40 (fixed); cnn1d-enhanced, alexnet-mel 60, transformer-mel 80, birdnet-head 200, stats-mlp 150 (fixed); protonet 40 pretraining epochs]"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size. [default: 32]"),
     lr: Optional[float] = typer.Option(None, "--lr", help="Initial learning rate. [default: 1e-3; transformer-mel 5e-4]"),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam or adamw. [default: cnn1d adam, others adamw]"),

@@ -12,6 +12,9 @@ default ``meanmax``: mean and maximum concatenated, 4096-d) -> the head::
 By default ``hidden=0``: a linear (multinomial logistic) head, which beat a
 256-unit hidden layer by 1.7 points in 5-fold CV on animal-sounds-10
 (docs/results.md); ``--model-option hidden=256`` restores the hidden layer.
+It is trained like a logistic regression: an L2 penalty on the weights
+(``l2``), no noise or dropout, every training clip, a fixed number of epochs
+(0.959 against 0.951 for noise 0.3 / dropout 0.5 with early stopping).
 
 Augmentation happens in embedding space, on training batches only: Gaussian
 noise on the standardised embedding (``noise``) and, with ``--mixup``, mixup
@@ -32,15 +35,17 @@ __all__ = ["DEFAULT_POOL", "build_head", "check_backbone", "eval_data", "input_m
 
 DEFAULT_POOL = "meanmax"  # 5-fold CV on animal-sounds-10, docs/results.md
 HIDDEN = 0  # linear head (5-fold CV on animal-sounds-10, docs/results.md)
-DROPOUT = 0.5
-NOISE = 0.3  # stddev of the Gaussian noise on the standardised embedding (training only)
+DROPOUT = 0.0
+NOISE = 0.0  # stddev of the Gaussian noise on the standardised embedding (training only)
+# L2 penalty on the weights: 1 / (2 C n) of a logistic regression with C = 0.1 on n = 660 clips
+L2 = 0.0076
 _AUG_MSG = ("--augmented sets hold log-Mel features; birdnet-head augments in embedding space instead "
             "(Gaussian noise always, mixup with --mixup)")
 _SETS: dict[tuple[str, str], object] = {}  # (cache, pool) -> EmbeddingSet, for repeated folds
 
 
 def build_head(dim: int, n_classes: int, *, mean: np.ndarray, variance: np.ndarray, hidden: int = HIDDEN,
-               dropout: float = DROPOUT, noise: float = NOISE, name: str = "birdnet_head",
+               dropout: float = DROPOUT, noise: float = NOISE, l2: float = L2, name: str = "birdnet_head",
                input_name: str = "embedding"):
     """The head as a named ``keras.Model``: ``(batch, dim)`` -> ``(batch, n_classes)``.
 
@@ -55,14 +60,15 @@ def build_head(dim: int, n_classes: int, *, mean: np.ndarray, variance: np.ndarr
         raise ConfigError(f"dim={dim!r} must be a positive integer")
     if not isinstance(n_classes, int) or n_classes < 2:
         raise ConfigError(f"n_classes={n_classes!r} must be an integer >= 2")
+    reg = keras.regularizers.L2(l2) if l2 > 0 else None
     inp = keras.Input(shape=(dim,), name=input_name)
     x = keras.layers.Normalization(mean=np.asarray(mean, np.float32), variance=np.asarray(variance, np.float32),
                                    name="standardise")(inp)
     x = keras.layers.GaussianNoise(noise, name="emb_noise")(x)
     if hidden:  # hidden=0: a linear (multinomial logistic) head on the noisy embedding
-        x = keras.layers.Dense(hidden, activation="relu", name="dense")(x)
+        x = keras.layers.Dense(hidden, activation="relu", name="dense", kernel_regularizer=reg)(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
-    out = keras.layers.Dense(n_classes, activation="softmax", name="probs")(x)
+    out = keras.layers.Dense(n_classes, activation="softmax", name="probs", kernel_regularizer=reg)(x)
     return keras.Model(inp, out, name=name)
 
 
@@ -110,10 +116,10 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
         fs = embedding_set_for(cache_dir, config.pool)
     elif fs.pool != config.pool:
         fs = fs.repool(config.pool)
-    unknown = sorted(set(config.model_options) - {"hidden", "dropout", "noise"})
+    unknown = sorted(set(config.model_options) - {"hidden", "dropout", "noise", "l2"})
     if unknown:
         raise ConfigError(f"model 'birdnet-head' has no option(s) {', '.join(unknown)}; "
-                          f"available: dropout, hidden, noise")
+                          f"available: dropout, hidden, l2, noise")
     return fit_vector_head(fs, config=config, test_fold=test_fold, input_meta=input_meta(fs),
                            head_options=config.model_options, name="birdnet_head", input_name="embedding",
                            out_dir=out_dir, cache_dir=cache_dir, export_tflite=export_tflite, on_epoch=on_epoch)

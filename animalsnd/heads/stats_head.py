@@ -33,7 +33,7 @@ from animalsnd.heads.common import VectorPredictor
 __all__ = ["DEFAULT_OPTIONS", "StatsPredictor", "eval_data", "input_meta", "train_fold"]
 
 #: Builder options (``--model-option``); chosen by 5-fold CV on animal-sounds-10 (docs/results.md).
-DEFAULT_OPTIONS = {"hidden": 256, "dropout": 0.3, "noise": 0.1}
+DEFAULT_OPTIONS = {"hidden": 256, "dropout": 0.3, "noise": 0.1, "l2": 0.0}
 _AUG_MSG = ("--augmented sets hold log-Mel features; stats-mlp augments in descriptor space instead "
             "(Gaussian noise always, mixup with --mixup)")
 _SETS: dict[str, object] = {}  # cache -> DescriptorSet, for repeated folds
