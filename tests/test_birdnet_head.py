@@ -146,3 +146,16 @@ def test_compare_runs_the_head_on_embeddings(tiny):
     res = compare(tiny["cache"], variants="birdnet-head", folds=1, epochs=3, jobs=1)
     (rec,) = res.runs["birdnet-head"]
     assert rec["model"] == "birdnet-head" and rec["epochs_run"] == 3 and rec["config"]["pool"] == "meanmax"
+
+
+def test_head_is_trained_like_a_logistic_regression_by_default():
+    from animalsnd.heads.birdnet_head import L2, build_head
+    from animalsnd.train import TrainConfig
+
+    rng = np.random.default_rng(0)
+    args = dict(mean=rng.standard_normal(8), variance=rng.random(8) + 0.5)
+    model = build_head(8, 3, **args)
+    assert [w.name for w in model.layers if w.name == "probs"] and len(model.losses) == 1 and L2 > 0
+    assert len(build_head(8, 3, l2=0.0, **args).losses) == 0
+    cfg = TrainConfig.for_model("birdnet-head")
+    assert (cfg.val_fraction, cfg.early_stopping, cfg.epochs) == (0.0, False, 200)
