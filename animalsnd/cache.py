@@ -324,13 +324,51 @@ def usable_rows(cache_dir: str | Path) -> list[dict]:
     return rows
 
 
-def fill_store(store: Path, rows: list[dict], work: Callable, *, spec: dict, spec_name: str, jobs: int = -1,
+def failure_reason(path: str, exc: BaseException) -> str:
+    """Why ``path`` failed, for a one-line report: an AudioError's message without
+    the leading path, or the exception's type and message."""
+    if isinstance(exc, AudioError):
+        msg = str(exc)
+        return msg[len(path) + 2:] if msg.startswith(path + ": ") else msg
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def _value_or_reason(compute: Callable, path: str) -> tuple[object | None, str]:
+    try:
+        return compute(path), ""
+    except Exception as exc:  # noqa: BLE001 - any failure is reported per file
+        return None, failure_reason(path, exc)
+
+
+def compute_paths(compute: Callable, paths, *, jobs: int = -1,
+                  progress: Callable[[int, int], None] | None = None) -> list[tuple[object | None, str]]:
+    """``compute(path)`` for every path in parallel, without caching:
+    ``(result or None, reason)`` per path, in order. ``compute`` must be a
+    module-level function (it is sent to worker processes)."""
+    return run_parallel(_value_or_reason, [(compute, str(p)) for p in paths], jobs=jobs, progress=progress)
+
+
+def _store_work(compute: Callable, path: str, out: str) -> dict:
+    """Worker of :func:`fill_store`: one entry written atomically, or the reason it failed."""
+    try:
+        arrays = compute(path)
+    except AudioError as exc:  # the file itself is bad: remembered, not retried
+        atomic_write_text(Path(out).with_suffix(".err"), failure_reason(path, exc))
+        return {"status": "failed", "error": failure_reason(path, exc)}
+    except Exception as exc:  # noqa: BLE001 - unexpected: report, do not cache
+        return {"status": "failed", "error": failure_reason(path, exc)}
+    save_npz(Path(out), **arrays)
+    return {"status": "ok"}
+
+
+def fill_store(store: Path, rows: list[dict], compute: Callable, *, spec: dict, spec_name: str, jobs: int = -1,
                progress: Callable[[int, int], None] | None = None) -> tuple[Path, int, int]:
     """Compute a per-clip store entry (``<sha256>.npz``) for every row that has none yet.
 
-    A row counts as done when its ``.npz`` or its ``.err`` (the reason it
-    failed) exists. ``work(path, out)`` writes one entry atomically; ``spec``
-    is written once as ``spec_name``. Returns ``(store, computed, reused)``.
+    A row counts as done when its ``.npz`` or its ``.err`` (why its audio
+    could not be read) exists. ``compute(path)`` returns the arrays of one
+    entry (a module-level function; it runs in worker processes); ``spec`` is
+    written once as ``spec_name``. Returns ``(store, computed, reused)``.
     """
     store.mkdir(parents=True, exist_ok=True)
     spec_file = store / spec_name
@@ -340,10 +378,21 @@ def fill_store(store: Path, rows: list[dict], work: Callable, *, spec: dict, spe
     for r in rows:
         sha = r["sha256"]
         if sha not in seen and not (store / f"{sha}.npz").exists() and not (store / f"{sha}.err").exists():
-            tasks.append((r["path"], str(store / f"{sha}.npz")))
+            tasks.append((compute, r["path"], str(store / f"{sha}.npz")))
         seen.add(sha)
-    run_parallel(work, tasks, jobs=jobs, progress=progress)
+    run_parallel(_store_work, tasks, jobs=jobs, progress=progress)
     return store, len(tasks), len(seen) - len(tasks)
+
+
+def row_fields(rows: list[dict], conf: dict) -> dict:
+    """The :class:`FeatureSet` fields other than ``X`` for manifest ``rows`` of a cache with ``conf``."""
+    classes = sorted({r["label"] for r in rows})
+    return dict(
+        y=np.array([classes.index(r["label"]) for r in rows], dtype=int), classes=classes,
+        folds=np.array([int(r["fold"]) for r in rows]), shas=[r["sha256"] for r in rows],
+        paths=[r["path"] for r in rows], cfg=FeatureConfig.from_dict(conf["feature"]),
+        n_folds=int(conf["folds"]), seed=int(conf["seed"]), fingerprint=conf.get("fingerprint", ""),
+    )
 
 
 def read_config(cache_dir: str | Path) -> dict:
@@ -403,18 +452,7 @@ def load_features(cache_dir: str | Path) -> FeatureSet:
     conf = read_config(cache_dir)
     cfg = FeatureConfig.from_dict(conf["feature"])
     feat_dir = cache_dir / "features" / cfg.hash()
-    rows = [
-        r for r in read_manifest(cache_dir)
-        if r["status"] == "ok" and int(r["fold"]) >= 0 and not r["duplicate_of"]
-    ]
-    if not rows:
-        raise DatasetError(f"{cache_dir}: no usable clips in the cache")
-    classes = sorted({r["label"] for r in rows})
+    rows = usable_rows(cache_dir)
     X = stack_npz([feat_dir / f"{r['sha256']}.npz" for r in rows], cfg=cfg,
                   what="cache entry", fix="re-run prepare")
-    y = np.array([classes.index(r["label"]) for r in rows], dtype=int)
-    return FeatureSet(
-        X=X, y=y, classes=classes, folds=np.array([int(r["fold"]) for r in rows]),
-        shas=[r["sha256"] for r in rows], paths=[r["path"] for r in rows], cfg=cfg,
-        n_folds=int(conf["folds"]), seed=int(conf["seed"]), fingerprint=conf.get("fingerprint", ""),
-    )
+    return FeatureSet(X=X, **row_fields(rows, conf))

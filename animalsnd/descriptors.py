@@ -32,18 +32,16 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from animalsnd.cache import (FeatureSet, atomic_write_text, fill_store, read_config, run_parallel, save_npz,
-                             usable_rows)
-from animalsnd.config import FeatureConfig
-from animalsnd.errors import AudioError, DatasetError
+from animalsnd.cache import FeatureSet, fill_store, read_config, row_fields, usable_rows
+from animalsnd.errors import DatasetError
 
-__all__ = ["DIM", "SPEC", "DescriptorSet", "describe", "describe_file", "describe_paths",
+__all__ = ["DIM", "SPEC", "DescriptorSet", "describe", "describe_file",
            "ensure_descriptors", "load_descriptor_set", "spec_hash"]
 
 Progress = Callable[[int, int], None]
@@ -85,8 +83,8 @@ def _describe(y: np.ndarray, sr: int) -> np.ndarray:
     import librosa
 
     n_mels, hop, n_fft = SPEC["n_mels"], SPEC["hop_length"], SPEC["n_fft"]
-    S = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels,
-                                       fmin=SPEC["fmin"], power=2.0)
+    mag = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop))  # one STFT for the Mel bands and the contrast
+    S = librosa.feature.melspectrogram(S=mag**2, sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=SPEC["fmin"])
     P = librosa.power_to_db(S + 1e-10)
     L = P - P.max()  # relative to the loudest bin: level-invariant
     env = L.max(axis=0)
@@ -100,7 +98,6 @@ def _describe(y: np.ndarray, sr: int) -> np.ndarray:
     ac = ac / (ac[0] + 1e-9)
     lags = np.zeros(SPEC["max_lag"] - 1)
     lags[: min(len(ac) - 1, len(lags))] = ac[1: SPEC["max_lag"]]
-    mag = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop))
     sc = librosa.feature.spectral_contrast(S=mag, sr=sr, n_bands=_CONTRAST_BANDS)
     parts = [La.mean(axis=1), La.std(axis=1), *np.percentile(La, _PERCENTILES, axis=1), change,
              mf.mean(axis=1), mf.std(axis=1), d.std(axis=1), [act.mean()],
@@ -132,35 +129,8 @@ def store_dir(cache_dir: str | Path) -> Path:
     return Path(cache_dir) / "descriptors" / spec_hash()
 
 
-def _reason(path: str, exc: Exception) -> str:
-    msg = str(exc) if isinstance(exc, AudioError) else f"{type(exc).__name__}: {exc}"[:200]
-    return msg[len(path) + 2:] if msg.startswith(path + ": ") else msg
-
-
-def _work(path: str, out: str) -> dict:
-    """Worker: describe one clip and write it atomically; returns status."""
-    try:
-        x = describe_file(path)
-    except AudioError as exc:
-        atomic_write_text(Path(out).with_suffix(".err"), _reason(path, exc))
-        return {"status": "failed", "error": _reason(path, exc)}
-    except Exception as exc:  # noqa: BLE001 - unexpected: report, do not cache
-        return {"status": "failed", "error": _reason(path, exc)}
-    save_npz(Path(out), x=x)
-    return {"status": "ok"}
-
-
-def _describe_or_reason(path: str) -> tuple[np.ndarray | None, str]:
-    try:
-        return describe_file(path), ""
-    except Exception as exc:  # noqa: BLE001 - any failure is reported per file
-        return None, _reason(path, exc)
-
-
-def describe_paths(paths: Sequence[str], *, jobs: int = -1,
-                   progress: Progress | None = None) -> list[tuple[np.ndarray | None, str]]:
-    """Descriptors of files without caching: ``(descriptor or None, reason)`` per path, in order."""
-    return run_parallel(_describe_or_reason, [(str(p),) for p in paths], jobs=jobs, progress=progress)
+def _store_arrays(path: str) -> dict[str, np.ndarray]:
+    return {"x": describe_file(path)}
 
 
 def ensure_descriptors(cache_dir: str | Path, *, rows: list[dict] | None = None, jobs: int = -1,
@@ -172,7 +142,7 @@ def ensure_descriptors(cache_dir: str | Path, *, rows: list[dict] | None = None,
     (store, computed, reused)
     """
     rows = usable_rows(cache_dir) if rows is None else rows
-    return fill_store(store_dir(cache_dir), rows, _work, spec=SPEC, spec_name="spec.json", jobs=jobs,
+    return fill_store(store_dir(cache_dir), rows, _store_arrays, spec=SPEC, spec_name="spec.json", jobs=jobs,
                       progress=progress)
 
 
@@ -214,12 +184,5 @@ def load_descriptor_set(cache_dir: str | Path, *, jobs: int = -1,
     conf = read_config(cache_dir)
     rows = usable_rows(cache_dir)
     store, _, _ = ensure_descriptors(cache_dir, rows=rows, jobs=jobs, progress=progress)
-    classes = sorted({r["label"] for r in rows})
-    return DescriptorSet(
-        X=np.stack([read_descriptor(store, r["sha256"]) for r in rows]),
-        y=np.array([classes.index(r["label"]) for r in rows], dtype=int),
-        classes=classes, folds=np.array([int(r["fold"]) for r in rows]),
-        shas=[r["sha256"] for r in rows], paths=[r["path"] for r in rows],
-        cfg=FeatureConfig.from_dict(conf["feature"]), n_folds=int(conf["folds"]), seed=int(conf["seed"]),
-        fingerprint=conf.get("fingerprint", ""), cache_dir=cache_dir,
-    )
+    return DescriptorSet(X=np.stack([read_descriptor(store, r["sha256"]) for r in rows]),
+                         **row_fields(rows, conf), cache_dir=cache_dir)

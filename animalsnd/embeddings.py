@@ -23,20 +23,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from animalsnd.backbones import birdnet
-from animalsnd.cache import (FeatureSet, atomic_write_text, fill_store, read_config, run_parallel, save_npz,
-                             usable_rows)
-from animalsnd.config import FeatureConfig
-from animalsnd.errors import AudioError, ConfigError, DatasetError
+from animalsnd.cache import FeatureSet, fill_store, read_config, row_fields, usable_rows
+from animalsnd.errors import ConfigError, DatasetError
 
 __all__ = [
-    "EmbeddingSet", "backbone_hash", "embed_file", "embed_paths", "ensure_embeddings",
+    "EmbeddingSet", "backbone_hash", "embed_file", "ensure_embeddings",
     "load_embedding_set", "require_backbone", "store_dir",
 ]
 
@@ -99,38 +97,10 @@ def embed_file(path: str | Path) -> np.ndarray:
     return _embedder().features(birdnet.frame_windows(y))
 
 
-def _reason(path: str, exc: Exception) -> str:
-    if isinstance(exc, AudioError):
-        msg = str(exc)
-        return msg[len(path) + 2:] if msg.startswith(path + ": ") else msg
-    return f"{type(exc).__name__}: {exc}"[:200]
-
-
-def _embed_work(path: str, out: str) -> dict:
-    """Worker: embed one clip and write it atomically; returns status."""
-    try:
-        emb = embed_file(path)
-    except AudioError as exc:
-        atomic_write_text(Path(out).with_suffix(".err"), _reason(path, exc))
-        return {"status": "failed", "error": _reason(path, exc)}
-    except Exception as exc:  # unexpected: report, do not cache
-        return {"status": "failed", "error": _reason(path, exc)}
-    save_npz(Path(out), emb=emb, meta=np.array(json.dumps({"n_windows": int(len(emb))})))
-    return {"status": "ok", "n_windows": int(len(emb))}
-
-
-def _embed_or_reason(path: str) -> tuple[np.ndarray | None, str]:
-    try:
-        return embed_file(path), ""
-    except Exception as exc:  # noqa: BLE001 - any failure is reported per file
-        return None, _reason(path, exc)
-
-
-def embed_paths(paths: Sequence[str], *, jobs: int = -1,
-                progress: Progress | None = None) -> list[tuple[np.ndarray | None, str]]:
-    """Embed files without caching: ``(embeddings or None, reason)`` per path, in order."""
-    require_backbone()
-    return run_parallel(_embed_or_reason, [(str(p),) for p in paths], jobs=jobs, progress=progress)
+def _store_arrays(path: str) -> dict[str, np.ndarray]:
+    """One store entry: the clip's per-window features and their count."""
+    emb = embed_file(path)
+    return {"emb": emb, "meta": np.array(json.dumps({"n_windows": int(len(emb))}))}
 
 
 # ------------------------------------------------------------------ the store
@@ -151,7 +121,7 @@ def ensure_embeddings(cache_dir: str | Path, *, rows: list[dict] | None = None, 
     """
     require_backbone()
     rows = usable_rows(cache_dir) if rows is None else rows
-    return fill_store(store_dir(cache_dir), rows, _embed_work, spec=backbone_spec(), spec_name="backbone.json",
+    return fill_store(store_dir(cache_dir), rows, _store_arrays, spec=backbone_spec(), spec_name="backbone.json",
                       jobs=jobs, progress=progress)
 
 
@@ -208,13 +178,7 @@ def load_embedding_set(cache_dir: str | Path, *, pool: str = "mean", jobs: int =
     rows = usable_rows(cache_dir)
     store, _, _ = ensure_embeddings(cache_dir, rows=rows, jobs=jobs, progress=progress)
     windows = [read_windows(store, r["sha256"]) for r in rows]
-    classes = sorted({r["label"] for r in rows})
     return EmbeddingSet(
-        X=np.stack([birdnet.pool(w, method=pool) for w in windows]),
-        y=np.array([classes.index(r["label"]) for r in rows], dtype=int),
-        classes=classes, folds=np.array([int(r["fold"]) for r in rows]),
-        shas=[r["sha256"] for r in rows], paths=[r["path"] for r in rows],
-        cfg=FeatureConfig.from_dict(conf["feature"]), n_folds=int(conf["folds"]), seed=int(conf["seed"]),
-        fingerprint=conf.get("fingerprint", ""), windows=windows, backbone=birdnet.backbone_version(),
-        pool=pool, cache_dir=cache_dir,
+        X=np.stack([birdnet.pool(w, method=pool) for w in windows]), **row_fields(rows, conf),
+        windows=windows, backbone=birdnet.backbone_version(), pool=pool, cache_dir=cache_dir,
     )

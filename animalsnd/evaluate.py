@@ -17,7 +17,7 @@ import numpy as np
 
 from animalsnd.bundle import Bundle, find_bundles, load_bundle
 from animalsnd.config import FeatureConfig
-from animalsnd.errors import AudioError, DatasetError
+from animalsnd.errors import DatasetError
 from animalsnd.metrics import SUMMARY_KEYS, aggregate, classification_metrics
 
 Progress = Callable[[int, int], None]
@@ -120,23 +120,40 @@ def _from_feature_set(fs, bundle: Bundle, rows: np.ndarray, source: str) -> Eval
     return EvalData(X=fs.X[rows], y=y, paths=[fs.paths[i] for i in rows], source=source, unknown=unknown)
 
 
-def held_out_data(bundle: Bundle) -> EvalData:
-    """The bundle's own test fold, rebuilt from the cache it was trained on."""
-    from animalsnd.cache import load_features
-
+def _held_out_cache(bundle: Bundle) -> Path:
+    """The cache a bundle's held-out fold is in (it must record one, and the cache must exist)."""
     cache_dir = bundle.cache_dir
     if cache_dir is None or not bundle.test_shas:
         raise DatasetError(f"{bundle.path}: the bundle records no held-out fold; pass --data")
     if not is_cache(cache_dir):
         raise DatasetError(f"{bundle.path}: its feature cache {cache_dir} is gone; pass --data")
+    return cache_dir
+
+
+def _missing_note(bundle: Bundle, found: int, cache_dir: Path) -> list[str]:
+    missing = len(set(bundle.test_shas)) - found
+    return [f"{missing} held-out clip(s) are no longer in {cache_dir}; scored the rest"] if missing else []
+
+
+def _training_cache_note(bundle: Bundle, fingerprint: str) -> list[str]:
+    trained_on = bundle.meta.get("data", {}).get("fingerprint")
+    if trained_on and fingerprint == trained_on:
+        return ["this cache holds the model's training clips, so the scores are optimistic; "
+                "omit --data to score the held-out fold"]
+    return []
+
+
+def held_out_data(bundle: Bundle) -> EvalData:
+    """The bundle's own test fold, rebuilt from the cache it was trained on."""
+    from animalsnd.cache import load_features
+
+    cache_dir = _held_out_cache(bundle)
     fs = load_features(cache_dir)
     _check_cfg(fs.cfg, bundle, cache_dir)
     wanted = set(bundle.test_shas)
     rows = np.array([i for i, s in enumerate(fs.shas) if s in wanted], dtype=int)
     data = _from_feature_set(fs, bundle, rows, f"held-out fold {bundle.test_fold} of {cache_dir}")
-    missing = len(wanted) - len(rows)
-    if missing:
-        data.notes.append(f"{missing} held-out clip(s) are no longer in {cache_dir}; scored the rest")
+    data.notes += _missing_note(bundle, len(rows), cache_dir)
     return data
 
 
@@ -147,54 +164,87 @@ def cache_data(cache_dir: Path, bundle: Bundle) -> EvalData:
     fs = load_features(cache_dir)
     _check_cfg(fs.cfg, bundle, cache_dir)
     data = _from_feature_set(fs, bundle, np.arange(len(fs)), str(cache_dir))
-    trained_on = bundle.meta.get("data", {}).get("fingerprint")
-    if trained_on and fs.fingerprint == trained_on:
-        data.notes.append(
-            "this cache holds the model's training clips, so the scores are optimistic; "
-            "omit --data to score the held-out fold"
-        )
+    data.notes += _training_cache_note(bundle, fs.fingerprint)
     return data
 
 
-def _features_or_reason(path: str, cfg: FeatureConfig) -> tuple[np.ndarray | None, str]:
-    """Worker: padded features of one file, or why it could not be read."""
+def store_data(bundle: Bundle, data: Path | None, *, ensure: Callable, read: Callable[[Path, str], np.ndarray],
+               dim: int, jobs: int = -1, progress: Progress | None = None) -> EvalData:
+    """Per-clip vectors (embeddings, descriptors) of a cache's store, for a model that takes them.
+
+    ``data`` None: the bundle's held-out fold of the cache it was trained on;
+    else every usable clip of the prepared cache ``data``. ``ensure(cache,
+    rows=, jobs=, progress=)`` fills the store and returns ``(store, ...)``;
+    ``read(store, sha)`` gives one clip's ``(dim,)`` vector.
+    """
+    from animalsnd.cache import read_config, usable_rows
+
+    cache = _held_out_cache(bundle) if data is None else Path(data)
+    rows = usable_rows(cache)
+    if data is None:
+        wanted = set(bundle.test_shas)
+        rows = [r for r in rows if r["sha256"] in wanted]
+        source, notes = f"held-out fold {bundle.test_fold} of {cache}", _missing_note(bundle, len(rows), cache)
+    else:
+        source, notes = str(cache), _training_cache_note(bundle, read_config(cache).get("fingerprint", ""))
+    known = {c: i for i, c in enumerate(bundle.classes)}
+    unknown = dict(Counter(r["label"] for r in rows if r["label"] not in known))
+    rows = [r for r in rows if r["label"] in known]
+    X = np.zeros((0, dim), np.float32)
+    if rows:
+        store = ensure(cache, rows=rows, jobs=jobs, progress=progress)[0]
+        X = np.stack([read(store, r["sha256"]) for r in rows]).astype(np.float32)
+    return EvalData(X=X, y=np.array([known[r["label"]] for r in rows], dtype=int),
+                    paths=[r["path"] for r in rows], source=source, unknown=unknown, notes=notes)
+
+
+def _padded_features(path: str, *, cfg: FeatureConfig) -> np.ndarray:
+    """Worker: the model input of one file."""
     from animalsnd.cache import compute_features
     from animalsnd.features import fit_frames
 
-    try:
-        x, _ = compute_features(path, cfg=cfg)
-    except AudioError as exc:
-        reason = str(exc)
-        return None, reason[len(path) + 2:] if reason.startswith(path + ": ") else reason
-    except Exception as exc:  # unexpected decoder failure: report, go on
-        return None, f"{type(exc).__name__}: {exc}"[:200]
-    return fit_frames(x, frames=cfg.frames), ""
+    x, _ = compute_features(path, cfg=cfg)
+    return fit_frames(x, frames=cfg.frames)
 
 
-def folder_data(
-    root: Path, cfg: FeatureConfig, classes: list[str], *, jobs: int = -1, progress: Progress | None = None
-) -> EvalData:
-    """Features of a raw folder-per-class directory, computed with ``cfg``."""
-    from animalsnd.cache import run_parallel
+def folder_inputs(root: Path, classes: list[str], compute: Callable, *, empty_shape: tuple[int, ...],
+                  to_input: Callable | None = None, jobs: int = -1, progress: Progress | None = None) -> EvalData:
+    """Model inputs of a raw folder-per-class directory.
+
+    ``compute(path)`` (a module-level function or a partial of one: it runs
+    in worker processes) gives one file's result, ``to_input`` turns it into
+    the model input (identity by default). Folders of other classes are
+    counted, unreadable files listed with their reason.
+    """
+    from animalsnd.cache import compute_paths
     from animalsnd.dataset import discover
 
     recs = discover(root)
     known = {c: i for i, c in enumerate(classes)}
     unknown = dict(Counter(r.label for r in recs if r.label not in known))
     recs = [r for r in recs if r.label in known]
-    tasks = [(str(r.path), cfg) for r in recs]
-    results = run_parallel(_features_or_reason, tasks, jobs=jobs, progress=progress)
+    results = compute_paths(compute, [str(r.path) for r in recs], jobs=jobs, progress=progress)
     X, y, paths, failed = [], [], [], []
-    for rec, (x, reason) in zip(recs, results):
-        if x is None:
+    for rec, res in zip(recs, results):
+        value, reason = res if isinstance(res, tuple) else (None, getattr(res, "error", "failed"))
+        if value is None:
             failed.append((rec.relpath, reason))
             continue
-        X.append(x)
+        X.append(value if to_input is None else to_input(value))
         y.append(known[rec.label])
         paths.append(str(rec.path))
-    Xa = np.stack(X) if X else np.zeros((0, *cfg.shape), dtype=np.float32)
-    return EvalData(X=Xa, y=np.array(y, dtype=int), paths=paths, source=str(root),
-                    unknown=unknown, failed=failed)
+    Xa = np.stack(X).astype(np.float32, copy=False) if X else np.zeros((0, *empty_shape), dtype=np.float32)
+    return EvalData(X=Xa, y=np.array(y, dtype=int), paths=paths, source=str(root), unknown=unknown, failed=failed)
+
+
+def folder_data(
+    root: Path, cfg: FeatureConfig, classes: list[str], *, jobs: int = -1, progress: Progress | None = None
+) -> EvalData:
+    """Features of a raw folder-per-class directory, computed with ``cfg``."""
+    from functools import partial
+
+    return folder_inputs(root, classes, partial(_padded_features, cfg=cfg), empty_shape=cfg.shape,
+                         jobs=jobs, progress=progress)
 
 
 def load_data(

@@ -17,7 +17,7 @@ It is trained like a logistic regression: an L2 penalty on the weights
 (0.959 against 0.951 for noise 0.3 / dropout 0.5 with early stopping).
 
 Augmentation happens in embedding space, on training batches only: Gaussian
-noise on the standardised embedding (``noise``) and, with ``--mixup``, mixup
+noise on the standardised embedding (``noise``, off by default) and, with ``--mixup``, mixup
 of pooled embeddings and their labels. The ``--augmented`` sets of
 ``animalsnd augment`` hold log-Mel features, not audio, so they are refused.
 """
@@ -40,7 +40,7 @@ NOISE = 0.0  # stddev of the Gaussian noise on the standardised embedding (train
 # L2 penalty on the weights: 1 / (2 C n) of a logistic regression with C = 0.1 on n = 660 clips
 L2 = 0.0076
 _AUG_MSG = ("--augmented sets hold log-Mel features; birdnet-head augments in embedding space instead "
-            "(Gaussian noise always, mixup with --mixup)")
+            "(Gaussian noise with --model-option noise=STD, mixup with --mixup)")
 _SETS: dict[tuple[str, str], object] = {}  # (cache, pool) -> EmbeddingSet, for repeated folds
 
 
@@ -108,20 +108,15 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
     from animalsnd.embeddings import EmbeddingSet
     from animalsnd.heads.common import fit_vector_head
 
-    if augmented is not None and len(augmented.X):
-        raise ConfigError(_AUG_MSG)
     if not isinstance(fs, EmbeddingSet):
         if cache_dir is None:
             raise ConfigError("birdnet-head trains on BirdNET embeddings: pass the cache folder")
         fs = embedding_set_for(cache_dir, config.pool)
     elif fs.pool != config.pool:
         fs = fs.repool(config.pool)
-    unknown = sorted(set(config.model_options) - {"hidden", "dropout", "noise", "l2"})
-    if unknown:
-        raise ConfigError(f"model 'birdnet-head' has no option(s) {', '.join(unknown)}; "
-                          f"available: dropout, hidden, l2, noise")
     return fit_vector_head(fs, config=config, test_fold=test_fold, input_meta=input_meta(fs),
-                           head_options=config.model_options, name="birdnet_head", input_name="embedding",
+                           defaults={"hidden": HIDDEN, "dropout": DROPOUT, "noise": NOISE, "l2": L2},
+                           name="birdnet_head", input_name="embedding", augmented=augmented, aug_msg=_AUG_MSG,
                            out_dir=out_dir, cache_dir=cache_dir, export_tflite=export_tflite, on_epoch=on_epoch)
 
 
@@ -145,14 +140,13 @@ def eval_data(bundle, data=None, *, jobs: int = -1, progress=None):
     store, computed if missing); a prepared cache: all its usable clips; a
     folder: every file of the model's classes, embedded without caching.
     """
-    from animalsnd.embeddings import embed_paths, ensure_embeddings, read_windows
-    from animalsnd.evaluate import is_cache
-    from animalsnd.heads.common import folder_vectors, store_vectors
+    from animalsnd.embeddings import embed_file, ensure_embeddings, read_windows
+    from animalsnd.evaluate import folder_inputs, is_cache, store_data
 
     check_backbone(bundle)
     pool, dim = bundle.meta["input"]["pool"], int(bundle.meta["input"]["dim"])
     if data is None or is_cache(Path(data)):
-        return store_vectors(bundle, data, ensure=ensure_embeddings, dim=dim, jobs=jobs, progress=progress,
-                             read=lambda store, sha: birdnet.pool(read_windows(store, sha), method=pool))
-    return folder_vectors(bundle, Path(data), compute=embed_paths, dim=dim, jobs=jobs, progress=progress,
-                          to_vector=lambda emb: birdnet.pool(emb, method=pool))
+        return store_data(bundle, data, ensure=ensure_embeddings, dim=dim, jobs=jobs, progress=progress,
+                          read=lambda store, sha: birdnet.pool(read_windows(store, sha), method=pool))
+    return folder_inputs(Path(data), bundle.classes, embed_file, empty_shape=(dim,), jobs=jobs, progress=progress,
+                         to_input=lambda emb: birdnet.pool(emb, method=pool))

@@ -1,94 +1,17 @@
-"""What the models on per-clip vectors (BirdNET embeddings, clip descriptors) share.
-
-Evaluation data from a cache's per-clip store or from a raw folder, and the
-fold-averaging predictor around their bundles.
+"""What the models on per-clip vectors (BirdNET embeddings, clip descriptors) share:
+training a dense head on them, and the fold-averaging predictor around their bundles.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
-from animalsnd.errors import BundleError, DatasetError
+from animalsnd.errors import BundleError, ConfigError
 
-__all__ = ["VectorPredictor", "folder_vectors", "fit_vector_head", "store_vectors"]
-
-
-def store_vectors(bundle, data, *, ensure: Callable, read: Callable[[Path, str], np.ndarray], dim: int,
-                  jobs: int = -1, progress=None):
-    """:class:`~animalsnd.evaluate.EvalData` of per-clip vectors read from a cache's store.
-
-    ``data`` None: the bundle's held-out fold of the cache it was trained on;
-    otherwise a prepared cache: all its usable clips. ``ensure(cache, rows=,
-    jobs=, progress=)`` fills the store and returns ``(store, ...)``;
-    ``read(store, sha)`` gives one clip's ``(dim,)`` vector.
-    """
-    from animalsnd.cache import read_config, read_manifest
-    from animalsnd.evaluate import EvalData, is_cache
-
-    known = {c: i for i, c in enumerate(bundle.classes)}
-    cache = bundle.cache_dir if data is None else Path(data)
-    if data is None:
-        if cache is None or not bundle.test_shas:
-            raise DatasetError(f"{bundle.path}: the bundle records no held-out fold; pass --data")
-        if not is_cache(cache):
-            raise DatasetError(f"{bundle.path}: its feature cache {cache} is gone; pass --data")
-    rows = [r for r in read_manifest(cache)
-            if r["status"] == "ok" and int(r["fold"]) >= 0 and not r["duplicate_of"]]
-    notes = []
-    if data is None:
-        wanted = set(bundle.test_shas)
-        rows = [r for r in rows if r["sha256"] in wanted]
-        source = f"held-out fold {bundle.test_fold} of {cache}"
-        if len(wanted) > len(rows):
-            notes.append(f"{len(wanted) - len(rows)} held-out clip(s) are no longer in {cache}; scored the rest")
-    else:
-        source = str(cache)
-        trained_on = bundle.meta.get("data", {}).get("fingerprint")
-        if trained_on and read_config(cache).get("fingerprint") == trained_on:
-            notes.append("this cache holds the model's training clips, so the scores are optimistic; "
-                         "omit --data to score the held-out fold")
-    unknown = dict(Counter(r["label"] for r in rows if r["label"] not in known))
-    rows = [r for r in rows if r["label"] in known]
-    X = np.zeros((0, dim), np.float32)
-    if rows:
-        store = ensure(cache, rows=rows, jobs=jobs, progress=progress)[0]
-        X = np.stack([read(store, r["sha256"]) for r in rows]).astype(np.float32)
-    return EvalData(X=X, y=np.array([known[r["label"]] for r in rows], dtype=int),
-                    paths=[r["path"] for r in rows], source=source, unknown=unknown, notes=notes)
-
-
-def folder_vectors(bundle, root: Path, *, compute: Callable, to_vector: Callable[[np.ndarray], np.ndarray],
-                   dim: int, jobs: int = -1, progress=None):
-    """:class:`~animalsnd.evaluate.EvalData` of a raw folder-per-class directory.
-
-    ``compute(paths, jobs=, progress=)`` gives ``(result or None, reason)``
-    per path, in order; ``to_vector`` turns a result into the ``(dim,)``
-    model input. Folders of other classes are counted, unreadable files listed.
-    """
-    from animalsnd.dataset import discover
-    from animalsnd.evaluate import EvalData
-
-    known = {c: i for i, c in enumerate(bundle.classes)}
-    recs = discover(root)
-    unknown = dict(Counter(r.label for r in recs if r.label not in known))
-    recs = [r for r in recs if r.label in known]
-    results = compute([str(r.path) for r in recs], jobs=jobs, progress=progress)
-    X, y, paths, failed = [], [], [], []
-    for rec, res in zip(recs, results):
-        value, reason = res if isinstance(res, tuple) else (None, getattr(res, "error", "failed"))
-        if value is None:
-            failed.append((rec.relpath, reason))
-            continue
-        X.append(to_vector(value))
-        y.append(known[rec.label])
-        paths.append(str(rec.path))
-    return EvalData(X=np.stack(X).astype(np.float32) if X else np.zeros((0, dim), np.float32),
-                    y=np.array(y, dtype=int), paths=paths, source=str(root), unknown=unknown, failed=failed)
+__all__ = ["VectorPredictor", "fit_vector_head"]
 
 
 class VectorPredictor:
@@ -102,8 +25,6 @@ class VectorPredictor:
     name = ""
 
     def __init__(self, bundles: Sequence, *, runtime: str = "auto", check: Callable | None = None) -> None:
-        from animalsnd.errors import ConfigError
-
         if not bundles:
             raise BundleError("no model bundle given")
         if runtime not in ("auto", "keras"):
@@ -160,28 +81,37 @@ class VectorPredictor:
         return (total / len(self.bundles)).astype(np.float32)
 
 
-def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, head_options: dict, name: str,
-                    input_name: str, out_dir=None, cache_dir=None, export_tflite: bool = False, on_epoch=None):
+def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: dict, name: str, input_name: str,
+                    augmented=None, aug_msg: str = "", out_dir=None, cache_dir=None, export_tflite: bool = False,
+                    on_epoch=None):
     """Train a dense head on per-clip vectors ``fs.X`` (n, d) on every fold but ``test_fold``.
 
     The head is :func:`animalsnd.heads.birdnet_head.build_head` with
-    ``head_options``, standardised on the training split; training follows
-    ``config`` (class weights, mixup, early stopping, LR schedule). Same
-    contract as :func:`animalsnd.train.train_fold`: a FoldResult, and the
-    bundle in ``out_dir`` when given.
+    ``defaults`` updated by ``config.model_options`` (any other key is a
+    ConfigError), standardised on the training split; training follows
+    ``config`` (class weights, mixup, early stopping, LR schedule). Log-Mel
+    ``augmented`` copies are refused with ``aug_msg``. Same contract as
+    :func:`animalsnd.train.train_fold`: a FoldResult, and the bundle in
+    ``out_dir`` when given.
     """
     from animalsnd import train as T
     from animalsnd.augment import Mixup
     from animalsnd.heads.birdnet_head import build_head, standardiser
     from animalsnd.metrics import classification_metrics
 
+    if augmented is not None and len(augmented.X):
+        raise ConfigError(aug_msg)
+    unknown = sorted(set(config.model_options) - set(defaults))
+    if unknown:
+        raise ConfigError(f"model {config.model!r} has no option(s) {', '.join(unknown)}; "
+                          f"available: {', '.join(sorted(defaults))}")
     n_classes = len(fs.classes)
     split = T.checked_split(fs, config, test_fold)
     X_train, y_train = fs.X[split.train], fs.y[split.train]
     T._seed_everything(config.seed)
     mean, var = standardiser(X_train)
     model = build_head(int(fs.X.shape[1]), n_classes, mean=mean, variance=var, name=name, input_name=input_name,
-                       **head_options)
+                       **{**defaults, **config.model_options})
     mix = Mixup(config.mixup) if config.mixup > 0 else None
     history, train_seconds = T._fit(
         model, config, X_train, y_train, fs.X[split.val], fs.y[split.val], n_classes=n_classes,

@@ -63,19 +63,13 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
     """
     from animalsnd.heads.common import fit_vector_head
 
-    if augmented is not None and len(augmented.X):
-        raise ConfigError(_AUG_MSG)
     if not isinstance(fs, D.DescriptorSet):
         if cache_dir is None:
             raise ConfigError("stats-mlp trains on clip descriptors: pass the cache folder")
         fs = descriptor_set_for(cache_dir)
-    unknown = sorted(set(config.model_options) - set(DEFAULT_OPTIONS))
-    if unknown:
-        raise ConfigError(f"model 'stats-mlp' has no option(s) {', '.join(unknown)}; "
-                          f"available: {', '.join(sorted(DEFAULT_OPTIONS))}")
     return fit_vector_head(fs, config=config, test_fold=test_fold, input_meta=input_meta(fs),
-                           head_options={**DEFAULT_OPTIONS, **config.model_options}, name="stats_mlp",
-                           input_name="descriptor", out_dir=out_dir, cache_dir=cache_dir,
+                           defaults=DEFAULT_OPTIONS, name="stats_mlp", input_name="descriptor",
+                           augmented=augmented, aug_msg=_AUG_MSG, out_dir=out_dir, cache_dir=cache_dir,
                            export_tflite=export_tflite, on_epoch=on_epoch)
 
 
@@ -94,15 +88,14 @@ def eval_data(bundle, data=None, *, jobs: int = -1, progress=None):
     store, computed if missing); a prepared cache: all its usable clips; a
     folder: every file of the model's classes, described without caching.
     """
-    from animalsnd.evaluate import is_cache
-    from animalsnd.heads.common import folder_vectors, store_vectors
+    from animalsnd.evaluate import folder_inputs, is_cache, store_data
 
     check_spec(bundle)
     if data is None or is_cache(Path(data)):
-        return store_vectors(bundle, data, ensure=D.ensure_descriptors, read=D.read_descriptor, dim=D.DIM,
-                             jobs=jobs, progress=progress)
-    return folder_vectors(bundle, Path(data), compute=D.describe_paths, to_vector=lambda x: x, dim=D.DIM,
+        return store_data(bundle, data, ensure=D.ensure_descriptors, read=D.read_descriptor, dim=D.DIM,
                           jobs=jobs, progress=progress)
+    return folder_inputs(Path(data), bundle.classes, D.describe_file, empty_shape=(D.DIM,), jobs=jobs,
+                         progress=progress)
 
 
 # ------------------------------------------------------------------ prediction
