@@ -14,7 +14,7 @@ def _positive_int(name: str, value: object) -> None:
         raise ConfigError(f"{name}={value!r} must be a positive integer")
 
 
-NORMS: tuple[str, ...] = ("band", "clip", "pcen")
+NORMS: tuple[str, ...] = ("band", "clip", "pcen", "floor")
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,10 @@ class FeatureConfig:
     ``n_fft=1024`` and ``hop_length=512``, per-band z-normalisation per clip,
     500 frames (16 s at 16 kHz). ``norm="clip"`` z-normalises with the
     clip's overall mean and deviation instead, which keeps the relative
-    level of the bands (see docs/augmentation.md).
+    level of the bands; ``norm="pcen"`` applies per-channel energy
+    normalisation; ``norm="floor"`` keeps each band's level above its median
+    over the clip (its steady background) and sets the rest to 0 (see
+    docs/augmentation.md).
     """
 
     sr: int = 16000
@@ -36,7 +39,7 @@ class FeatureConfig:
     fmin: float = 0.0
     fmax: float | None = None
     top_db: float = 80.0
-    norm: str = "band"  # z-normalisation per Mel band ("band", the study's) or over the whole clip ("clip")
+    norm: str = "band"  # "band" (the study's), "clip", "pcen" or "floor": see NORMS and features.normalise
 
     def __post_init__(self) -> None:
         if self.norm not in NORMS:

@@ -7,6 +7,7 @@ import numpy as np
 from animalsnd.config import FeatureConfig
 
 _EPS = 1e-6
+FLOOR_SCALE_DB = 10.0  # norm="floor": dB above the band median, in units of 10 dB
 
 
 def logmel(y: np.ndarray, *, cfg: FeatureConfig, pad: bool = True) -> np.ndarray:
@@ -79,12 +80,19 @@ def normalise(db: np.ndarray, *, frames: int | None, norm: str = "band") -> np.n
     ----------
     db : np.ndarray, shape (t, n_mels)
     frames : int or None
-    norm : {"band", "clip"}
+    norm : {"band", "clip", "floor"}
+        ``"floor"`` subtracts each band's median over the clip (its stationary
+        background, e.g. wind or rain), sets what lies below it to 0 and
+        divides by 10 dB.
 
     Returns
     -------
     np.ndarray, shape (frames or t, n_mels), float32
     """
+    if norm == "floor":
+        # each band's median level is its background: keep only what rises above it
+        z = (np.maximum(db - np.median(db, axis=0, keepdims=True), 0.0) / FLOOR_SCALE_DB).astype(np.float32)
+        return z if frames is None else fit_frames(z, frames=frames)
     axis = 0 if norm == "band" else None
     mu = db.mean(axis=axis, keepdims=True)
     sd = db.std(axis=axis, keepdims=True)

@@ -72,4 +72,4 @@ def test_prepare_norm_option(runner, tmp_path):
     assert json.loads((tmp_path / "c" / "config.json").read_text())["feature"]["norm"] == "clip"
     res = runner.invoke(app, ["prepare", str(data), "--cache", str(tmp_path / "c2"), "--norm", "global"])
     assert res.exit_code == 1
-    assert res.output.strip().splitlines()[-1] == "Error: norm='global' must be one of: band, clip, pcen"
+    assert res.output.strip().splitlines()[-1] == "Error: norm='global' must be one of: band, clip, pcen, floor"

@@ -58,6 +58,7 @@ def _signal(rng, sr, seconds):
     (ODD, 3.1, 0.9, 0.5),                      # two edge frames on the left
     (FeatureConfig(sr=8000, n_mels=16, n_fft=256, hop_length=128, frames=32, norm="clip"), 5.3, None, 0.3),
     (FeatureConfig(sr=8000, n_mels=16, n_fft=256, hop_length=128, frames=32, norm="pcen"), 5.3, None, 0.3),
+    (FeatureConfig(sr=8000, n_mels=16, n_fft=256, hop_length=128, frames=32, norm="floor"), 5.3, None, 0.3),
 ])
 def test_window_features_equal_prepare(tmp_path, rng, cfg, seconds, window_s, hop_s):
     """Each window's input is what `prepare` computes for a clip of exactly that audio."""

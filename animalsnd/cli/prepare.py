@@ -19,7 +19,7 @@ def prepare(
     n_fft: int = typer.Option(1024, "--n-fft", help="FFT size (samples)."),
     hop_length: int = typer.Option(512, "--hop-length", help="Hop between frames (samples)."),
     frames: int = typer.Option(500, "--frames", help="Frames per clip (pad or crop)."),
-    norm: str = typer.Option("band", "--norm", help="z-normalisation per Mel band ('band', the study's), over the whole clip ('clip', keeps the bands' relative levels), or per-channel energy normalisation then over the clip ('pcen')."),
+    norm: str = typer.Option("band", "--norm", help="z-normalisation per Mel band ('band', the study's), over the whole clip ('clip', keeps the bands' relative levels), per-channel energy normalisation then over the clip ('pcen'), or each band's level above its median, the clip's steady background, with what lies below set to 0 ('floor')."),
     folds: int = typer.Option(5, "--folds", help="Cross-validation folds (stratified, duplicates grouped)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the fold assignment."),
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers (-1: all cores)."),
