@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from animalsnd.bundle import import_tensorflow, keras_numpy_notice_silenced
+from animalsnd.config import FeatureConfig
 from animalsnd.errors import AnimalsndError, ConfigError, DatasetError
 from animalsnd.metrics import SUMMARY_KEYS, aggregate, classification_metrics
 from animalsnd.models import MODEL_NAMES as _KERAS_MODELS
@@ -100,6 +101,7 @@ def model_revision(model: str) -> int:
 _MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
     "pool": ("birdnet-head",), "shots": ("protonet",), "unlabeled": ("protonet",),
     "finetune_epochs": ("protonet",),
+    "floor_shift": ("cnn1d", "cnn1d-enhanced", "alexnet-mel", "transformer-mel"),
 }
 
 
@@ -148,6 +150,7 @@ class TrainConfig:
     shots: int = 0  # protonet: labelled training clips per class (0: all)
     unlabeled: str = ""  # protonet: folder of extra unlabelled audio for pretraining
     finetune_epochs: int = 0  # protonet: episodic fine-tuning epochs after pretraining
+    floor_shift: float = 0.0  # dB; random background floors on --norm floor features (0: off)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model_options, dict):
@@ -174,6 +177,9 @@ class TrainConfig:
             raise ConfigError("weight-decay needs --optimizer adamw (adam has no decoupled weight decay)")
         if not (math.isfinite(self.mixup) and self.mixup >= 0):
             raise ConfigError(f"mixup={self.mixup!r} must be >= 0 (0 = off)")
+        if isinstance(self.floor_shift, bool) or not isinstance(self.floor_shift, (int, float)) \
+                or not (math.isfinite(self.floor_shift) and self.floor_shift >= 0):
+            raise ConfigError(f"floor-shift={self.floor_shift!r} must be a number of dB >= 0 (0 = off)")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"label-smoothing={self.label_smoothing!r} must be in [0, 1)")
         if not 0 <= self.val_fraction <= 0.5:
@@ -349,6 +355,7 @@ def batches(
     spec_augment=None,
     mixup=None,
     class_weights: np.ndarray | None = None,
+    floor_shift=None,
 ) -> Iterator[tuple]:
     """Endless training batches: a fresh permutation per epoch, then augment.
 
@@ -361,6 +368,8 @@ def batches(
         The only source of randomness (shuffles, masks, mixup weights).
     spec_augment : SpecAugment, optional
     mixup : Mixup, optional
+    floor_shift : FloorShift, optional
+        Applied before SpecAugment: a raised background, then masks.
     class_weights : np.ndarray, shape (n_classes,), optional
         When given, yields sample weights ``Y_batch @ class_weights``.
 
@@ -375,6 +384,8 @@ def batches(
         for s in range(0, n, batch_size):
             idx = perm[s : s + batch_size]
             xb, yb = X[idx], Y[idx]
+            if floor_shift is not None:
+                xb = floor_shift.apply_batch(xb, rng)
             if spec_augment is not None:
                 xb = spec_augment.apply_batch(xb, rng)
             if mixup is not None:
@@ -605,6 +616,7 @@ def train_fold(
     split = checked_split(fs, config, test_fold)
     X_train, y_train, n_aug = _training_set(fs, split, augmented)
     spec, mix = batch_augmenters(config, fs.cfg.shape)
+    floor = floor_augmenter(config, fs.cfg)
 
     _seed_everything(config.seed)
     from animalsnd.models import build_model
@@ -614,7 +626,7 @@ def train_fold(
     history, train_seconds = _fit(
         model, config, X_train, y_train, fs.X[split.val], fs.y[split.val], n_classes=len(fs.classes),
         rng=np.random.default_rng([config.seed, test_fold]), spec_augment=spec, mixup=mix,
-        fold=test_fold, on_epoch=on_epoch,
+        floor_shift=floor, fold=test_fold, on_epoch=on_epoch,
     )
     epochs_run = len(history.get("loss", []))
     best_epoch = _best_epoch(config, history)
@@ -677,9 +689,26 @@ def batch_augmenters(config: TrainConfig, shape: tuple[int, int]):
     return spec, (Mixup(config.mixup) if config.mixup > 0 else None)
 
 
+def floor_augmenter(config: TrainConfig, cfg: FeatureConfig):
+    """The :class:`~animalsnd.augment.floorshift.FloorShift` of ``--floor-shift`` (None when off).
+
+    Raises
+    ------
+    ConfigError
+        The features were not prepared with ``--norm floor``.
+    """
+    if not config.floor_shift:
+        return None
+    if cfg.norm != "floor":
+        raise ConfigError(f"--floor-shift needs features prepared with --norm floor (these use {cfg.norm!r})")
+    from animalsnd.augment.floorshift import FloorShift
+
+    return FloorShift(max_db=config.floor_shift)
+
+
 def _fit(
     model, config: TrainConfig, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,
-    n_classes: int, rng: np.random.Generator, spec_augment, mixup, fold: int,
+    n_classes: int, rng: np.random.Generator, spec_augment, mixup, fold: int, floor_shift=None,
     on_epoch: EpochCallback | None,
 ) -> tuple[dict[str, list[float]], float]:
     """Compile and fit ``model``; returns the history and the seconds it took."""
@@ -696,7 +725,7 @@ def _fit(
     )
     cw = class_weights_for(y, n_classes) if config.class_weights else None
     gen = batches(X, eye[y], batch_size=config.batch_size, rng=rng,
-                  spec_augment=spec_augment, mixup=mixup, class_weights=cw)
+                  spec_augment=spec_augment, mixup=mixup, class_weights=cw, floor_shift=floor_shift)
     val, val_steps = None, None
     if len(X_val):
         # a generator, not arrays: Keras' array pipeline logs a tf.data notice

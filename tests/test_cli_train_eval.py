@@ -94,6 +94,10 @@ def test_eval_single_fold_on_raw_folder_reports_unknown(runner, cv_run, tmp_path
      "Error: --export 'onnx': only 'tflite' is supported"),
     (["train", "{cache}", "--model", "cnn1d", "--out", "{tmp}/m", "--recipe", "fast"],
      "Error: unknown recipe 'fast' for --model cnn1d; available: default"),
+    (["train", "{cache}", "--model", "cnn1d-enhanced", "--out", "{tmp}/m", "--floor-shift", "-3"],
+     "Error: floor-shift=-3.0 must be a number of dB >= 0 (0 = off)"),
+    (["train", "{cache}", "--model", "stats-mlp", "--out", "{tmp}/m", "--floor-shift", "10"],
+     "Error: --floor-shift applies to --model cnn1d or cnn1d-enhanced or alexnet-mel or transformer-mel only"),
     (["eval", "{tmp}/nope"], "Error: {tmp}/nope: model folder does not exist"),
     (["eval", "{tmp}"], "Error: {tmp}: not a model bundle (no bundle.json and no fold-*/bundle.json)"),
 ])
@@ -152,3 +156,23 @@ def test_recipe_reaches_the_bundle_and_flags_override_it(runner, tiny, tmp_path)
     conf = json.loads((tmp_path / "m" / "bundle.json").read_text())["train"]
     assert (conf["batch_size"], conf["patience"], conf["epochs"], conf["time_width"]) == (16, 15, 1, 20)
     assert conf["model_options"] == {"spatial_dropout": 0.0, "head_dropout": 0.1, "dense_dropout": 0.2}
+
+
+def test_floor_shift_trains_on_floor_features(runner, tiny, tmp_path):
+    cache = tmp_path / "floor"
+    res = runner.invoke(app, ["prepare", str(tiny["data"]), "--cache", str(cache), "--folds", "4", "--jobs", "1",
+                              *TINY_PREPARE, "--norm", "floor"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["train", str(cache), "--model", "cnn1d-enhanced", "--out", str(tmp_path / "m"),
+                              "--floor-shift", "20", *FAST_CLI])
+    assert res.exit_code == 0, res.output
+    assert "floor shift ≤ 20 dB" in " ".join(res.output.split())
+    conf = json.loads((tmp_path / "m" / "bundle.json").read_text())["train"]
+    assert conf["floor_shift"] == 20.0
+    res = runner.invoke(app, ["eval", str(tmp_path / "m")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "cnn1d-enhanced", "--out", str(tmp_path / "b"),
+                              "--floor-shift", "20", *FAST_CLI])
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines()[-1] == \
+        "Error: --floor-shift needs features prepared with --norm floor (these use 'band')"

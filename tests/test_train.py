@@ -176,6 +176,20 @@ def test_batches_with_spec_augment_and_mixup():
     assert X.std() > 0 and (x == 0).any()  # masked cells
 
 
+def test_batches_with_floor_shift():
+    from animalsnd.augment.floorshift import FloorShift
+
+    rng = np.random.default_rng(0)
+    X = (3.0 + rng.random((6, 20, 8))).astype(np.float32)  # every cell above the largest rise
+    Y = np.eye(3, dtype=np.float32)[[0, 1, 2, 0, 1, 2]]
+    g = batches(X, Y, batch_size=6, rng=np.random.default_rng(1), floor_shift=FloorShift(max_db=20.0, p=1.0))
+    x, _ = next(g)
+    drop = X[np.random.default_rng(1).permutation(6)] - x  # the first thing drawn is the epoch's order
+    assert (drop >= -1e-6).all() and (drop <= 2.0 + 1e-6).all()
+    assert np.ptp(drop, axis=1).max() < 1e-5  # the same rise in every frame of a band
+    assert (drop.max(axis=(1, 2)) > 0).all()
+
+
 # ------------------------------------------------------------------ training
 def test_same_seed_same_metrics(tiny_features):
     cfg = TrainConfig.for_model("cnn1d-enhanced", **FAST, seed=7)

@@ -34,6 +34,7 @@ def train(
     time_width: Optional[int] = typer.Option(None, "--time-width", help="Widest time mask (frames). [default: 40]"),
     freq_width: Optional[int] = typer.Option(None, "--freq-width", help="Widest frequency mask (Mel bands). [default: 16]"),
     mixup: Optional[float] = typer.Option(None, "--mixup", help="Mixup alpha (0 = off). [default: 0]"),
+    floor_shift: Optional[float] = typer.Option(None, "--floor-shift", help="Raise the background of --norm floor features on training batches by up to this many dB, with a random per-band shape, as a steady noise of any colour would (0 = off). [default: 0]"),
     label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="Label smoothing. [default: 0.0]"),
     loss: Optional[str] = typer.Option(None, "--loss", help="ce, focal or class-balanced. [default: ce]"),
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Stratified part of the training folds used for validation. [default: 0.1]"),
@@ -69,6 +70,7 @@ def train(
         early_stopping=early_stopping, patience=patience, lr_schedule=lr_schedule, seed=seed,
         model_options=_model_options(model_option), pool=pool, shots=shots,
         unlabeled=str(unlabeled) if unlabeled is not None else None, finetune_epochs=finetune_epochs,
+        floor_shift=floor_shift,
     )
 
     def on_start(info: dict) -> None:
@@ -143,7 +145,7 @@ def _recipe(c) -> str:
     ]
     flags = [name for name, on in [
         ("class weights", c.class_weights), ("SpecAugment", c.spec_augment),
-        (f"mixup {c.mixup:g}", c.mixup > 0), (f"label smoothing {c.label_smoothing:g}", c.label_smoothing > 0),
+        (f"mixup {c.mixup:g}", c.mixup > 0), (f"floor shift ≤ {c.floor_shift:g} dB", c.floor_shift > 0), (f"label smoothing {c.label_smoothing:g}", c.label_smoothing > 0),
         (f"early stopping (patience {c.patience})", c.early_stopping), ("LR on plateau", c.lr_schedule),
     ] if on]
     if c.model == "birdnet-head":
