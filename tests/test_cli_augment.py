@@ -50,6 +50,16 @@ def test_augment_prints_table_and_writes_set(runner, cache, noise):
     assert len(rows) == 8
     again = runner.invoke(app, ["augment", str(cache), "--noise", str(noise), "--per-class", "4", "--jobs", "1"])
     assert again.exit_code == 0 and "computed 0, reused 8" in again.output
+    assert "Note:" not in res.output  # 4 copies of each class: 40 % of cat, 57 % of frog
+
+
+def test_default_balancing_notes_that_noise_marks_the_minority_classes(runner, cache, noise):
+    res = runner.invoke(app, ["augment", str(cache), "--noise", str(noise), "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())
+    assert "3 copies from 1 noise file(s)" in out  # frog (3 clips) brought up to cat (6)
+    assert "Note: noisy copies make 0% of 'cat' and 50% of 'frog' after augmentation" in out
+    assert "--per-class N gives every class N copies" in out
 
 
 def test_simple_mode_named(runner, cache, noise):

@@ -330,6 +330,10 @@ class AugmentResult:
     n_noises: int
     warnings: list[str] = field(default_factory=list)
 
+    def noisy_shares(self) -> dict[str, float]:
+        """Per class, the share of noisy copies among its clips after augmentation."""
+        return {r["label"]: r["copies"] / max(r["sources"] + r["copies"], 1) for r in self.per_class()}
+
     def per_class(self) -> list[dict]:
         """Per class: ``label``, ``sources``, ``copies`` and the realised SNR's
         ``snr_mean``, ``snr_min``, ``snr_max`` (None without copies)."""

@@ -62,6 +62,15 @@ def augment(
     ))
     for w in res.warnings:
         warn(w)
+    shares = res.noisy_shares()
+    if res.mode == "calibrated" and shares and max(shares.values()) - min(shares.values()) > 0.3:
+        lo, hi = min(shares, key=shares.get), max(shares, key=shares.get)
+        console.print(
+            f"[yellow]Note:[/] noisy copies make {shares[lo]:.0%} of {lo!r} and {shares[hi]:.0%} of {hi!r} "
+            "after augmentation, so a model can learn noise as a sign of the classes with most copies; "
+            "--per-class N gives every class N copies (docs/augmentation.md, 'Noise in every class')",
+            soft_wrap=True,
+        )
     console.print(
         f"{len(res.rows)} copies from {res.n_noises} noise file(s); computed {res.computed}, "
         f"reused {res.reused} -> {res.out_dir}",
