@@ -317,7 +317,8 @@ def summarise_runs(runs: list[dict], variant: Variant, classes: list[str], eval_
 
 
 # ------------------------------------------------------------------ noise sets
-def _augmented_set(cache_dir: Path, noise_dir: Path, mode: str, *, jobs: int, progress) -> tuple[str, str]:
+def _augmented_set(cache_dir: Path, noise_dir: Path, mode: str, *, jobs: int, progress,
+                   per_class: int | None = None) -> tuple[str, str]:
     """Name and build key of an augmented set of ``mode`` with the default options.
 
     Reuses a set already built from the same noise with the same options
@@ -331,7 +332,7 @@ def _augmented_set(cache_dir: Path, noise_dir: Path, mode: str, *, jobs: int, pr
     cconf = read_config(cache_dir)
     fhash = cconf["feature_hash"]
     bank = load_noise_bank(noise_dir, sr=int(cconf["feature"]["sr"]))
-    want = {"mode": mode, "snr_db": list(DEFAULT_SNR[mode]), "per_class": None, "seed": 0,
+    want = {"mode": mode, "snr_db": list(DEFAULT_SNR[mode]), "per_class": per_class, "seed": 0,
             "noise": bank.fingerprint(), "feature_hash": fhash}
 
     def conf(name: str) -> dict:
@@ -340,17 +341,19 @@ def _augmented_set(cache_dir: Path, noise_dir: Path, mode: str, *, jobs: int, pr
         except (OSError, ValueError):
             return {}
 
+    base = mode if per_class is None else f"{mode}-each-{per_class}"
     done = list_augmented(cache_dir)
     match = [n for n in done if {k: conf(n).get(k) for k in want} == want and conf(n).get("status") == "complete"]
-    if mode in match:
-        name = mode
+    if base in match:
+        name = base
     elif match:
         name = match[0]
-    elif not (cache_dir / "augment" / mode).exists() or {k: conf(mode).get(k) for k in want} == want:
-        name = mode
+    elif not (cache_dir / "augment" / base).exists() or {k: conf(base).get(k) for k in want} == want:
+        name = base
     else:
-        name = f"compare-{mode}-{_hash(bank.fingerprint())[:8]}"
-    res = build_augmented(cache_dir, noise_dir, mode=mode, name=name, seed=0, jobs=jobs, progress=progress)
+        name = f"compare-{base}-{_hash(bank.fingerprint())[:8]}"
+    res = build_augmented(cache_dir, noise_dir, mode=mode, name=name, per_class=per_class, seed=0, jobs=jobs,
+                          progress=progress)
     failed = [w for w in res.warnings if "copies failed" in w]
     if failed:
         raise DatasetError(f"augmented set {name!r} is incomplete: {failed[0]}")
@@ -383,6 +386,7 @@ def compare(
     eval_snr: Sequence[float] | str = (10.0, 0.0),
     report_only: bool = False,
     train_options: dict | None = None,
+    per_class: int | None = None,
     on_run: RunCallback | None = None,
     on_start: Callable[[dict], None] | None = None,
     augment_progress: Callable[[int, int], None] | None = None,
@@ -410,6 +414,9 @@ def compare(
         Also score each run's test fold with this noise mixed in at every
         ``eval_snr`` (:func:`animalsnd.robustness.noisy_features`, seed 0);
         the noisy features are computed once per (fold, SNR).
+    per_class : int, optional
+        Noise copies per class in the augmented sets (``augment --per-class``);
+        default: the study's balancing, which tops up the smaller classes only.
     train_options : dict, optional
         :class:`~animalsnd.train.TrainConfig` options for every variant (the
         variants' own overrides win), e.g. ``batch_size``.
@@ -438,6 +445,8 @@ def compare(
         raise ConfigError(f"--seeds {seeds!r} must be a positive integer")
     if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1):
         raise ConfigError(f"--epochs {epochs!r} must be a positive integer")
+    if per_class is not None and (not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 1):
+        raise ConfigError(f"--per-class {per_class!r} must be a positive integer")
     snrs = parse_snr_list(eval_snr) if isinstance(eval_snr, str) else [float(s) for s in eval_snr]
     if eval_noise is None:
         snrs = []
@@ -483,9 +492,10 @@ def compare(
     aug_sets: dict[str, tuple[str, str]] = {}
     for mode in dict.fromkeys(v.augment for v in chosen if v.augment):
         if report_only:
-            aug_sets[mode] = _existing_set(cache_dir, noise_dir, mode)
+            aug_sets[mode] = _existing_set(cache_dir, noise_dir, mode, per_class=per_class)
         else:
-            aug_sets[mode] = _augmented_set(cache_dir, Path(noise_dir), mode, jobs=jobs, progress=augment_progress)
+            aug_sets[mode] = _augmented_set(cache_dir, Path(noise_dir), mode, jobs=jobs, progress=augment_progress,
+                                            per_class=per_class)
 
     plan = []
     for k in fold_ids:
@@ -541,7 +551,7 @@ def compare(
     return result
 
 
-def _existing_set(cache_dir: Path, noise_dir, mode: str) -> tuple[str, str]:
+def _existing_set(cache_dir: Path, noise_dir, mode: str, *, per_class: int | None = None) -> tuple[str, str]:
     """Report-only: the set ``_augmented_set`` would use, without building it."""
     from animalsnd.augment.store import DEFAULT_SNR, list_augmented
 
@@ -550,7 +560,7 @@ def _existing_set(cache_dir: Path, noise_dir, mode: str) -> tuple[str, str]:
             c = json.loads((cache_dir / "augment" / name / "config.json").read_text())
         except (OSError, ValueError):
             continue
-        if c.get("mode") == mode and c.get("snr_db") == list(DEFAULT_SNR[mode]) and c.get("per_class") is None \
+        if c.get("mode") == mode and c.get("snr_db") == list(DEFAULT_SNR[mode]) and c.get("per_class") == per_class \
                 and c.get("seed") == 0 and c.get("status") == "complete" and (
                     noise_dir is None or c.get("noise_dir") == str(Path(noise_dir).resolve())):
             return name, c["key"]

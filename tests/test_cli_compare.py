@@ -122,6 +122,7 @@ def test_unknown_variant_lists_variants_then_models(env, runner):
     (["--variants", "baseline", "--out", "t.txt"], "Error: --out t.txt: the file name must end in .md, .csv or .json"),
     (["--variants", "baseline", "--eval-snr", "10,,0"],
      "Error: SNR list '10,,0' must be comma-separated numbers, like 20,10,5,0"),
+    (["--variants", "enhanced", "--per-class", "0"], "Error: --per-class 0 must be a positive integer"),
 ])
 def test_bad_options_are_one_line(env, runner, extra, message):
     assert _error(runner.invoke(app, ["compare", str(env["cache"]), *extra])) == message

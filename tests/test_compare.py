@@ -205,6 +205,21 @@ def test_changed_noise_reruns_only_the_noise_variants(first, setup):
     assert {"calibrated", "simple"} <= set(list_augmented(setup["cache"]))
 
 
+def test_per_class_copies_get_their_own_set_and_runs(first, setup):
+    res = compare(setup["cache"], variants="enhanced", noise_dir=setup["noise"], folds=1, seeds=1, epochs=1,
+                  jobs=1, train_options=FAST, per_class=4)
+    assert (res.trained, res.reused) == (1, 0)  # the default-balancing run of fold 0 is not reused
+    assert {r["augmented"] for r in res.runs["enhanced"]} == {"calibrated-each-4"}
+    aug = setup["cache"] / "augment" / "calibrated-each-4"
+    assert json.loads((aug / "config.json").read_text())["per_class"] == 4
+    assert (aug / "manifest.csv").read_text().count("\n") == 1 + 4 * 3  # 4 copies of each of the 3 classes
+    rep = compare(setup["cache"], variants="enhanced", noise_dir=setup["noise"], folds=1, seeds=1, epochs=1,
+                  jobs=1, train_options=FAST, per_class=4, report_only=True)
+    assert rep.trained == 0 and rep.summary()["variants"]["enhanced"]["n_runs"] == 1
+    with pytest.raises(ConfigError, match="--per-class 0 must be a positive integer"):
+        compare(setup["cache"], variants="enhanced", noise_dir=setup["noise"], per_class=0)
+
+
 def test_more_seeds_and_report_only(first, setup):
     res = compare(setup["cache"], variants="baseline", folds=2, seeds=2, epochs=1, jobs=1,
                   eval_noise=setup["noise"], eval_snr=[10, 0], train_options=FAST)

@@ -25,6 +25,7 @@ def compare(
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers for augmentation and noisy features (-1: all cores)."),
     eval_noise: Optional[Path] = typer.Option(None, "--eval-noise", help="Also score every run's test fold with this noise mixed in."),
     eval_snr: str = typer.Option("10,0", "--eval-snr", help="SNRs (dB) for --eval-noise, comma-separated."),
+    per_class: Optional[int] = typer.Option(None, "--per-class", help="Noise copies per class for the variants trained with noise (as `augment --per-class`). [default: the study's balancing: copies top up the smaller classes only]"),
     report_only: bool = typer.Option(False, "--report-only", help="Train nothing: tabulate the runs already stored."),
 ) -> None:
     """Run an ablation table over model variants: mean ± std over folds and seeds, resumable."""
@@ -86,7 +87,7 @@ def compare(
         snrs = parse_snr_list(eval_snr)
         res = run_compare(cache_dir, variants=variants, noise_dir=noise, folds=folds, seeds=seeds,
                           epochs=epochs, jobs=jobs, eval_noise=eval_noise, eval_snr=snrs,
-                          report_only=report_only, on_run=on_run, on_start=on_start,
+                          report_only=report_only, per_class=per_class, on_run=on_run, on_start=on_start,
                           augment_progress=on_augment)
     except AnimalsndError as exc:
         progress.stop()
