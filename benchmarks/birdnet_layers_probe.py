@@ -74,18 +74,19 @@ def clip_features(path: str) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for level, signal in (("", y), (" (peak 1)", y / max(float(np.abs(y).max()), 1e-9))):
         windows = birdnet.frame_windows(np.asarray(signal, np.float32))
-        views: dict[str, list[np.ndarray]] = {k: [] for k in LAYERS}  # per layer: one (n, d) array per speed
+        keys = tuple(LAYERS) if not level else ("embedding",)
+        views: dict[str, list[np.ndarray]] = {k: [] for k in keys}  # per layer: one (n, d) array per speed
         for speed in birdnet.SPEEDS:
-            rows: dict[str, list[np.ndarray]] = {k: [] for k in LAYERS}
+            rows: dict[str, list[np.ndarray]] = {k: [] for k in keys}
             for w in birdnet.speed_up(windows, speed):
                 it.set_tensor(inp, np.ascontiguousarray(w[None, :]))
                 it.invoke()
-                for k in LAYERS:
+                for k in keys:
                     rows[k].append(np.array(it.get_tensor(index[k]), np.float32).reshape(-1))
-            for k in LAYERS:
+            for k in keys:
                 views[k].append(np.stack(rows[k]))
         # the views side by side per window, then pooled: the layout of the cache's features
-        for k in LAYERS if not level else ("embedding",):
+        for k in keys:
             out[k + level] = birdnet.pool(np.concatenate(views[k], axis=1), method="meanmax")
     return out
 

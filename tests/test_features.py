@@ -94,43 +94,48 @@ def test_norm_option_is_validated_and_keeps_the_default_hash():
         FeatureConfig(norm="global")
 
 
-def test_pcen_norm_suppresses_a_steady_background(rng):
-    cfg = FeatureConfig(norm="pcen")
+def _tone_over_noise(rng, noise_std: float) -> np.ndarray:
+    """4 s of steady broadband noise with a 1 kHz tone from 2.0 to 2.5 s (16 kHz)."""
     t = np.arange(16000 * 4) / 16000
-    hum = 0.05 * rng.standard_normal(t.size)  # steady broadband background
     call = np.sin(2 * np.pi * 1000 * t) * ((t > 2.0) & (t < 2.5))
-    x = logmel((hum + call).astype(np.float32), cfg=cfg, pad=False)
-    assert x.shape[1] == cfg.n_mels and np.isfinite(x).all()
-    assert abs(float(x.mean())) < 1e-4 and abs(float(x.std()) - 1) < 1e-3
+    return (noise_std * rng.standard_normal(t.size) + call).astype(np.float32)
+
+
+def _tone_band_and_times(cfg: FeatureConfig, n_frames: int) -> tuple[int, np.ndarray]:
+    """The Mel band of the 1 kHz tone, and each frame's time in seconds."""
     from librosa import mel_frequencies
 
     band = int(np.argmin(abs(mel_frequencies(cfg.n_mels + 2, fmax=8000.0)[1:-1] - 1000)))
-    frames = np.arange(x.shape[0]) * cfg.hop_length / cfg.sr
+    return band, np.arange(n_frames) * cfg.hop_length / cfg.sr
+
+
+def test_pcen_norm_suppresses_a_steady_background(rng):
+    cfg = FeatureConfig(norm="pcen")
+    y = _tone_over_noise(rng, 0.05)
+    x = logmel(y, cfg=cfg, pad=False)
+    assert x.shape[1] == cfg.n_mels and np.isfinite(x).all()
+    assert abs(float(x.mean())) < 1e-4 and abs(float(x.std()) - 1) < 1e-3
+    band, frames = _tone_band_and_times(cfg, x.shape[0])
     during = x[(frames > 2.1) & (frames < 2.4), band].mean()
     before = x[(frames > 1.0) & (frames < 1.8), band].mean()
     assert during > before + 1.0  # the call stands out of the adapted background in its band
-    quiet = logmel((0.1 * (hum + call)).astype(np.float32), cfg=cfg, pad=False)
+    quiet = logmel(0.1 * y, cfg=cfg, pad=False)
     assert np.abs(quiet - x).max() < 0.5  # roughly level-invariant (the gain is 0.98, not 1)
 
 
 def test_floor_norm_keeps_only_what_rises_above_each_bands_background(rng):
     cfg = FeatureConfig(norm="floor")
-    t = np.arange(16000 * 4) / 16000
-    hiss = 0.01 * rng.standard_normal(t.size)  # steady broadband background
-    call = np.sin(2 * np.pi * 1000 * t) * ((t > 2.0) & (t < 2.5))
-    x = logmel((hiss + call).astype(np.float32), cfg=cfg, pad=False)
+    y = _tone_over_noise(rng, 0.01)
+    x = logmel(y, cfg=cfg, pad=False)
     assert x.shape[1] == cfg.n_mels and np.isfinite(x).all() and x.min() == 0.0
-    from librosa import mel_frequencies
-
-    band = int(np.argmin(abs(mel_frequencies(cfg.n_mels + 2, fmax=8000.0)[1:-1] - 1000)))
-    frames = np.arange(x.shape[0]) * cfg.hop_length / cfg.sr
+    band, frames = _tone_band_and_times(cfg, x.shape[0])
     during = x[(frames > 2.1) & (frames < 2.4), band]
     assert during.min() > 3.0  # the tone is 30+ dB above the hiss in its band (units of 10 dB)
     background = x[(frames < 1.8) | (frames > 2.7)]
     assert float((background > 0).mean()) < 0.5 and float(background.mean()) < 0.1  # the hiss is mostly gone
     # the median in each band is subtracted, so the recording level does not matter
-    quiet = logmel((0.1 * (hiss + call)).astype(np.float32), cfg=cfg, pad=False)
+    quiet = logmel(0.1 * y, cfg=cfg, pad=False)
     assert np.abs(quiet - x).max() < 1e-3
     # padding adds frames at the background level, 0
-    padded = logmel((hiss + call).astype(np.float32), cfg=cfg)
+    padded = logmel(y, cfg=cfg)
     assert padded.shape == cfg.shape and not padded[x.shape[0]:].any()

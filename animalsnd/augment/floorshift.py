@@ -22,10 +22,9 @@ import math
 import numpy as np
 
 from animalsnd.errors import ConfigError
+from animalsnd.features import FLOOR_SCALE_DB
 
 __all__ = ["FloorShift"]
-
-_UNIT_DB = 10.0  # one unit of ``norm="floor"`` features (features.FLOOR_SCALE_DB)
 
 
 class FloorShift:
@@ -63,7 +62,7 @@ class FloorShift:
     def shifts(self, rng: np.random.Generator, batch: int, n_mels: int) -> np.ndarray:
         """Per-band rises for ``batch`` examples, shape ``(batch, n_mels)``, in feature units."""
         bands = np.arange(n_mels, dtype=np.float64)
-        level = rng.uniform(0.0, self.max_db / _UNIT_DB, size=batch)
+        level = rng.uniform(0.0, self.max_db / FLOOR_SCALE_DB, size=batch)
         on = rng.random(batch) < self.p
         bump = rng.random(batch) < 0.5
         centre = rng.uniform(0, n_mels, size=batch)

@@ -145,7 +145,8 @@ def _recipe(c) -> str:
     ]
     flags = [name for name, on in [
         ("class weights", c.class_weights), ("SpecAugment", c.spec_augment),
-        (f"mixup {c.mixup:g}", c.mixup > 0), (f"floor shift ≤ {c.floor_shift:g} dB", c.floor_shift > 0), (f"label smoothing {c.label_smoothing:g}", c.label_smoothing > 0),
+        (f"mixup {c.mixup:g}", c.mixup > 0), (f"floor shift ≤ {c.floor_shift:g} dB", c.floor_shift > 0),
+        (f"label smoothing {c.label_smoothing:g}", c.label_smoothing > 0),
         (f"early stopping (patience {c.patience})", c.early_stopping), ("LR on plateau", c.lr_schedule),
     ] if on]
     if c.model == "birdnet-head":
