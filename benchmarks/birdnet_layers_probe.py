@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from _common import OUT, require, write_json
+from _common import OUT, preserving_interpreter, require, write_json
 from birdnet_probe import cv_accuracy
 
 LAYERS = {
@@ -45,13 +44,7 @@ _INTERP = None  # one interpreter per worker process
 def _interpreter():
     global _INTERP
     if _INTERP is None:
-        from animalsnd.backbones import birdnet
-
-        cls, _ = birdnet._interpreter_class()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            it = cls(model_path=str(birdnet.model_path()), num_threads=1, experimental_preserve_all_tensors=True)
-        it.allocate_tensors()
+        it = preserving_interpreter()
         index = {}
         for t in it.get_tensor_details():
             for key, name in LAYERS.items():

@@ -1,0 +1,188 @@
+"""Probe fine-tuning BirdNET's last convolution on a cache's folds, 5-fold.
+
+``birdnet-head`` reads BirdNET's 1024-d embedding, which is the global average
+of its last layer: a 3x3 convolution (192 -> 1024 channels, folded batch
+norm, ReLU) over a (3, 8, 192) feature map per 3-s window. That layer's
+weights are constants in the TFLite file, so it can be rebuilt in TensorFlow
+and trained, the rest of the backbone staying frozen. For every usable clip
+of a prepared cache this script:
+
+1. reads the layer's input (``ACT_POST``) for both views of each 3-s window
+   (as recorded and at double speed) and the layer's kernel and bias, and
+   checks that the rebuilt layer reproduces the cache's stored features;
+2. per fold, fits the default reading (standardised, class-balanced logistic
+   regression, C = 0.1) on the frozen features, puts its weights on top of
+   the rebuilt layer, and trains layer and classifier together (Adam,
+   batch 32, class-weighted cross-entropy, the regression's L2 penalty on the
+   classifier; optionally mixup of the pooled features), scoring the test fold
+   after each listed epoch count::
+
+    nice -n 5 python benchmarks/birdnet_finetune_probe.py   # writes benchmarks/out/birdnet_finetune_probe.json
+    nice -n 5 python benchmarks/birdnet_finetune_probe.py --lr 3e-5 --epochs 0,10,20,40 \
+        --mixup 0.4 --out birdnet_finetune_probe_mixup.json
+
+Epoch 0 is the logistic regression itself. The feature maps are kept in
+``benchmarks/out/birdnet_tail_maps.npz`` (about 6 min to read with two
+workers, because reading a hidden tensor needs
+``experimental_preserve_all_tensors``). Needs the ``birdnet`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _common import OUT, preserving_interpreter, require, write_json
+
+MAP_TENSOR = "model/ACT_POST/Relu"  # input of the last convolution, (1, 3, 8, 192)
+KERNEL_TENSOR = "model/POST_CONV_1/Conv2D"  # (1024, 3, 3, 192), output-height-width-input
+BIAS_TENSOR = "model/POST_BN_1/FusedBatchNormV3;model/POST_CONV_1/Conv2D"  # (1024,), batch norm folded in
+
+def _tensor_index(it, prefix: str, ndim: int) -> int:
+    for t in it.get_tensor_details():
+        if t["name"].startswith(prefix) and len(t["shape"]) == ndim:
+            return int(t["index"])
+    raise SystemExit(f"BirdNET model: no tensor named {prefix!r} with {ndim} dimensions")
+
+
+def clip_maps(path: str) -> np.ndarray:
+    """``(n_windows, n_views, 3, 8, 192)`` inputs of BirdNET's last convolution."""
+    from animalsnd.audio import load
+    from animalsnd.backbones import birdnet
+
+    it = preserving_interpreter()
+    inp = it.get_input_details()[0]["index"]
+    idx = _tensor_index(it, MAP_TENSOR, 4)
+    y, _ = load(path, sr=birdnet.BIRDNET_SR)
+    windows = birdnet.frame_windows(y)
+    out = np.zeros((len(windows), len(birdnet.SPEEDS), 3, 8, 192), np.float32)
+    for v, speed in enumerate(birdnet.SPEEDS):
+        fast = birdnet.speed_up(windows, speed)
+        for i in range(len(fast)):
+            it.set_tensor(inp, np.ascontiguousarray(fast[i : i + 1]))
+            it.invoke()
+            out[i, v] = it.get_tensor(idx)[0]
+    return out
+
+
+def last_layer() -> tuple[np.ndarray, np.ndarray]:
+    """Kernel ``(3, 3, 192, 1024)`` (height-width-input-output) and bias ``(1024,)``."""
+    it = preserving_interpreter()
+    kernel = np.array(it.get_tensor(_tensor_index(it, KERNEL_TENSOR, 4)), np.float32)
+    bias = np.array(it.get_tensor(_tensor_index(it, BIAS_TENSOR, 1)), np.float32)
+    return np.ascontiguousarray(np.transpose(kernel, (1, 2, 3, 0))), bias
+
+
+def run(maps: list[np.ndarray], X: np.ndarray, y: np.ndarray, folds: np.ndarray, kernel: np.ndarray,
+        bias: np.ndarray, *, lr: float, epochs: list[int], C: float = 0.1, seed: int = 0,
+        batch: int = 32, mixup: float = 0.0) -> dict[int, list[float]]:
+    import tensorflow as tf
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.utils.class_weight import compute_class_weight
+
+    n_views = maps[0].shape[1]
+    n_classes = int(y.max()) + 1
+
+    def forward(K, B, idx):
+        w = np.concatenate([maps[i] for i in idx])
+        seg = np.concatenate([[j] * len(maps[i]) for j, i in enumerate(idx)])
+        h = tf.nn.relu(tf.nn.conv2d(tf.reshape(w, (-1, 3, 8, 192)), K, 1, "VALID") + B)
+        e = tf.reshape(tf.reduce_mean(h, axis=[1, 2]), (-1, 1024 * n_views))
+        return tf.concat([tf.math.segment_mean(e, seg), tf.math.segment_max(e, seg)], axis=1)
+
+    def features(K, B, idx):
+        return np.concatenate([forward(K, B, idx[i : i + 64]).numpy() for i in range(0, len(idx), 64)])
+
+    check = np.arange(min(20, len(maps)))
+    diff = float(np.abs(features(kernel, bias, check) - X[check]).max())
+    if diff > 1e-3:
+        raise SystemExit(f"the rebuilt layer does not reproduce the stored features (max difference {diff:.2g})")
+    acc: dict[int, list[float]] = {e: [] for e in epochs}
+    for f in sorted(set(folds.tolist())):
+        tr, te = np.where(folds != f)[0], np.where(folds == f)[0]
+        tf.random.set_seed(seed)
+        rng = np.random.default_rng(seed)
+        F = features(kernel, bias, tr)
+        mu, sd = F.mean(0), F.std(0) + 1e-6
+        reg = LogisticRegression(max_iter=3000, C=C, class_weight="balanced").fit((F - mu) / sd, y[tr])
+        K, B = tf.Variable(kernel), tf.Variable(bias)
+        W, c = tf.Variable(reg.coef_.T.astype(np.float32)), tf.Variable(reg.intercept_.astype(np.float32))
+        cw = tf.constant(compute_class_weight("balanced", classes=np.arange(n_classes), y=y[tr]), tf.float32)
+        l2 = 1.0 / (2 * C * len(tr))
+        opt = tf.keras.optimizers.Adam(lr)
+
+        def score() -> float:
+            p = (features(K, B, te) - mu) / sd @ W.numpy() + c.numpy()
+            return float((p.argmax(1) == y[te]).mean())
+
+        if 0 in acc:
+            acc[0].append(score())
+        for ep in range(1, max(epochs) + 1):
+            order = rng.permutation(tr)
+            for i in range(0, len(order), batch):
+                idx = order[i : i + batch]
+                # mixup: each clip's pooled features blended with another clip's, and the two losses
+                lam = float(rng.beta(mixup, mixup)) if mixup > 0 else 1.0
+                other = rng.permutation(len(idx))
+                with tf.GradientTape() as tape:
+                    F = forward(K, B, idx)
+                    logits = (lam * F + (1 - lam) * tf.gather(F, other) - mu) / sd @ W + c
+                    ce = sum(w * tf.nn.sparse_softmax_cross_entropy_with_logits(labels=t, logits=logits) * tf.gather(cw, t)
+                             for w, t in ((lam, y[idx]), (1 - lam, y[idx][other])) if w > 0)
+                    loss = tf.reduce_mean(ce) + l2 * tf.reduce_sum(W ** 2)
+                grads = tape.gradient(loss, [K, B, W, c])
+                opt.apply_gradients(zip(grads, [K, B, W, c]))
+            if ep in acc:
+                acc[ep].append(score())
+        print(f"  fold {f}: " + " ".join(f"{e} ep {acc[e][-1]:.3f}" for e in epochs), flush=True)
+    return acc
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from joblib import Parallel, delayed
+
+    from animalsnd.embeddings import load_embedding_set
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cache", type=Path, default=OUT / "cache-animal-sounds-10")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--lr", default="1e-5,3e-5,1e-4", help="learning rates, comma-separated")
+    p.add_argument("--epochs", default="0,5,10,20,30", help="epoch counts to score, comma-separated")
+    p.add_argument("--mixup", type=float, default=0.0, help="mixup alpha on the pooled features (0: off)")
+    p.add_argument("--out", default="birdnet_finetune_probe.json")
+    args = p.parse_args(argv)
+    require(args.cache)
+    es = load_embedding_set(args.cache, pool="meanmax", jobs=args.jobs)
+    store = OUT / "birdnet_tail_maps.npz"
+    t0 = time.perf_counter()
+    if store.exists() and np.load(store, allow_pickle=True)["sha"].tolist() == list(es.shas):
+        maps = list(np.load(store, allow_pickle=True)["maps"])
+    else:
+        maps = Parallel(n_jobs=args.jobs)(delayed(clip_maps)(path) for path in es.paths)
+        np.savez(store, maps=np.array(maps, dtype=object), sha=np.array(es.shas))
+    map_seconds = time.perf_counter() - t0
+    kernel, bias = last_layer()
+    epochs = sorted({int(e) for e in args.epochs.split(",")})
+    results = {}
+    for lr in [float(v) for v in args.lr.split(",")]:
+        print(f"learning rate {lr:g}", flush=True)
+        t0 = time.perf_counter()
+        acc = run(maps, es.X, es.y, es.folds, kernel, bias, lr=lr, epochs=epochs, mixup=args.mixup)
+        results[f"{lr:g}"] = {
+            "seconds": round(time.perf_counter() - t0, 1),
+            "epochs": {str(e): {"folds": a, "mean": float(np.mean(a)), "std": float(np.std(a))} for e, a in acc.items()},
+        }
+        for e, a in acc.items():
+            print(f"| {lr:g} | {e} | {np.mean(a):.3f} ± {np.std(a):.3f} |", flush=True)
+    write_json(args.out, {"cache": str(args.cache), "clips": len(es.y), "map_seconds": round(map_seconds, 1),
+                          "C": 0.1, "batch": 32, "seed": 0, "mixup": args.mixup, "learning_rates": results})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
