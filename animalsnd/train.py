@@ -99,7 +99,7 @@ def model_revision(model: str) -> int:
 
 # options that only one model family reads: left out of other models' to_dict()
 _MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
-    "pool": ("birdnet-head",), "shots": ("protonet",), "unlabeled": ("protonet",),
+    "pool": ("birdnet-head",), "shots": ("protonet", "birdnet-head", "stats-mlp"), "unlabeled": ("protonet",),
     "finetune_epochs": ("protonet",),
     "floor_shift": ("cnn1d", "cnn1d-enhanced", "alexnet-mel", "transformer-mel"),
 }
@@ -147,7 +147,7 @@ class TrainConfig:
     min_lr: float = 1e-6
     model_options: dict = field(default_factory=dict)
     pool: str = "meanmax"  # birdnet-head: pooling of a clip's window embeddings (chosen by CV)
-    shots: int = 0  # protonet: labelled training clips per class (0: all)
+    shots: int = 0  # protonet, birdnet-head, stats-mlp: labelled training clips per class (0: all)
     unlabeled: str = ""  # protonet: folder of extra unlabelled audio for pretraining
     finetune_epochs: int = 0  # protonet: episodic fine-tuning epochs after pretraining
     floor_shift: float = 0.0  # dB; random background floors on --norm floor features (0: off)
@@ -202,6 +202,9 @@ class TrainConfig:
             default = next(f.default for f in fields(self) if f.name == name)
             if self.model not in models and getattr(self, name) != default:
                 raise ConfigError(f"--{name.replace('_', '-')} applies to --model {' or '.join(models)} only")
+        if self.shots and self.val_fraction:
+            raise ConfigError(f"--shots {self.shots} with --val-fraction {self.val_fraction:g} would use more labelled "
+                              "clips than the shots; use --val-fraction 0")
 
     @classmethod
     def for_model(cls, model: str, *, recipe: str = "default", **options) -> "TrainConfig":

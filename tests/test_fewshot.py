@@ -81,8 +81,10 @@ def test_protonet_options_are_validated():
     c = TrainConfig.for_model("protonet", shots=5)
     assert c.shots == 5 and c.val_fraction == 0.0 and "shots" in c.to_dict()
     assert "shots" not in TrainConfig.for_model("cnn1d").to_dict()
-    with pytest.raises(ConfigError, match="--shots applies to --model protonet only"):
+    with pytest.raises(ConfigError, match="--shots applies to --model protonet or birdnet-head or stats-mlp only"):
         TrainConfig.for_model("cnn1d", shots=5)
+    with pytest.raises(ConfigError, match="--shots 5 with --val-fraction 0.1 would use more labelled clips"):
+        TrainConfig.for_model("birdnet-head", shots=5, val_fraction=0.1)
     with pytest.raises(ConfigError, match="shots=-1 must be a non-negative integer"):
         TrainConfig.for_model("protonet", shots=-1)
 
@@ -139,7 +141,7 @@ def test_protonet_cli_cv_and_predict(runner, tiny, tmp_path):
     res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "protonet", "--out", str(out), "--cv",
                               "--shots", "1", "--finetune-epochs", "0", *FAST_CLI, *opts])
     assert res.exit_code == 0, res.output
-    assert "1 shots per class" in res.output and "4-fold cross-validation" in res.output
+    assert "1 shot per class" in res.output and "4-fold cross-validation" in res.output
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [f"fold-{k}" for k in range(4)]
     wav = tmp_path / "call.wav"
     sf.write(wav, np.concatenate([clip("chirp", 1), clip("burst", 2)]), 8000)

@@ -184,3 +184,37 @@ def test_compare_runs_stats_mlp_on_descriptors(tiny):
     (rec,) = res.runs["stats-mlp"]
     assert rec["model"] == "stats-mlp" and rec["epochs_run"] == 3 and rec["n_val"] == 0
     assert rec["n_test"] == 6 and rec["noisy"] == {}
+
+
+def test_shots_keep_that_many_training_clips_per_class(runner, tiny, tmp_path, monkeypatch):
+    import animalsnd.train as T
+    from animalsnd.fewshot import select_shots
+    from animalsnd.heads import stats_head
+
+    out = tmp_path / "m"
+    res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "stats-mlp", "--out", str(out),
+                              "--test-fold", "1", "--jobs", "1", "--shots", "2", *FAST])
+    assert res.exit_code == 0, res.output
+    assert "2 shots per class" in " ".join(res.output.split())
+    meta = json.loads((out / "bundle.json").read_text())
+    assert meta["train"]["shots"] == 2 and meta["training"]["n_train"] == 2 * len(meta["classes"])
+
+    # the labelled clips are protonet's for the same seed and fold; --shots 0 keeps them all
+    fs = stats_head.descriptor_set_for(tiny["cache"], jobs=1)
+    config = T.TrainConfig.for_model("stats-mlp", shots=2, epochs=1, seed=3)
+    split = T.checked_split(fs, config, 0)
+    picked = split.train[select_shots(fs.y[split.train], 2, seed=3 * 1000 + 0)]
+    assert np.bincount(fs.y[picked]).tolist() == [2, 2, 2]
+    seen = {}
+
+    def stop(model, config, X, y, *args, **kwargs):
+        seen["X"] = X
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(T, "_fit", stop)
+    with pytest.raises(RuntimeError, match="stop"):
+        stats_head.train_fold(fs, config=config, test_fold=0)
+    np.testing.assert_array_equal(seen["X"], fs.X[picked])
+    with pytest.raises(RuntimeError, match="stop"):
+        stats_head.train_fold(fs, config=T.TrainConfig.for_model("stats-mlp", epochs=1, seed=3), test_fold=0)
+    assert len(seen["X"]) == len(split.train)

@@ -44,7 +44,7 @@ def train(
     model_option: list[str] = typer.Option([], "--model-option", help="Architecture option KEY=VALUE for the model builder (repeatable; VALUE is JSON or text), e.g. dense_units=128."),
     seed: int = typer.Option(0, "--seed", help="Seed for validation split, weights, shuffling and augmentation."),
     pool: Optional[str] = typer.Option(None, "--pool", help="birdnet-head: pooling of a clip's 3-s window embeddings: mean, max, meanmax (mean and max concatenated) or meanstd. [default: meanmax]"),
-    shots: Optional[int] = typer.Option(None, "--shots", help="protonet: labelled training clips per class, drawn with --seed (a few-shot evaluation). [default: all]"),
+    shots: Optional[int] = typer.Option(None, "--shots", help="protonet, birdnet-head, stats-mlp: labelled training clips per class, drawn with --seed (a few-shot evaluation). [default: all]"),
     unlabeled: Optional[Path] = typer.Option(None, "--unlabeled", help="protonet: folder of extra unlabelled audio for the self-supervised pretraining."),
     finetune_epochs: Optional[int] = typer.Option(None, "--finetune-epochs", help="protonet: episodic fine-tuning epochs after pretraining (0: none). [default: 10]"),
     jobs: int = typer.Option(-1, "--jobs", help="birdnet-head, stats-mlp: parallel workers computing missing BirdNET embeddings or clip descriptors (-1: all cores)."),
@@ -156,8 +156,9 @@ def _recipe(c) -> str:
 
         flags.append("clip descriptors, " + ", ".join(f"{k}={v}" for k, v in DEFAULT_OPTIONS.items()
                                                         if k not in c.model_options))
+    if c.shots or c.model == "protonet":
+        flags.append(f"{c.shots} shot{'s' * (c.shots != 1)} per class" if c.shots else "all labelled clips")
     if c.model == "protonet":
-        flags.append(f"{c.shots} shots per class" if c.shots else "all labelled clips")
         flags += [f"{c.finetune_epochs} fine-tuning epochs"] if c.finetune_epochs else []
         flags += [f"unlabelled {c.unlabeled}"] if c.unlabeled else []
     if c.model_options:

@@ -5,6 +5,7 @@ training a dense head on them, and the fold-averaging predictor around their bun
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -92,7 +93,8 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
     ``config`` (class weights, mixup, early stopping, LR schedule). Log-Mel
     ``augmented`` copies are refused with ``aug_msg``. Same contract as
     :func:`animalsnd.train.train_fold`: a FoldResult, and the bundle in
-    ``out_dir`` when given.
+    ``out_dir`` when given. ``config.shots`` > 0 keeps that many training
+    clips per class (:func:`animalsnd.fewshot.select_shots`).
     """
     from animalsnd import train as T
     from animalsnd.augment import Mixup
@@ -107,6 +109,11 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
                           f"available: {', '.join(sorted(defaults))}")
     n_classes = len(fs.classes)
     split = T.checked_split(fs, config, test_fold)
+    if config.shots:  # a few-shot evaluation: the same labelled clips as protonet's with the same seed
+        from animalsnd.fewshot import select_shots
+
+        split = replace(split, train=split.train[select_shots(fs.y[split.train], config.shots,
+                                                              seed=config.seed * 1000 + test_fold)])
     X_train, y_train = fs.X[split.train], fs.y[split.train]
     T._seed_everything(config.seed)
     mean, var = standardiser(X_train)
