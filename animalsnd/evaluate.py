@@ -422,6 +422,13 @@ def snr_key(snr: float) -> str:
     return f"{float(snr):g}"
 
 
+def _input_key(bundle) -> tuple:
+    """What decides a bundle's inputs: bundles with equal keys share noisy inputs."""
+    if bundle.kind == "logmel":
+        return ("logmel", bundle.cfg.hash())
+    return (bundle.kind, json.dumps(bundle.meta["input"], sort_keys=True))
+
+
 def evaluate_noise(
     report: EvalReport,
     noise_dir: str | Path,
@@ -435,8 +442,10 @@ def evaluate_noise(
     """Score each bundle of ``report`` again with background noise at every SNR.
 
     The noise is mixed into each evaluated clip's waveform with the calibrated
-    method (:func:`animalsnd.robustness.noisy_features`, SNR against the
+    method (:func:`animalsnd.robustness.noisy_inputs`, SNR against the
     call's active level); clip ``i`` gets the same noise segment at every SNR.
+    Log-Mel models see the noisy clip's features; ``birdnet-head`` its pooled
+    BirdNET embedding, ``stats-mlp`` its descriptor.
     Clips shared by several bundles (``--data``) are mixed once per SNR.
 
     Raises
@@ -450,7 +459,7 @@ def evaluate_noise(
     """
     from animalsnd.augment.noisebank import load_noise_bank
     from animalsnd.errors import ConfigError
-    from animalsnd.robustness import noisy_features
+    from animalsnd.robustness import noisy_inputs
 
     snrs = [float(s) for s in snrs]
     if not snrs:
@@ -459,22 +468,19 @@ def evaluate_noise(
     if dup:
         raise ConfigError(f"--snr lists {', '.join(dup)} dB more than once")
     bundles = [load_bundle(r.path) for r in report.runs]
-    if any(b.kind != "logmel" for b in bundles):
-        raise ConfigError("--noise mixes noise into log-Mel inputs; birdnet-head and stats-mlp models "
-                          "are not supported")
     bank = load_noise_bank(noise_dir, sr=bundles[0].cfg.sr)
     scores: dict[str, list[dict]] = {"clean": [{k: r.result.metrics[k] for k in SUMMARY_KEYS}
                                                for r in report.runs]}
     for s in snrs:
         scores[snr_key(s)] = []
-    total = len(snrs) * len({(id(r.data), b.cfg.hash()) for r, b in zip(report.runs, bundles)})
-    noisy: dict[tuple, np.ndarray] = {}  # (data, feature config, snr) -> features
+    total = len(snrs) * len({(id(r.data), _input_key(b)) for r, b in zip(report.runs, bundles)})
+    noisy: dict[tuple, np.ndarray] = {}  # (data, model input, snr) -> inputs
     done = 0
     for i, (run, b) in enumerate(zip(report.runs, bundles)):
         for s in snrs:
-            key = (id(run.data), b.cfg.hash(), s)
+            key = (id(run.data), _input_key(b), s)
             if key not in noisy:
-                noisy[key] = noisy_features(run.data.paths, b.cfg, noise_dir, snr_db=s, seed=seed, jobs=jobs)
+                noisy[key] = noisy_inputs(run.data.paths, b, noise_dir, snr_db=s, seed=seed, jobs=jobs)
                 done += 1
                 if progress is not None:
                     progress(done, total)

@@ -24,7 +24,18 @@ from animalsnd.config import FeatureConfig
 from animalsnd.errors import AudioError, ConfigError
 from animalsnd.features import logmel
 
-__all__ = ["noisy_features"]
+__all__ = ["noisy_features", "noisy_inputs"]
+
+
+def _mixed(path: str, index: int, sr: int, noise_root: str, noise_names: tuple[str, ...], snr_db: float,
+           seed: int, *, min_samples: int = 1, max_samples: int | None = None) -> tuple[np.ndarray, float]:
+    """Clip ``index`` at ``sr`` (cut to ``max_samples``) with noise at ``snr_db``, and the realised SNR."""
+    y, _ = load(path, sr=sr, min_samples=min_samples)
+    y = y[:max_samples] if max_samples else y
+    noises = load_noise_waveforms(noise_root, noise_names, sr)
+    mixer = NoiseMixer(noises, snr_db=snr_db, reference="active", sr=sr, noise_names=noise_names)
+    mixed, info = mix(y, mixer, copy_rng(seed, index))
+    return mixed, info["realised_snr_db"]
 
 
 def _noisy_one(
@@ -38,14 +49,64 @@ def _noisy_one(
 ) -> tuple[np.ndarray, float] | str:
     """Worker: features of one clip with noise at ``snr_db``, or why it failed."""
     try:
-        y, _ = load(path, sr=cfg.sr, min_samples=cfg.n_fft)
+        mixed, snr = _mixed(path, index, cfg.sr, noise_root, noise_names, snr_db, seed,
+                            min_samples=cfg.n_fft, max_samples=feature_window(cfg))
     except AudioError as exc:
         return str(exc)
-    y = y[: feature_window(cfg)]
-    noises = load_noise_waveforms(noise_root, noise_names, cfg.sr)
-    mixer = NoiseMixer(noises, snr_db=snr_db, reference="active", sr=cfg.sr, noise_names=noise_names)
-    mixed, info = mix(y, mixer, copy_rng(seed, index))
-    return logmel(mixed, cfg=cfg, pad=True), info["realised_snr_db"]
+    return logmel(mixed, cfg=cfg, pad=True), snr
+
+
+def _noisy_vector(
+    path: str,
+    index: int,
+    kind: str,
+    pool: str,
+    noise_root: str,
+    noise_names: tuple[str, ...],
+    snr_db: float,
+    seed: int,
+) -> tuple[np.ndarray, float] | str:
+    """Worker: a vector model's input (pooled BirdNET embedding or clip descriptor) of one noisy clip."""
+    if kind == "birdnet":
+        from animalsnd.backbones import birdnet
+        from animalsnd.embeddings import _embedder
+
+        sr = birdnet.BIRDNET_SR
+    else:
+        from animalsnd import descriptors as D
+
+        sr = D.SPEC["sr"]
+    try:
+        mixed, snr = _mixed(path, index, sr, noise_root, noise_names, snr_db, seed)
+    except AudioError as exc:
+        return str(exc)
+    if kind == "birdnet":
+        return birdnet.pool(_embedder().features(birdnet.frame_windows(mixed)), method=pool), snr
+    return D.describe(mixed, sr=sr), snr
+
+
+def _check_noise_options(snr_db: object, seed: object, jobs: object) -> None:
+    if isinstance(snr_db, bool) or not isinstance(snr_db, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(snr_db):
+        raise ConfigError(f"snr_db={snr_db!r} must be a finite number of dB")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed={seed!r} must be a non-negative integer")
+    if not isinstance(jobs, int) or jobs == 0:
+        raise ConfigError(f"jobs={jobs!r} must be -1 (all cores) or a positive integer")
+
+
+def _collect(results: list, paths: list[str], shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    X = np.zeros((len(paths), *shape), dtype=np.float32)
+    snr = np.zeros(len(paths), dtype=float)
+    failed = []
+    for i, res in enumerate(results):
+        if isinstance(res, tuple):
+            X[i], snr[i] = res
+        else:
+            failed.append(res if isinstance(res, str) else f"{paths[i]}: {getattr(res, 'error', res)}")
+    if failed:
+        raise AudioError(f"{len(failed)} of {len(paths)} evaluation clips could not be read (first: {failed[0]})")
+    return X, snr
 
 
 def noisy_features(
@@ -94,27 +155,35 @@ def noisy_features(
     AudioError
         An evaluation clip cannot be read (the message says how many).
     """
-    if isinstance(snr_db, bool) or not isinstance(snr_db, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(snr_db):
-        raise ConfigError(f"snr_db={snr_db!r} must be a finite number of dB")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"seed={seed!r} must be a non-negative integer")
-    if not isinstance(jobs, int) or jobs == 0:
-        raise ConfigError(f"jobs={jobs!r} must be -1 (all cores) or a positive integer")
-    bank = load_noise_bank(noise_dir, sr=cfg.sr)
-    tasks = [
-        (str(p), i, cfg, str(bank.root), tuple(bank.names), float(snr_db), int(seed))
-        for i, p in enumerate(paths)
-    ]
-    results = run_parallel(_noisy_one, tasks, jobs=jobs, progress=progress)
-    X = np.zeros((len(paths), cfg.frames, cfg.n_mels), dtype=np.float32)
-    snr = np.zeros(len(paths), dtype=float)
-    failed = []
-    for i, res in enumerate(results):
-        if isinstance(res, tuple):
-            X[i], snr[i] = res
-        else:
-            failed.append(res if isinstance(res, str) else f"{paths[i]}: {getattr(res, 'error', res)}")
-    if failed:
-        raise AudioError(f"{len(failed)} of {len(paths)} evaluation clips could not be read (first: {failed[0]})")
+    return _noisy(_noisy_one, (cfg,), paths, noise_dir, sr=cfg.sr, shape=(cfg.frames, cfg.n_mels), snr_db=snr_db,
+                  seed=seed, jobs=jobs, progress=progress, return_snr=return_snr)
+
+
+def noisy_inputs(paths: list[str], bundle, noise_dir: str | Path,
+                 **options) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """A bundle's inputs for evaluation clips with background noise at one SNR.
+
+    Log-Mel bundles get :func:`noisy_features`. ``birdnet-head`` and
+    ``stats-mlp`` bundles get the whole clip, mixed at the BirdNET (48 kHz) or
+    descriptor (16 kHz) rate with the same seeding and calibration, then
+    embedded and pooled like the bundle's training clips, or described.
+    ``options`` (``snr_db``, ``seed``, ``jobs``, ``progress``, ``return_snr``)
+    and errors are those of :func:`noisy_features`; ``X`` has shape
+    ``(n, *bundle.input_shape)``.
+    """
+    if bundle.kind == "logmel":
+        return noisy_features(paths, bundle.cfg, noise_dir, **options)
+    extra = (bundle.kind, bundle.meta["input"].get("pool", ""))
+    return _noisy(_noisy_vector, extra, paths, noise_dir, sr=bundle.cfg.sr, shape=tuple(bundle.input_shape),
+                  **{"seed": 0, "jobs": -1, "progress": None, "return_snr": False, **options})
+
+
+def _noisy(worker, extra: tuple, paths: list[str], noise_dir, *, sr: int, shape: tuple[int, ...], snr_db: float,
+           seed: int, jobs: int, progress: Progress | None, return_snr: bool):
+    """Run ``worker(path, i, *extra, noise_root, noise_names, snr_db, seed)`` on every clip."""
+    _check_noise_options(snr_db, seed, jobs)
+    bank = load_noise_bank(noise_dir, sr=sr)
+    tasks = [(str(p), i, *extra, str(bank.root), tuple(bank.names), float(snr_db), int(seed))
+             for i, p in enumerate(paths)]
+    X, snr = _collect(run_parallel(worker, tasks, jobs=jobs, progress=progress), paths, shape)
     return (X, snr) if return_snr else X

@@ -106,3 +106,29 @@ def trained_cv(tiny, tmp_path_factory) -> Path:
         train(tiny["cache"], out, config=TrainConfig.for_model("cnn1d", **FAST), cv=True)
         _memo["trained_cv"] = out
     return _memo["trained_cv"]
+
+
+def noisy_run(runner, out, held, tmp_path):
+    """``eval --noise`` on a vector bundle: its own inputs of the noisy clips, nearer the clean ones at a high SNR."""
+    import json
+
+    from animalsnd.bundle import load_bundle
+    from animalsnd.cli import app
+    from animalsnd.robustness import noisy_inputs
+
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    sf.write(noise / "hiss.wav", (0.1 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32), SR)
+    b = load_bundle(out)
+    X0, snr = noisy_inputs(held.data.paths, b, noise, snr_db=0, seed=1, jobs=1, return_snr=True)
+    assert X0.shape == held.data.X.shape and np.all(np.abs(snr) <= 0.5)
+    X40 = noisy_inputs(held.data.paths, b, noise, snr_db=40, seed=1, jobs=1)
+    assert np.abs(X40 - held.data.X).mean() < np.abs(X0 - held.data.X).mean() / 3
+    # the same noise whatever the number of workers (up to BLAS rounding)
+    again = noisy_inputs(held.data.paths, b, noise, snr_db=0, seed=1, jobs=2)
+    np.testing.assert_allclose(X0, again, rtol=1e-4, atol=1e-4)
+    res = runner.invoke(app, ["eval", str(out), "--noise", str(noise), "--snr", "40,0",
+                              "--json", str(tmp_path / "noisy.json")])
+    assert res.exit_code == 0, res.output
+    snr = json.loads((tmp_path / "noisy.json").read_text())["snr"]
+    assert set(snr) == {"clean", "40", "0"} and snr["clean"]["accuracy"] == held.result.metrics["accuracy"]

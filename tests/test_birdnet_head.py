@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest_train import SR, clip, tiny  # noqa: F401  (fixture)
+from conftest_train import SR, clip, noisy_run, tiny  # noqa: F401  (fixture)
 
 from animalsnd.backbones import birdnet
 from animalsnd.cli import app
@@ -137,6 +137,7 @@ def test_head_trains_evaluates_and_predicts(runner, tiny, tmp_path):
     expected = b.predict_proba(held.data.X[:1])
     np.testing.assert_allclose(run.results[0].probs, expected, atol=1e-5)
     assert run.results[0].spans_s.tolist() == [[0.0, 0.5]]
+    noisy_run(runner, out, held, tmp_path)  # eval --noise re-embeds the noisy clips
 
 
 @needs_model
