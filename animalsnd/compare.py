@@ -412,8 +412,10 @@ def compare(
         Workers for augmentation and noisy features.
     eval_noise : path, optional
         Also score each run's test fold with this noise mixed in at every
-        ``eval_snr`` (:func:`animalsnd.robustness.noisy_features`, seed 0);
-        the noisy features are computed once per (fold, SNR).
+        ``eval_snr`` (:func:`animalsnd.robustness.noisy_features`, seed 0;
+        ``birdnet-head`` and ``stats-mlp`` embed or describe the noisy clips,
+        :func:`~animalsnd.robustness.noisy_vectors`); the noisy inputs are
+        computed once per (fold, SNR, kind of input).
     per_class : int, optional
         Noise copies per class in the augmented sets (``augment --per-class``);
         default: the study's balancing, which tops up the smaller classes only.
@@ -516,7 +518,8 @@ def compare(
     def usable(rec: dict | None) -> bool:
         if rec is None:
             return False
-        return all(rec.get("noisy_source", {}).get(lab) == noise_id for lab in labels)
+        # runs stored before a model could be scored with noise have a source but no noisy scores
+        return all(rec.get("noisy_source", {}).get(lab) == noise_id and lab in rec.get("noisy", {}) for lab in labels)
 
     stored = {key: _read_record(store / f"{key}.json") for *_, key in plan}
     n_stored = sum(usable(r) for r in stored.values())
@@ -527,7 +530,7 @@ def compare(
     result = CompareResult(cache_dir=cache_dir, variants=chosen, folds=fold_ids, seeds=seed_ids,
                            classes=list(fs.classes), runs={v.name: [] for v in chosen}, eval_snrs=snrs)
     loaded_aug: dict[str, object] = {}
-    noisy_cache: dict[tuple[int, str], np.ndarray] = {}
+    noisy_cache: dict[tuple, np.ndarray] = {}  # (fold, SNR, model input) -> noisy inputs
     for i, (k, v, s, c, aug, key) in enumerate(plan, start=1):
         rec = stored[key]
         reused = usable(rec)
@@ -609,16 +612,19 @@ def _train_one(fs, cache_dir, v: Variant, config, fold: int, aug, loaded_aug, sn
         "noisy": {},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    if snrs and inputs is fs:  # noisy inputs are log-Mel features
-        from animalsnd.robustness import noisy_features
+    if snrs:  # the model's own inputs of the noisy test clips: log-Mel features, embeddings or descriptors
+        from animalsnd.robustness import noisy_features, noisy_vectors
 
         paths = [fs.paths[i] for i in test]
+        kind = {"birdnet-head": ("birdnet", config.pool), "stats-mlp": ("stats", "")}.get(config.model)
         for snr in snrs:
             lab = snr_label(snr)
-            if (fold, lab) not in noisy_cache:
-                noisy_cache[fold, lab] = noisy_features(paths, fs.cfg, eval_noise, snr_db=snr,
-                                                        seed=EVAL_NOISE_SEED, jobs=jobs)
-            pred, _ = _predict_timed(model, noisy_cache[fold, lab])
+            key = (fold, lab, kind)
+            if key not in noisy_cache:
+                options = dict(snr_db=snr, seed=EVAL_NOISE_SEED, jobs=jobs)
+                noisy_cache[key] = (noisy_features(paths, fs.cfg, eval_noise, **options) if kind is None
+                                    else noisy_vectors(paths, kind[0], eval_noise, pool=kind[1], **options))
+            pred, _ = _predict_timed(model, noisy_cache[key])
             rec["noisy"][lab] = _scores(fs.y[test], pred, fs.classes)
     del model
     res.model = None

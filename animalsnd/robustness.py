@@ -24,7 +24,7 @@ from animalsnd.config import FeatureConfig
 from animalsnd.errors import AudioError, ConfigError
 from animalsnd.features import logmel
 
-__all__ = ["noisy_features", "noisy_inputs"]
+__all__ = ["noisy_features", "noisy_inputs", "noisy_vectors"]
 
 
 def _mixed(path: str, index: int, sr: int, noise_root: str, noise_names: tuple[str, ...], snr_db: float,
@@ -163,18 +163,40 @@ def noisy_inputs(paths: list[str], bundle, noise_dir: str | Path,
                  **options) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """A bundle's inputs for evaluation clips with background noise at one SNR.
 
-    Log-Mel bundles get :func:`noisy_features`. ``birdnet-head`` and
-    ``stats-mlp`` bundles get the whole clip, mixed at the BirdNET (48 kHz) or
-    descriptor (16 kHz) rate with the same seeding and calibration, then
-    embedded and pooled like the bundle's training clips, or described.
-    ``options`` (``snr_db``, ``seed``, ``jobs``, ``progress``, ``return_snr``)
-    and errors are those of :func:`noisy_features`; ``X`` has shape
-    ``(n, *bundle.input_shape)``.
+    Log-Mel bundles get :func:`noisy_features`, ``birdnet-head`` and
+    ``stats-mlp`` bundles :func:`noisy_vectors`. ``options`` (``snr_db``,
+    ``seed``, ``jobs``, ``progress``, ``return_snr``) and errors are those of
+    :func:`noisy_features`; ``X`` has shape ``(n, *bundle.input_shape)``.
     """
     if bundle.kind == "logmel":
         return noisy_features(paths, bundle.cfg, noise_dir, **options)
-    extra = (bundle.kind, bundle.meta["input"].get("pool", ""))
-    return _noisy(_noisy_vector, extra, paths, noise_dir, sr=bundle.cfg.sr, shape=tuple(bundle.input_shape),
+    return noisy_vectors(paths, bundle.kind, noise_dir, pool=bundle.meta["input"].get("pool", ""), **options)
+
+
+def noisy_vectors(paths: list[str], kind: str, noise_dir: str | Path, *, pool: str = "",
+                  **options) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Pooled BirdNET embeddings (``kind="birdnet"``, pooled by ``pool``) or clip
+    descriptors (``kind="stats"``) of evaluation clips with noise at one SNR.
+
+    The whole clip is mixed at the model's rate (48 kHz for BirdNET, 16 kHz
+    for the descriptors) with the seeding and calibration of
+    :func:`noisy_features`, then embedded and pooled, or described, exactly as
+    the training clips were. ``options`` and errors are those of
+    :func:`noisy_features`.
+    """
+    if kind == "birdnet":
+        from animalsnd.backbones import birdnet
+
+        if pool not in birdnet.POOL_METHODS:
+            raise ConfigError(f"pool={pool!r} must be one of: {', '.join(birdnet.POOL_METHODS)}")
+        sr, shape = birdnet.BIRDNET_SR, (birdnet.FEATURE_DIM * (2 if pool in ("meanmax", "meanstd") else 1),)
+    elif kind == "stats":
+        from animalsnd import descriptors as D
+
+        sr, shape = D.SPEC["sr"], (D.DIM,)
+    else:
+        raise ConfigError(f"kind={kind!r} must be 'birdnet' or 'stats'")
+    return _noisy(_noisy_vector, (kind, pool), paths, noise_dir, sr=sr, shape=shape,
                   **{"seed": 0, "jobs": -1, "progress": None, "return_snr": False, **options})
 
 

@@ -141,12 +141,17 @@ def test_head_trains_evaluates_and_predicts(runner, tiny, tmp_path):
 
 
 @needs_model
-def test_compare_runs_the_head_on_embeddings(tiny):
+def test_compare_runs_the_head_on_embeddings(tiny, tmp_path):
     from animalsnd.compare import compare
 
-    res = compare(tiny["cache"], variants="birdnet-head", folds=1, epochs=3, jobs=1)
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    sf.write(noise / "hiss.wav", (0.1 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32), SR)
+    res = compare(tiny["cache"], variants="birdnet-head", folds=1, epochs=3, jobs=1, eval_noise=noise,
+                  eval_snr=[20, 0])
     (rec,) = res.runs["birdnet-head"]
     assert rec["model"] == "birdnet-head" and rec["epochs_run"] == 3 and rec["config"]["pool"] == "meanmax"
+    assert set(rec["noisy"]) == {"20", "0"} and all(0 <= r["accuracy"] <= 1 for r in rec["noisy"].values())
 
 
 def test_head_is_trained_like_a_logistic_regression_by_default():

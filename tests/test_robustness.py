@@ -5,7 +5,7 @@ import soundfile as sf
 from animalsnd.cache import load_features, prepare
 from animalsnd.config import FeatureConfig
 from animalsnd.errors import AudioError, ConfigError, DatasetError
-from animalsnd.robustness import noisy_features
+from animalsnd.robustness import noisy_features, noisy_vectors
 from audiogen import make_dataset
 
 TINY = FeatureConfig(sr=8000, n_mels=16, n_fft=256, hop_length=128, frames=32)
@@ -55,3 +55,17 @@ def test_bad_input(clips, noise, tmp_path):
     with pytest.raises(AudioError) as e:
         noisy_features([*clips.paths[:2], missing], TINY, noise, snr_db=5, jobs=1)
     assert str(e.value).startswith(f"1 of 3 evaluation clips could not be read (first: {missing}: cannot read")
+
+
+def test_noisy_vectors_are_the_model_inputs_of_noisy_clips(clips, noise):
+    from animalsnd import descriptors as D
+
+    X, snr = noisy_vectors(clips.paths, "stats", noise, snr_db=5, seed=2, jobs=1, return_snr=True)
+    assert X.shape == (6, D.DIM) and np.all(np.abs(snr - 5) <= 0.5)
+    clean = np.stack([D.describe_file(p) for p in clips.paths])
+    near = noisy_vectors(clips.paths, "stats", noise, snr_db=40, seed=2, jobs=1)
+    assert np.abs(near - clean).mean() < np.abs(X - clean).mean()
+    with pytest.raises(ConfigError, match="kind='logmel' must be 'birdnet' or 'stats'"):
+        noisy_vectors(clips.paths, "logmel", noise, snr_db=5)
+    with pytest.raises(ConfigError, match="pool='median' must be one of"):
+        noisy_vectors(clips.paths, "birdnet", noise, snr_db=5, pool="median")
