@@ -7,9 +7,14 @@ on a prepared cache (prepared from the dataset when missing), writes
     nice -n 5 python benchmarks/pretrained_bench.py                       # everything
     nice -n 5 python benchmarks/pretrained_bench.py --variants head:mean,head:meanstd
 
-Variants: ``head:<pool>`` (birdnet-head with that pooling), ``protonet`` (all
-labelled clips) and ``protonet:<N>`` (N shots per class). ``--set KEY=VALUE``
-overrides a training option of every variant.
+Variants: ``head:<pool>`` (birdnet-head with that pooling; ``head:<pool>:<N>``
+with N shots per class), ``stats`` and ``stats:<N>`` (stats-mlp), ``protonet``
+(all labelled clips) and ``protonet:<N>`` (N shots per class; every model draws
+the same N clips for a seed and fold). ``--set KEY=VALUE`` overrides a
+training option of every variant::
+
+    nice -n 5 python benchmarks/pretrained_bench.py --variants head:meanmax:1,head:meanmax:5,head:meanmax:10,stats:5 \
+        --out pretrained_bench_shots.json
 
 BirdNET embeddings come from the cache's embedding store (computed once, in
 parallel, then reused); the time to compute them is measured on this machine
@@ -43,10 +48,14 @@ def variant_config(name: str, *, seed: int, sets: dict):
 
     kind, _, arg = name.partition(":")
     if kind == "head":
-        return TrainConfig.for_model("birdnet-head", pool=arg or "meanmax", seed=seed, **sets)
+        pool, _, shots = arg.partition(":")
+        return TrainConfig.for_model("birdnet-head", pool=pool or "meanmax", shots=int(shots or 0), seed=seed, **sets)
+    if kind == "stats":
+        return TrainConfig.for_model("stats-mlp", shots=int(arg or 0), seed=seed, **sets)
     if kind == "protonet":
         return TrainConfig.for_model("protonet", shots=int(arg or 0), seed=seed, **sets)
-    raise SystemExit(f"unknown variant {name!r}: use head:<pool>, protonet or protonet:<shots>")
+    raise SystemExit(f"unknown variant {name!r}: use head:<pool>[:<shots>], stats[:<shots>], protonet or "
+                     "protonet:<shots>")
 
 
 def embedding_cost(cache: Path, *, jobs: int, sample: int = 40) -> dict:
