@@ -8,7 +8,9 @@
 #   PHASES=report REPORT_FOLDS=3 REPORT_SEEDS=1 benchmarks/compare_bench.sh
 #
 # Phases: cnn1d (baseline, simple-noise and the enhanced 1D CNN with its
-# ablations), mel (alexnet-mel, transformer-mel), report. Runs are stored in the
+# ablations), mel (alexnet-mel, transformer-mel), vector (stats-mlp and
+# birdnet-head, the models beyond the study, tabulated on their own in
+# docs/compare_vector.md; birdnet-head needs the birdnet extra), report. Runs are stored in the
 # cache (CACHE/compare/runs), so every phase resumes where it stopped and later
 # phases add to the same store. `report` trains nothing: it tabulates what is
 # stored for REPORT_FOLDS x REPORT_SEEDS into docs/compare.md,
@@ -21,13 +23,14 @@ PY=${PY:-python}
 DATA=${ANIMALSND_REAL_DATA:-/work/shared/data/animal-sounds-10}
 NOISE=${ANIMALSND_NOISE_DIR:-/work/shared/data/noise}
 CACHE=${CACHE:-benchmarks/out/cache-animal-sounds-10}
-PHASES=${PHASES:-"cnn1d mel report"}
+PHASES=${PHASES:-"cnn1d mel vector report"}
 FOLDS=${FOLDS:-all}
 SEEDS=${SEEDS:-2}
 REPORT_FOLDS=${REPORT_FOLDS:-$FOLDS}
 REPORT_SEEDS=${REPORT_SEEDS:-$SEEDS}
 CNN="baseline,simple-noise,enhanced,enhanced-no-noise,enhanced-no-specaugment,enhanced-no-class-weights"
 MEL="transformer-mel,alexnet-mel"
+VECTOR="stats-mlp,birdnet-head"
 # the order of the study's table, then the ablations
 ALL="baseline,simple-noise,alexnet-mel,transformer-mel,enhanced,enhanced-no-noise,enhanced-no-specaugment,enhanced-no-class-weights"
 COMMON=(--noise "$NOISE/wind" --eval-noise "$NOISE/rain" --eval-snr 10,0)
@@ -40,6 +43,8 @@ for phase in $PHASES; do
   case $phase in
     cnn1d)  $PY -m animalsnd compare "$CACHE" --variants "$CNN" "${COMMON[@]}" --folds "$FOLDS" --seeds "$SEEDS" ;;
     mel)    $PY -m animalsnd compare "$CACHE" --variants "$MEL" "${COMMON[@]}" --folds "$FOLDS" --seeds "$SEEDS" ;;
+    vector) $PY -m animalsnd compare "$CACHE" --variants "$VECTOR" "${COMMON[@]}" --folds "$FOLDS" --seeds "$SEEDS" \
+              --out docs/compare_vector.md --json benchmarks/out/compare_vector.json ;;
     report)
       $PY -m animalsnd compare "$CACHE" --variants "$ALL" "${COMMON[@]}" --folds "$REPORT_FOLDS" \
         --seeds "$REPORT_SEEDS" --report-only \
