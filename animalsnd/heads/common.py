@@ -5,8 +5,8 @@ training a dense head on them, and the fold-averaging predictor around their bun
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
