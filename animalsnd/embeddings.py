@@ -94,7 +94,13 @@ def embed_file(path: str | Path) -> np.ndarray:
     from animalsnd.audio import load
 
     y, _ = load(path, sr=birdnet.BIRDNET_SR)
-    return _embedder().features(birdnet.frame_windows(y))
+    return embed_signal(y)
+
+
+def embed_signal(y48: np.ndarray) -> np.ndarray:
+    """Per-window BirdNET embeddings of a 48 kHz mono signal, ``(n_windows, 2048)``:
+    the windows of :func:`~animalsnd.backbones.birdnet.frame_windows`, every speed."""
+    return _embedder().features(birdnet.frame_windows(y48))
 
 
 def _store_arrays(path: str) -> dict[str, np.ndarray]:

@@ -35,7 +35,7 @@ import numpy as np
 
 from animalsnd.errors import ConfigError, DatasetError
 
-__all__ = ["SSL_TEMPERATURE", "TEMPERATURE", "Views", "nt_xent", "prototypes", "select_shots",
+__all__ = ["SSL_TEMPERATURE", "TEMPERATURE", "Views", "labelled_clips", "nt_xent", "prototypes", "select_shots",
            "train_fold", "unlabeled_features"]
 
 SSL_TEMPERATURE = 0.2  # NT-Xent
@@ -138,6 +138,15 @@ def prototypes(Z: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
         if np.any(y == c):
             P[c] = Z[y == c].mean(axis=0)
     return P
+
+
+def labelled_clips(train: np.ndarray, y: np.ndarray, config, test_fold: int) -> np.ndarray:
+    """The rows of ``train`` whose labels a fold uses: ``config.shots`` per class (0: all).
+
+    Drawn with the seed ``config.seed * 1000 + test_fold``, so every model that
+    takes ``--shots`` (protonet, birdnet-head, stats-mlp) labels the same clips.
+    """
+    return train[select_shots(y[train], config.shots, seed=config.seed * 1000 + test_fold)]
 
 
 def select_shots(y: np.ndarray, shots: int, *, seed: int) -> np.ndarray:
@@ -328,7 +337,7 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
         parts.append(extra)
     pool = np.concatenate(parts) if len(parts) > 1 else parts[0]
 
-    labelled = split.train[select_shots(fs.y[split.train], config.shots, seed=config.seed * 1000 + test_fold)]
+    labelled = labelled_clips(split.train, fs.y, config, test_fold)
     X_lab, y_lab = fs.X[labelled], fs.y[labelled]
 
     unknown = sorted(set(config.model_options) - {"filters", "embed_dim"})

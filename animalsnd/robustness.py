@@ -69,7 +69,7 @@ def _noisy_vector(
     """Worker: a vector model's input (pooled BirdNET embedding or clip descriptor) of one noisy clip."""
     if kind == "birdnet":
         from animalsnd.backbones import birdnet
-        from animalsnd.embeddings import _embedder
+        from animalsnd.embeddings import embed_signal
 
         sr = birdnet.BIRDNET_SR
     else:
@@ -81,7 +81,7 @@ def _noisy_vector(
     except AudioError as exc:
         return str(exc)
     if kind == "birdnet":
-        return birdnet.pool(_embedder().features(birdnet.frame_windows(mixed)), method=pool), snr
+        return birdnet.pool(embed_signal(mixed), method=pool), snr
     return D.describe(mixed, sr=sr), snr
 
 
@@ -95,18 +95,15 @@ def _check_noise_options(snr_db: object, seed: object, jobs: object) -> None:
         raise ConfigError(f"jobs={jobs!r} must be -1 (all cores) or a positive integer")
 
 
-def _collect(results: list, paths: list[str], shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    X = np.zeros((len(paths), *shape), dtype=np.float32)
-    snr = np.zeros(len(paths), dtype=float)
-    failed = []
-    for i, res in enumerate(results):
-        if isinstance(res, tuple):
-            X[i], snr[i] = res
-        else:
-            failed.append(res if isinstance(res, str) else f"{paths[i]}: {getattr(res, 'error', res)}")
+def _collect(results: list, paths: list[str], empty_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Stacked inputs and realised SNRs of the workers' results (``empty_shape`` per clip when there are none)."""
+    failed = [res if isinstance(res, str) else f"{paths[i]}: {getattr(res, 'error', res)}"
+              for i, res in enumerate(results) if not isinstance(res, tuple)]
     if failed:
         raise AudioError(f"{len(failed)} of {len(paths)} evaluation clips could not be read (first: {failed[0]})")
-    return X, snr
+    if not results:
+        return np.zeros((0, *empty_shape), dtype=np.float32), np.zeros(0)
+    return np.stack([x for x, _ in results]).astype(np.float32), np.array([s for _, s in results], dtype=float)
 
 
 def noisy_features(
@@ -155,7 +152,7 @@ def noisy_features(
     AudioError
         An evaluation clip cannot be read (the message says how many).
     """
-    return _noisy(_noisy_one, (cfg,), paths, noise_dir, sr=cfg.sr, shape=(cfg.frames, cfg.n_mels), snr_db=snr_db,
+    return _noisy(_noisy_one, (cfg,), paths, noise_dir, sr=cfg.sr, empty_shape=cfg.shape, snr_db=snr_db,
                   seed=seed, jobs=jobs, progress=progress, return_snr=return_snr)
 
 
@@ -189,23 +186,24 @@ def noisy_vectors(paths: list[str], kind: str, noise_dir: str | Path, *, pool: s
 
         if pool not in birdnet.POOL_METHODS:
             raise ConfigError(f"pool={pool!r} must be one of: {', '.join(birdnet.POOL_METHODS)}")
-        sr, shape = birdnet.BIRDNET_SR, (birdnet.FEATURE_DIM * (2 if pool in ("meanmax", "meanstd") else 1),)
+        sr = birdnet.BIRDNET_SR
     elif kind == "stats":
         from animalsnd import descriptors as D
 
-        sr, shape = D.SPEC["sr"], (D.DIM,)
+        sr = D.SPEC["sr"]
     else:
         raise ConfigError(f"kind={kind!r} must be 'birdnet' or 'stats'")
-    return _noisy(_noisy_vector, (kind, pool), paths, noise_dir, sr=sr, shape=shape,
+    # no clips: (0, 0), as the width of a vector is only known once a clip is embedded or described
+    return _noisy(_noisy_vector, (kind, pool), paths, noise_dir, sr=sr, empty_shape=(0,),
                   **{"seed": 0, "jobs": -1, "progress": None, "return_snr": False, **options})
 
 
-def _noisy(worker, extra: tuple, paths: list[str], noise_dir, *, sr: int, shape: tuple[int, ...], snr_db: float,
+def _noisy(worker, extra: tuple, paths: list[str], noise_dir, *, sr: int, empty_shape: tuple[int, ...], snr_db: float,
            seed: int, jobs: int, progress: Progress | None, return_snr: bool):
     """Run ``worker(path, i, *extra, noise_root, noise_names, snr_db, seed)`` on every clip."""
     _check_noise_options(snr_db, seed, jobs)
     bank = load_noise_bank(noise_dir, sr=sr)
     tasks = [(str(p), i, *extra, str(bank.root), tuple(bank.names), float(snr_db), int(seed))
              for i, p in enumerate(paths)]
-    X, snr = _collect(run_parallel(worker, tasks, jobs=jobs, progress=progress), paths, shape)
+    X, snr = _collect(run_parallel(worker, tasks, jobs=jobs, progress=progress), paths, empty_shape)
     return (X, snr) if return_snr else X

@@ -101,7 +101,7 @@ def model_revision(model: str) -> int:
 _MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
     "pool": ("birdnet-head",), "shots": ("protonet", "birdnet-head", "stats-mlp"), "unlabeled": ("protonet",),
     "finetune_epochs": ("protonet",),
-    "floor_shift": ("cnn1d", "cnn1d-enhanced", "alexnet-mel", "transformer-mel"),
+    "floor_shift": _KERAS_MODELS,  # the log-Mel models
 }
 
 

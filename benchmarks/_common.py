@@ -61,3 +61,33 @@ def preserving_interpreter():
         it.allocate_tensors()
         _PRESERVING = it
     return _PRESERVING
+
+
+def tensor_index(it, prefix: str, ndim: int | None = None) -> int:
+    """Index of the first tensor of a BirdNET interpreter whose name starts with ``prefix``
+    (and that has ``ndim`` dimensions, when given)."""
+    for t in it.get_tensor_details():
+        if t["name"].startswith(prefix) and (ndim is None or len(t["shape"]) == ndim):
+            return int(t["index"])
+    raise SystemExit(f"BirdNET model: no tensor named {prefix!r}" + (f" with {ndim} dimensions" if ndim else ""))
+
+
+def window_tensors(it, windows, indices: list[int]) -> list:
+    """Hidden tensors of every 48 kHz window at every speed (``birdnet.SPEEDS``), read from
+    a :func:`preserving_interpreter`: per index, an array ``(n_windows, n_speeds, *shape)``."""
+    import numpy as np
+
+    from animalsnd.backbones import birdnet
+
+    inp = it.get_input_details()[0]["index"]
+    per_speed: dict[int, list] = {i: [] for i in indices}
+    for speed in birdnet.SPEEDS:
+        rows: dict[int, list] = {i: [] for i in indices}
+        for w in birdnet.speed_up(windows, speed):
+            it.set_tensor(inp, np.ascontiguousarray(w[None, :]))
+            it.invoke()
+            for i in indices:
+                rows[i].append(np.array(it.get_tensor(i), np.float32)[0])
+        for i in indices:
+            per_speed[i].append(np.stack(rows[i]))
+    return [np.stack(per_speed[i], axis=1) for i in indices]

@@ -36,17 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import OUT, preserving_interpreter, require, write_json
+from _common import OUT, preserving_interpreter, require, tensor_index, window_tensors, write_json
 
 MAP_TENSOR = "model/ACT_POST/Relu"  # input of the last convolution, (1, 3, 8, 192)
 KERNEL_TENSOR = "model/POST_CONV_1/Conv2D"  # (1024, 3, 3, 192), output-height-width-input
 BIAS_TENSOR = "model/POST_BN_1/FusedBatchNormV3;model/POST_CONV_1/Conv2D"  # (1024,), batch norm folded in
-
-def _tensor_index(it, prefix: str, ndim: int) -> int:
-    for t in it.get_tensor_details():
-        if t["name"].startswith(prefix) and len(t["shape"]) == ndim:
-            return int(t["index"])
-    raise SystemExit(f"BirdNET model: no tensor named {prefix!r} with {ndim} dimensions")
 
 
 def clip_maps(path: str) -> np.ndarray:
@@ -55,25 +49,15 @@ def clip_maps(path: str) -> np.ndarray:
     from animalsnd.backbones import birdnet
 
     it = preserving_interpreter()
-    inp = it.get_input_details()[0]["index"]
-    idx = _tensor_index(it, MAP_TENSOR, 4)
     y, _ = load(path, sr=birdnet.BIRDNET_SR)
-    windows = birdnet.frame_windows(y)
-    out = np.zeros((len(windows), len(birdnet.SPEEDS), 3, 8, 192), np.float32)
-    for v, speed in enumerate(birdnet.SPEEDS):
-        fast = birdnet.speed_up(windows, speed)
-        for i in range(len(fast)):
-            it.set_tensor(inp, np.ascontiguousarray(fast[i : i + 1]))
-            it.invoke()
-            out[i, v] = it.get_tensor(idx)[0]
-    return out
+    return window_tensors(it, birdnet.frame_windows(y), [tensor_index(it, MAP_TENSOR, 4)])[0]
 
 
 def last_layer() -> tuple[np.ndarray, np.ndarray]:
     """Kernel ``(3, 3, 192, 1024)`` (height-width-input-output) and bias ``(1024,)``."""
     it = preserving_interpreter()
-    kernel = np.array(it.get_tensor(_tensor_index(it, KERNEL_TENSOR, 4)), np.float32)
-    bias = np.array(it.get_tensor(_tensor_index(it, BIAS_TENSOR, 1)), np.float32)
+    kernel = np.array(it.get_tensor(tensor_index(it, KERNEL_TENSOR, 4)), np.float32)
+    bias = np.array(it.get_tensor(tensor_index(it, BIAS_TENSOR, 1)), np.float32)
     return np.ascontiguousarray(np.transpose(kernel, (1, 2, 3, 0))), bias
 
 
@@ -126,13 +110,16 @@ def run(maps: list[np.ndarray], X: np.ndarray, y: np.ndarray, folds: np.ndarray,
             for i in range(0, len(order), batch):
                 idx = order[i : i + batch]
                 # mixup: each clip's pooled features blended with another clip's, and the two losses
-                lam = float(rng.beta(mixup, mixup)) if mixup > 0 else 1.0
-                other = rng.permutation(len(idx))
+                # (without mixup no random draw, so the batch order is that of a plain run)
+                lam, other = (float(rng.beta(mixup, mixup)), rng.permutation(len(idx))) if mixup > 0 else (1.0, None)
                 with tf.GradientTape() as tape:
                     F = forward(K, B, idx)
-                    logits = (lam * F + (1 - lam) * tf.gather(F, other) - mu) / sd @ W + c
-                    ce = sum(w * tf.nn.sparse_softmax_cross_entropy_with_logits(labels=t, logits=logits) * tf.gather(cw, t)
-                             for w, t in ((lam, y[idx]), (1 - lam, y[idx][other])) if w > 0)
+                    if other is not None:
+                        F = lam * F + (1 - lam) * tf.gather(F, other)
+                    logits = (F - mu) / sd @ W + c
+                    xent = tf.nn.sparse_softmax_cross_entropy_with_logits
+                    targets = ((lam, y[idx]),) if other is None else ((lam, y[idx]), (1 - lam, y[idx][other]))
+                    ce = sum(w * xent(labels=t, logits=logits) * tf.gather(cw, t) for w, t in targets)
                     loss = tf.reduce_mean(ce) + l2 * tf.reduce_sum(W ** 2)
                 grads = tape.gradient(loss, [K, B, W, c])
                 opt.apply_gradients(zip(grads, [K, B, W, c]))
@@ -175,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         acc = run(maps, es.X, es.y, es.folds, kernel, bias, lr=lr, epochs=epochs, mixup=args.mixup)
         results[f"{lr:g}"] = {
             "seconds": round(time.perf_counter() - t0, 1),
-            "epochs": {str(e): {"folds": a, "mean": float(np.mean(a)), "std": float(np.std(a))} for e, a in acc.items()},
+            "epochs": {str(e): {"folds": a, "mean": float(np.mean(a)), "std": float(np.std(a))}
+                       for e, a in acc.items()},
         }
         for e, a in acc.items():
             print(f"| {lr:g} | {e} | {np.mean(a):.3f} ± {np.std(a):.3f} |", flush=True)

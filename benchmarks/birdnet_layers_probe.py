@@ -29,32 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import OUT, preserving_interpreter, require, write_json
+from _common import OUT, preserving_interpreter, require, tensor_index, window_tensors, write_json
 from birdnet_probe import cv_accuracy
 
 LAYERS = {
-    "block 2-4": "BLOCK_2-4_SE_AVG_POOL", "block 3-5": "BLOCK_3-5_SE_AVG_POOL",
-    "block 4-1": "BLOCK_4-1_SE_AVG_POOL", "block 4-2": "BLOCK_4-2_SE_AVG_POOL",
-    "block 4-3": "BLOCK_4-3_SE_AVG_POOL", "block 4-4": "BLOCK_4-4_SE_AVG_POOL",
-    "embedding": "GLOBAL_AVG_POOL/Mean",
+    "block 2-4": "model/BLOCK_2-4_SE_AVG_POOL", "block 3-5": "model/BLOCK_3-5_SE_AVG_POOL",
+    "block 4-1": "model/BLOCK_4-1_SE_AVG_POOL", "block 4-2": "model/BLOCK_4-2_SE_AVG_POOL",
+    "block 4-3": "model/BLOCK_4-3_SE_AVG_POOL", "block 4-4": "model/BLOCK_4-4_SE_AVG_POOL",
+    "embedding": "model/GLOBAL_AVG_POOL/Mean",
 }
-_INTERP = None  # one interpreter per worker process
-
-
-def _interpreter():
-    global _INTERP
-    if _INTERP is None:
-        it = preserving_interpreter()
-        index = {}
-        for t in it.get_tensor_details():
-            for key, name in LAYERS.items():
-                if name in t["name"] and key not in index:
-                    index[key] = t["index"]
-        missing = sorted(set(LAYERS) - set(index))
-        if missing:
-            raise SystemExit(f"BirdNET graph has no tensors for: {', '.join(missing)}")
-        _INTERP = (it, index, it.get_input_details()[0]["index"])
-    return _INTERP
 
 
 def clip_features(path: str) -> dict[str, np.ndarray]:
@@ -62,25 +45,16 @@ def clip_features(path: str) -> dict[str, np.ndarray]:
     from animalsnd.audio import load
     from animalsnd.backbones import birdnet
 
-    it, index, inp = _interpreter()
+    it = preserving_interpreter()
     y, _ = load(path, sr=birdnet.BIRDNET_SR)
     out: dict[str, np.ndarray] = {}
     for level, signal in (("", y), (" (peak 1)", y / max(float(np.abs(y).max()), 1e-9))):
-        windows = birdnet.frame_windows(np.asarray(signal, np.float32))
         keys = tuple(LAYERS) if not level else ("embedding",)
-        views: dict[str, list[np.ndarray]] = {k: [] for k in keys}  # per layer: one (n, d) array per speed
-        for speed in birdnet.SPEEDS:
-            rows: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-            for w in birdnet.speed_up(windows, speed):
-                it.set_tensor(inp, np.ascontiguousarray(w[None, :]))
-                it.invoke()
-                for k in keys:
-                    rows[k].append(np.array(it.get_tensor(index[k]), np.float32).reshape(-1))
-            for k in keys:
-                views[k].append(np.stack(rows[k]))
+        arrays = window_tensors(it, birdnet.frame_windows(np.asarray(signal, np.float32)),
+                                [tensor_index(it, LAYERS[k]) for k in keys])
         # the views side by side per window, then pooled: the layout of the cache's features
-        for k in keys:
-            out[k + level] = birdnet.pool(np.concatenate(views[k], axis=1), method="meanmax")
+        for k, a in zip(keys, arrays):
+            out[k + level] = birdnet.pool(a.reshape(len(a), -1), method="meanmax")
     return out
 
 

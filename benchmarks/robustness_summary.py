@@ -40,9 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in rows.items():
         sc = r["scores"]
         cells = [f"{sc[k]['accuracy']:.3f} ± {sc[k]['std']:.3f}" for k in sc]
-        losses = [f"{k} dB: {100 * (sc['clean']['accuracy'] - sc[k]['accuracy']):+.1f}".replace("+", "−", 1)
-                  for k in sc if k != "clean"]
-        print(f"| {name} | " + " | ".join(cells) + " | " + ", ".join(losses) + " |")
+        # the change against clean, in points: −4.1 is a loss, +1.0 a gain
+        changes = [f"{k} dB: {100 * (sc[k]['accuracy'] - sc['clean']['accuracy']):+.1f}".replace("-", "−")
+                   for k in sc if k != "clean"]
+        print(f"| {name} | " + " | ".join(cells) + " | " + ", ".join(changes) + " |")
     write_json(args.out, {"runs": rows})
     return 0
 

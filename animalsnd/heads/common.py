@@ -94,7 +94,7 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
     ``augmented`` copies are refused with ``aug_msg``. Same contract as
     :func:`animalsnd.train.train_fold`: a FoldResult, and the bundle in
     ``out_dir`` when given. ``config.shots`` > 0 keeps that many training
-    clips per class (:func:`animalsnd.fewshot.select_shots`).
+    clips per class (:func:`animalsnd.fewshot.labelled_clips`).
     """
     from animalsnd import train as T
     from animalsnd.augment import Mixup
@@ -109,11 +109,10 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
                           f"available: {', '.join(sorted(defaults))}")
     n_classes = len(fs.classes)
     split = T.checked_split(fs, config, test_fold)
-    if config.shots:  # a few-shot evaluation: the same labelled clips as protonet's with the same seed
-        from animalsnd.fewshot import select_shots
+    if config.shots:  # a few-shot evaluation: the same labelled clips as protonet's
+        from animalsnd.fewshot import labelled_clips
 
-        split = replace(split, train=split.train[select_shots(fs.y[split.train], config.shots,
-                                                              seed=config.seed * 1000 + test_fold)])
+        split = replace(split, train=labelled_clips(split.train, fs.y, config, test_fold))
     X_train, y_train = fs.X[split.train], fs.y[split.train]
     T._seed_everything(config.seed)
     mean, var = standardiser(X_train)
