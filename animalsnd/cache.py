@@ -177,8 +177,12 @@ def prepare(
     backend: str = "local",
     scheduler: str | None = None,
     progress: Progress | None = None,
+    background: str | Path | None = None,
 ) -> PrepareResult:
     """Discover, decode, featurise and fold a folder-per-class dataset.
+
+    ``background`` adds every audio file of that folder tree as the reserved
+    class ``background`` (see :mod:`animalsnd.background`).
 
     Bad files never stop the run: they are recorded with a reason. Features
     already in the cache (same content, same config) are never recomputed.
@@ -195,6 +199,10 @@ def prepare(
     check_backend(backend, scheduler)
     data_dir, cache_dir = Path(data_dir), Path(cache_dir)
     recs = discover(data_dir)
+    if background is not None:
+        from animalsnd.background import discover_background
+
+        recs += discover_background(background)
     cache_dir.mkdir(parents=True, exist_ok=True)
     cfg_hash = cfg.hash()
     feat_dir = cache_dir / "features" / cfg_hash
@@ -244,6 +252,10 @@ def prepare(
             "error": m.get("error", ""),
         })
 
+    if background is not None:
+        from animalsnd.background import check_usable
+
+        check_usable(rows, background)
     ok = [r for r in rows if r["status"] == "ok"]
     unique_ok = class_counts([r["label"] for r in ok if not r["duplicate_of"]])
     low = {lab: n for lab, n in unique_ok.items() if n < min_per_class}
@@ -276,6 +288,7 @@ def prepare(
         "seed": seed,
         "min_per_class": min_per_class,
         "data_dir": str(data_dir.resolve()),
+        **({"background_dir": str(Path(background).resolve())} if background is not None else {}),
         "fingerprint": fingerprint([r["sha256"] for r in usable], [r["label"] for r in usable]),
     }
     atomic_write_text(cache_dir / "config.json", json.dumps(conf, indent=2) + "\n")

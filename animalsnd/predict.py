@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from animalsnd.audio import is_audio_file
+from animalsnd.background import BACKGROUND
 from animalsnd.config import FeatureConfig
 from animalsnd.errors import AudioError, BundleError, ConfigError
 from animalsnd.features import normalise
@@ -489,6 +490,8 @@ def detections(
     probs : np.ndarray, shape (n, n_classes)
     min_confidence : float
         Windows whose top probability is below this are dropped.
+        Windows whose top class is the reserved ``background`` are dropped
+        too: background is never reported as a detection.
     top_k : int
         Number of (label, probability) pairs kept per row.
     unknown_below : float
@@ -508,7 +511,7 @@ def detections(
     for i, p in enumerate(probs):
         order = np.argsort(-p, kind="stable")[:top_k]
         conf = float(p[order[0]])
-        if conf < min_confidence:
+        if conf < min_confidence or classes[order[0]] == BACKGROUND:
             continue
         label = classes[order[0]] if conf >= unknown_below else UNKNOWN
         top = tuple((classes[j], float(p[j])) for j in order)

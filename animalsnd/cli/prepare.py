@@ -27,6 +27,7 @@ def prepare(
     backend: str = typer.Option("local", "--backend", help="local (processes on this machine) or dask (a cluster)."),
     scheduler: str = typer.Option(None, "--scheduler", envvar="ANIMALSND_DASK_SCHEDULER",
                                   help="Dask scheduler address (tcp://host:8786) or 'local'."),
+    background: Path = typer.Option(None, "--background", help="Folder tree of non-target audio (wind, rain, people, machines), searched recursively: added as the reserved class 'background', which predict never reports. Merged with a DATA_DIR/background folder if there is one."),
 ) -> None:
     """Decode, featurise (log-Mel) and fold a folder-per-class dataset into a cache."""
     from animalsnd.cache import prepare as run
@@ -36,7 +37,8 @@ def prepare(
     cfg = FeatureConfig(sr=sr, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, frames=frames, norm=norm)
     with progress_bar("Extracting features") as cb:
         res = run(data_dir, cache, cfg=cfg, folds=folds, seed=seed, jobs=jobs,
-                  min_per_class=min_per_class, backend=backend, scheduler=scheduler, progress=cb)
+                  min_per_class=min_per_class, backend=backend, scheduler=scheduler, progress=cb,
+                  background=background)
     console.print(prepare_table(res.rows))
     for r in res.failed:
         warn(f"{r['relpath']}: {r['error']}")
