@@ -310,6 +310,7 @@ class EvalReport:
     model_dir: Path
     classes: list[str]
     runs: list[BundleEval]
+    averaged: int = 0  # fold models averaged into the one run (``--data`` on a --cv folder)
 
     @property
     def is_cv(self) -> bool:
@@ -356,8 +357,10 @@ def evaluate(
     """Score the bundle(s) in ``model_dir``.
 
     Without ``data`` each bundle is scored on its own held-out fold; with
-    ``data`` (a prepared cache or a raw folder-per-class directory) every
-    bundle is scored on all of it.
+    ``data`` (a prepared cache or a raw folder-per-class directory) the
+    bundle is scored on all of it; the folds of a ``--cv`` folder are then
+    averaged into one model, as ``predict`` does (one score per clip), unless
+    ``data`` is their own cache, where each fold keeps its held-out fold.
 
     Raises
     ------
@@ -373,6 +376,14 @@ def evaluate(
         from animalsnd.errors import BundleError
 
         raise BundleError(f"{model_dir}: the fold bundles have different classes")
+    folds = len(bundles)
+    if data is not None and folds > 1:  # new data: the fold average predict uses (animalsnd.ensemble)
+        from animalsnd.ensemble import FoldAverage, own_cache
+
+        if own_cache(bundles, data):
+            data = None
+        else:
+            bundles = [FoldAverage(bundles, model_dir)]
     shared: dict[str, EvalData] = {}
     runs = []
     for b in bundles:
@@ -385,7 +396,7 @@ def evaluate(
             d = shared[key]
         runs.append(BundleEval(b.path, b.test_fold, evaluate_arrays(b, d.X, d.y, batch_size=batch_size), d))
         b._model = None  # free memory between folds
-    return EvalReport(model_dir=model_dir, classes=classes, runs=runs)
+    return EvalReport(model_dir=model_dir, classes=classes, runs=runs, averaged=folds if len(runs) < folds else 0)
 
 
 # ------------------------------------------------------------------ noise
@@ -458,6 +469,7 @@ def evaluate_noise(
         An evaluated clip's audio can no longer be read.
     """
     from animalsnd.augment.noisebank import load_noise_bank
+    from animalsnd.ensemble import load_model
     from animalsnd.errors import ConfigError
     from animalsnd.robustness import noisy_inputs
 
@@ -467,7 +479,7 @@ def evaluate_noise(
     dup = sorted({snr_key(s) for s in snrs if snrs.count(s) > 1})
     if dup:
         raise ConfigError(f"--snr lists {', '.join(dup)} dB more than once")
-    bundles = [load_bundle(r.path) for r in report.runs]
+    bundles = [load_model(r.path) for r in report.runs]
     bank = load_noise_bank(noise_dir, sr=bundles[0].cfg.sr)
     scores: dict[str, list[dict]] = {"clean": [{k: r.result.metrics[k] for k in SUMMARY_KEYS}
                                                for r in report.runs]}

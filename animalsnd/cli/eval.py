@@ -62,7 +62,9 @@ def eval_(
         console.print(f"mean ± std: {mean_std_line(summary['mean'], summary['std'])}")
         console.print(f"all predictions together: {metrics_line(m)}")
     else:
-        console.print(f"{model_dir} on {report.runs[0].data.source}")
+        model = f"mean of {report.averaged} fold models" if report.averaged else "1 model"
+        console.print(f"{model_dir} ({model}, as predict uses it) on {report.runs[0].data.source}", markup=False,
+                      soft_wrap=True)
         console.print(metrics_line(m))
     console.print(per_class_table(m))
     console.print(confusion_table(m))
