@@ -14,8 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,14 @@ import numpy as np
 
 from animalsnd import __version__
 from animalsnd.audio import load
+from animalsnd.cache_check import (
+    UNREADABLE,
+    check_config,
+    check_manifest_rows,
+    entry_ok,
+    label_conflicts,
+    reusable_meta,
+)
 from animalsnd.config import FeatureConfig
 from animalsnd.dataset import (
     assign_folds,
@@ -32,10 +38,12 @@ from animalsnd.dataset import (
     duplicate_of,
     fingerprint,
     sha256_file,
+    small_classes,
 )
 from animalsnd.errors import AudioError, ConfigError, DatasetError
 from animalsnd.features import fit_frames, logmel
-from animalsnd.parallel import TaskFailure, check_backend, run_parallel  # noqa: F401  (re-exported)
+from animalsnd.fileutil import atomic_write_bytes, atomic_write_text, check_output_folder  # noqa: F401
+from animalsnd.parallel import TaskFailure, check_backend, check_jobs, run_parallel  # noqa: F401  (re-exported)
 
 MANIFEST_COLUMNS = [
     "path", "relpath", "label", "sha256", "duration_s", "sample_rate", "channels",
@@ -46,32 +54,6 @@ Progress = Callable[[int, int], None]
 
 
 # ----------------------------------------------------------------- atomic I/O
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with _suppress():
-            os.unlink(tmp)
-        raise
-
-
-class _suppress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return True
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def save_npz(path: Path, **arrays) -> None:
     """Atomically write an uncompressed .npz."""
     buf = io.BytesIO()
@@ -123,6 +105,8 @@ class PrepareResult:
     seed: int
     low_classes: dict[str, int] = field(default_factory=dict)
     missing_in_fold: dict[int, list[str]] = field(default_factory=dict)
+    small_classes: dict[str, int] = field(default_factory=dict)  # fewer unique clips than folds
+    label_conflicts: list[tuple[str, str]] = field(default_factory=list)  # (kept, dropped) relpaths
 
     @property
     def failed(self) -> list[dict]:
@@ -196,8 +180,10 @@ def prepare(
         raise ConfigError(f"folds={folds!r} must be an integer >= 2")
     if min_per_class < 1:
         raise ConfigError(f"min-per-class={min_per_class} must be at least 1")
+    check_jobs(jobs)
     check_backend(backend, scheduler)
     data_dir, cache_dir = Path(data_dir), Path(cache_dir)
+    check_output_folder(cache_dir, "--cache", inputs=[data_dir])
     recs = discover(data_dir)
     if background is not None:
         from animalsnd.background import discover_background
@@ -218,9 +204,9 @@ def prepare(
         if sha in meta_by_sha or sha in task_shas:
             continue
         npz, err = feat_dir / f"{sha}.npz", feat_dir / f"{sha}.err"
-        if npz.exists():
-            meta_by_sha[sha] = prev.get(sha) or {"status": "ok", **_read_meta(npz)}
-            meta_by_sha[sha] = {**meta_by_sha[sha], "status": "ok"}
+        meta = reusable_meta(npz, cfg) if npz.exists() else None
+        if meta is not None:
+            meta_by_sha[sha] = {**(prev.get(sha) or meta), "status": "ok"}
         elif err.exists():
             meta_by_sha[sha] = {"status": "failed", "error": err.read_text().strip()}
         else:
@@ -267,15 +253,16 @@ def prepare(
     usable = [r for r in ok if r["label"] not in low]
     n_classes = len({r["label"] for r in usable})
     missing: dict[int, list[str]] = {}
+    small: dict[str, int] = {}
     if n_classes >= 2:
-        fold_idx = assign_folds(
-            [r["label"] for r in usable], [r["sha256"] for r in usable], n_folds=folds, seed=seed
-        )
+        labels, groups = [r["label"] for r in usable], [r["sha256"] for r in usable]
+        small = small_classes(labels, groups, n_folds=folds)
+        fold_idx = assign_folds(labels, groups, n_folds=folds, seed=seed)
         for r, k in zip(usable, fold_idx):
             r["fold"] = int(k)
         for k in range(folds):
             present = {r["label"] for r in usable if r["fold"] == k}
-            gone = sorted({r["label"] for r in usable} - present)
+            gone = sorted({r["label"] for r in usable} - present - set(small))
             if gone:
                 missing[k] = gone
 
@@ -297,12 +284,8 @@ def prepare(
             f"{data_dir}: {n_classes} usable class(es); need at least two classes with "
             f">= {min_per_class} usable clips"
         )
-    return PrepareResult(cache_dir, cfg, rows, len(tasks), reused, folds, seed, low, missing)
-
-
-def _read_meta(npz: Path) -> dict:
-    with np.load(npz) as z:
-        return json.loads(str(z["meta"]))
+    return PrepareResult(cache_dir, cfg, rows, len(tasks), reused, folds, seed, low, missing, small,
+                         label_conflicts(rows))
 
 
 # ------------------------------------------------------------------ reading
@@ -318,8 +301,13 @@ def read_manifest(cache_dir: str | Path) -> list[dict]:
     path = Path(cache_dir) / "manifest.csv"
     if not path.exists():
         raise DatasetError(f"{cache_dir}: not a feature cache (no manifest.csv; run `animalsnd prepare` first)")
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"{path}: unreadable ({exc}); re-run `animalsnd prepare`") from None
+    check_manifest_rows(path, rows, MANIFEST_COLUMNS)
+    return rows
 
 
 def usable_rows(cache_dir: str | Path) -> list[dict]:
@@ -330,8 +318,17 @@ def usable_rows(cache_dir: str | Path) -> list[dict]:
     DatasetError
         Not a cache, or no such clip.
     """
-    rows = [r for r in read_manifest(cache_dir)
-            if r["status"] == "ok" and int(r["fold"]) >= 0 and not r["duplicate_of"]]
+    all_rows = read_manifest(cache_dir)
+    try:
+        in_folds = [r for r in all_rows if r["status"] == "ok" and int(r["fold"]) >= 0]
+    except ValueError:
+        raise DatasetError(f"{Path(cache_dir) / 'manifest.csv'}: malformed fold column; "
+                           "re-run `animalsnd prepare`") from None
+    expected = read_config(cache_dir).get("fingerprint")
+    if expected and fingerprint([r["sha256"] for r in in_folds], [r["label"] for r in in_folds]) != expected:
+        raise DatasetError(f"{Path(cache_dir) / 'manifest.csv'}: does not match the data fingerprint in "
+                           "config.json (edited or truncated); re-run `animalsnd prepare`")
+    rows = [r for r in in_folds if not r["duplicate_of"]]
     if not rows:
         raise DatasetError(f"{cache_dir}: no usable clips in the cache")
     return rows
@@ -390,7 +387,7 @@ def fill_store(store: Path, rows: list[dict], compute: Callable, *, spec: dict, 
     tasks, seen = [], set()
     for r in rows:
         sha = r["sha256"]
-        if sha not in seen and not (store / f"{sha}.npz").exists() and not (store / f"{sha}.err").exists():
+        if sha not in seen and not entry_ok(store / f"{sha}.npz") and not (store / f"{sha}.err").exists():
             tasks.append((compute, r["path"], str(store / f"{sha}.npz")))
         seen.add(sha)
     run_parallel(_store_work, tasks, jobs=jobs, progress=progress)
@@ -413,9 +410,11 @@ def read_config(cache_dir: str | Path) -> dict:
     if not path.exists():
         raise DatasetError(f"{cache_dir}: not a feature cache (no config.json; run `animalsnd prepare` first)")
     try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise DatasetError(f"{path}: corrupt ({exc})") from None
+        conf = json.loads(path.read_text())
+    except (ValueError, OSError) as exc:
+        raise DatasetError(f"{path}: corrupt ({exc}); re-run `animalsnd prepare`") from None
+    check_config(path, conf)
+    return conf
 
 
 @dataclass
@@ -454,8 +453,8 @@ def stack_npz(paths: list[Path], *, cfg: FeatureConfig, what: str, fix: str) -> 
         try:
             with np.load(npz) as z:
                 X[i] = fit_frames(z["x"], frames=cfg.frames)
-        except (OSError, ValueError, KeyError) as exc:
-            raise DatasetError(f"{npz}: missing or corrupt {what} ({exc}); {fix}") from None
+        except UNREADABLE as exc:
+            raise DatasetError(f"{npz}: missing or corrupt {what} ({type(exc).__name__}: {exc}); {fix}") from None
     return X
 
 

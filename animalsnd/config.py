@@ -48,6 +48,11 @@ class FeatureConfig:
             _positive_int(name, getattr(self, name))
         if self.sr < 1000:
             raise ConfigError(f"sr={self.sr} must be at least 1000 Hz")
+        if self.n_fft // 2 + 1 < self.n_mels:
+            raise ConfigError(
+                f"n_fft={self.n_fft} gives {self.n_fft // 2 + 1} frequency bins, fewer than n_mels={self.n_mels}; "
+                f"use --n-fft {2 * (self.n_mels - 1)} or more, or fewer --n-mels"
+            )
         if self.hop_length > self.n_fft:
             raise ConfigError(
                 f"hop_length={self.hop_length} must not exceed n_fft={self.n_fft}"

@@ -38,7 +38,8 @@ def discover(root: str | Path) -> list[Recording]:
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder")
     out: list[Recording] = []
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    loops = set(looped_links(root))
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p not in loops)
     for d in class_dirs:
         for p in sorted(d.rglob("*")):
             rel = p.relative_to(root)
@@ -50,6 +51,21 @@ def discover(root: str | Path) -> list[Recording]:
         raise DatasetError(
             f"{root}: no class folders with audio files (expected {root}/<label>/*.wav|flac|ogg|mp3|aiff)"
         )
+    return out
+
+
+def looped_links(root: str | Path) -> list[Path]:
+    """Class folders of ``root`` that are links to ``root`` itself, to a folder
+    inside it or to one holding it: following them would read the same
+    recordings again as a fake class."""
+    root = Path(root)
+    top = root.resolve()
+    out = []
+    for p in sorted(root.iterdir()):
+        if p.is_symlink() and p.is_dir():
+            target = p.resolve()
+            if target == top or top in target.parents or target in top.parents:
+                out.append(p)
     return out
 
 
@@ -75,13 +91,23 @@ def duplicate_of(shas: list[str], names: list[str]) -> list[str]:
     return out
 
 
+def small_classes(labels: list[str], groups: list[str], *, n_folds: int) -> dict[str, int]:
+    """Classes with fewer unique clips (groups) than ``n_folds``, with their count."""
+    per_class: dict[str, set] = {}
+    for lab, g in zip(labels, groups):
+        per_class.setdefault(lab, set()).add(g)
+    return {lab: len(gs) for lab, gs in sorted(per_class.items()) if len(gs) < n_folds}
+
+
 def assign_folds(
     labels: list[str], groups: list[str], *, n_folds: int = 5, seed: int = 0
 ) -> np.ndarray:
     """Stratified, grouped, seeded fold index per item.
 
     Items sharing a group (e.g. identical content) always land in the same
-    fold; class proportions are kept as far as the groups allow.
+    fold; class proportions are kept as far as the groups allow. A class
+    with fewer groups than ``n_folds`` (see :func:`small_classes`) is spread
+    over as many folds as it has groups, one group per fold.
 
     Returns
     -------
@@ -93,12 +119,30 @@ def assign_folds(
         raise ConfigError(f"folds={n_folds!r} must be an integer >= 2")
     n_groups = len(set(groups))
     if n_groups < n_folds:
-        raise DatasetError(f"only {n_groups} unique clips, fewer than folds={n_folds}")
+        raise DatasetError(f"only {n_groups} unique clips, fewer than folds={n_folds}; prepare with fewer --folds")
     folds = np.full(len(labels), -1, dtype=int)
-    skf = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    dummy = np.zeros(len(labels))
-    for k, (_, test) in enumerate(skf.split(dummy, labels, groups)):
-        folds[test] = k
+    small = small_classes(labels, groups, n_folds=n_folds)
+    big = [i for i, lab in enumerate(labels) if lab not in small]
+    if len({groups[i] for i in big}) >= n_folds:
+        skf = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        sub_labels, sub_groups = [labels[i] for i in big], [groups[i] for i in big]
+        for k, (_, test) in enumerate(skf.split(np.zeros(len(big)), sub_labels, sub_groups)):
+            folds[np.asarray(big)[test]] = k
+    else:
+        small = {lab: 0 for lab in labels}  # too few clips for stratification: every class spread by hand
+    fold_of = {groups[i]: int(folds[i]) for i in range(len(labels)) if folds[i] >= 0}
+    rng = np.random.default_rng(seed)
+    load = np.bincount(folds[folds >= 0], minlength=n_folds)
+    for lab in sorted(small):
+        mine = sorted({g for la, g in zip(labels, groups) if la == lab})
+        used = {fold_of[g] for g in mine if g in fold_of}  # a group shared with a placed class keeps its fold
+        for g in (g for g in mine if g not in fold_of):
+            order = np.lexsort((rng.random(n_folds), load, [k in used for k in range(n_folds)]))
+            fold_of[g] = int(order[0])  # a fold without this class, least filled, ties at random
+            used.add(fold_of[g])
+            load[fold_of[g]] += 1
+    for i, g in enumerate(groups):
+        folds[i] = fold_of[g]
     return folds
 
 

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from animalsnd.errors import ConfigError
 
 BACKENDS = ("local", "dask")
+#: seconds an idle loky worker waits before exiting (joblib's default, 300 s, kept workers
+#: alive for minutes after the parent was killed)
+IDLE_WORKER_TIMEOUT = 10
 SCHEDULER_ENV = "ANIMALSND_DASK_SCHEDULER"
 Progress = Callable[[int, int], None]
 
@@ -33,6 +36,12 @@ def dask_installed() -> bool:
     except ImportError:
         return False
     return True
+
+
+def check_jobs(jobs: object, option: str = "--jobs") -> None:
+    """``jobs`` is -1 (all cores) or a positive integer."""
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs == 0 or jobs < -1:
+        raise ConfigError(f"{option} {jobs!r} must be a positive integer or -1 (all cores)")
 
 
 def check_backend(backend: str, scheduler: str | None = None) -> tuple[str, str | None]:
@@ -105,6 +114,7 @@ def run_parallel(
     if backend == "loky":
         backend = "local"
     backend, address = check_backend(backend, scheduler)
+    check_jobs(jobs)
     total = len(tasks)
     results: list = [None] * total
     if progress:
@@ -122,7 +132,8 @@ def run_parallel(
     ctx = dask_client(address) if backend == "dask" else contextlib.nullcontext()
     n = 0
     with ctx:
-        cfg = {"backend": "dask"} if backend == "dask" else {"backend": "loky", "n_jobs": jobs}
+        cfg = ({"backend": "dask"} if backend == "dask"
+               else {"backend": "loky", "n_jobs": jobs, "idle_worker_timeout": IDLE_WORKER_TIMEOUT})
         try:
             with parallel_config(**cfg):
                 gen = Parallel(n_jobs=-1 if backend == "dask" else jobs, return_as="generator_unordered")(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import sys
 from collections.abc import Callable, Iterator
@@ -53,10 +54,32 @@ def handle_errors(func: Callable) -> Callable:
             return func(*args, **kwargs)
         except AnimalsndError as exc:
             fail(str(exc))
+        except OSError as exc:  # disk full, read-only file system, a file where a folder should be
+            fail(os_error_line(exc))
         except KeyboardInterrupt:
             fail("interrupted; finished work is kept and a re-run resumes", 130)
 
     return wrapper
+
+
+_OS_FIXES = {
+    errno.ENOSPC: "free some space and re-run (finished work is kept)",
+    errno.EDQUOT: "free some space and re-run (finished work is kept)",
+    errno.EROFS: "choose a writable location",
+    errno.EACCES: "check the permissions or choose another location",
+    errno.EPERM: "check the permissions or choose another location",
+    errno.ENOTDIR: "a file stands where a folder is needed; choose another path",
+    errno.EEXIST: "a file stands where a folder is needed; choose another path",
+    errno.EISDIR: "a folder stands where a file is needed; choose another path",
+}
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an operating-system error: the file, what happened, the fix."""
+    where = exc.filename if exc.filename is not None else ""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    fix = _OS_FIXES.get(exc.errno, "check the path and re-run")
+    return f"{where}: {what}; {fix}" if where else f"{what}; {fix}"
 
 
 @contextlib.contextmanager

@@ -32,8 +32,11 @@ def prepare(
     """Decode, featurise (log-Mel) and fold a folder-per-class dataset into a cache."""
     from animalsnd.cache import prepare as run
     from animalsnd.config import FeatureConfig
+    from animalsnd.dataset import looped_links
+    from animalsnd.fileutil import check_output_folder
     from animalsnd.render import prepare_table
 
+    check_output_folder(cache, "--cache", inputs=[data_dir])  # before any work
     cfg = FeatureConfig(sr=sr, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, frames=frames, norm=norm)
     with progress_bar("Extracting features") as cb:
         res = run(data_dir, cache, cfg=cfg, folds=folds, seed=seed, jobs=jobs,
@@ -44,6 +47,13 @@ def prepare(
         warn(f"{r['relpath']}: {r['error']}")
     for label, n in res.low_classes.items():
         warn(f"class {label!r} has {n} usable clip(s), fewer than --min-per-class {min_per_class}; left out")
+    for link in looped_links(data_dir):
+        warn(f"{link}: a link back into the data folder; skipped")
+    for label, n in res.small_classes.items():
+        warn(f"class {label!r} has {n} unique clip(s), fewer than --folds {folds}; placed in {n} of the folds")
+    for kept, dropped in res.label_conflicts:
+        warn(f"{dropped} is the same recording as {kept} under another label; only {kept} is used "
+             "(move or delete one copy)")
     for k, labels in res.missing_in_fold.items():
         warn(f"fold {k} has no clip of: {', '.join(labels)}")
     dups = sum(1 for r in res.rows if r["duplicate_of"])
