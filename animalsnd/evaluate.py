@@ -18,6 +18,7 @@ import numpy as np
 from animalsnd.bundle import Bundle, find_bundles, load_bundle
 from animalsnd.config import FeatureConfig
 from animalsnd.errors import DatasetError
+from animalsnd.labelmap import class_index, unmatched_note, using
 from animalsnd.metrics import SUMMARY_KEYS, aggregate, classification_metrics
 
 Progress = Callable[[int, int], None]
@@ -55,9 +56,7 @@ class EvalData:
     def warnings(self) -> list[str]:
         out = []
         if self.unknown:
-            n = sum(self.unknown.values())
-            listed = ", ".join(f"{k} ({v})" for k, v in sorted(self.unknown.items()))
-            out.append(f"{n} clip(s) in classes the model does not know were not scored: {listed}")
+            out.append(unmatched_note(self.unknown))
         for path, reason in self.failed[:_MAX_LISTED]:
             out.append(f"{path}: unreadable, skipped ({reason})")
         if len(self.failed) > _MAX_LISTED:
@@ -111,7 +110,7 @@ def _check_cfg(cache_cfg: FeatureConfig, bundle: Bundle, where: Path) -> None:
 
 
 def _from_feature_set(fs, bundle: Bundle, rows: np.ndarray, source: str) -> EvalData:
-    known = {c: i for i, c in enumerate(bundle.classes)}
+    known = class_index(bundle.classes)
     labels = [fs.classes[fs.y[i]] for i in rows]
     keep = np.array([lab in known for lab in labels], dtype=bool)
     unknown = dict(Counter(lab for lab in labels if lab not in known))
@@ -187,7 +186,7 @@ def store_data(bundle: Bundle, data: Path | None, *, ensure: Callable, read: Cal
         source, notes = f"held-out fold {bundle.test_fold} of {cache}", _missing_note(bundle, len(rows), cache)
     else:
         source, notes = str(cache), _training_cache_note(bundle, read_config(cache).get("fingerprint", ""))
-    known = {c: i for i, c in enumerate(bundle.classes)}
+    known = class_index(bundle.classes)
     unknown = dict(Counter(r["label"] for r in rows if r["label"] not in known))
     rows = [r for r in rows if r["label"] in known]
     X = np.zeros((0, dim), np.float32)
@@ -220,7 +219,7 @@ def folder_inputs(root: Path, classes: list[str], compute: Callable, *, empty_sh
     from animalsnd.dataset import discover
 
     recs = discover(root)
-    known = {c: i for i, c in enumerate(classes)}
+    known = class_index(classes)
     unknown = dict(Counter(r.label for r in recs if r.label not in known))
     recs = [r for r in recs if r.label in known]
     results = compute_paths(compute, [str(r.path) for r in recs], jobs=jobs, progress=progress)
@@ -353,6 +352,7 @@ def evaluate(
     jobs: int = -1,
     batch_size: int = 64,
     progress: Progress | None = None,
+    label_map: dict[str, str] | None = None,
 ) -> EvalReport:
     """Score the bundle(s) in ``model_dir``.
 
@@ -361,6 +361,8 @@ def evaluate(
     bundle is scored on all of it; the folds of a ``--cv`` folder are then
     averaged into one model, as ``predict`` does (one score per clip), unless
     ``data`` is their own cache, where each fold keeps its held-out fold.
+    ``label_map`` ({folder: class}, :mod:`animalsnd.labelmap`) scores the
+    clips of other folder names as one of the model's classes.
 
     Raises
     ------
@@ -376,6 +378,10 @@ def evaluate(
         from animalsnd.errors import BundleError
 
         raise BundleError(f"{model_dir}: the fold bundles have different classes")
+    if label_map:
+        from animalsnd.labelmap import check_map
+
+        check_map(label_map, classes)
     folds = len(bundles)
     if data is not None and folds > 1:  # new data: the fold average predict uses (animalsnd.ensemble)
         from animalsnd.ensemble import FoldAverage, own_cache
@@ -392,7 +398,8 @@ def evaluate(
         else:
             key = b.cfg.hash() if b.kind == "logmel" else json.dumps(b.meta["input"], sort_keys=True)
             if key not in shared:
-                shared[key] = load_data(b, data, jobs=jobs, progress=progress)
+                with using(label_map):
+                    shared[key] = load_data(b, data, jobs=jobs, progress=progress)
             d = shared[key]
         runs.append(BundleEval(b.path, b.test_fold, evaluate_arrays(b, d.X, d.y, batch_size=batch_size), d))
         b._model = None  # free memory between folds

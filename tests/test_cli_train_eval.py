@@ -75,7 +75,7 @@ def test_eval_single_fold_on_raw_folder_reports_unknown(runner, cv_run, tmp_path
     res = runner.invoke(app, ["eval", str(out / "fold-2"), "--data", str(data), "--json", str(js),
                               "--jobs", "1"])
     assert res.exit_code == 0, res.output
-    assert "Warning: 2 clip(s) in classes the model does not know were not scored: owl (2)" in res.output
+    assert "Warning: 2 clip(s) in folders with no class in the model were not scored: owl (2)" in res.output
     s = json.loads(js.read_text())
     assert s["n"] == 4 and "folds" not in s
     assert s["per_class"]["burst"]["support"] == 0

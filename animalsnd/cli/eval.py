@@ -21,6 +21,7 @@ def eval_(
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers for raw-folder features (-1: all cores)."),
     noise: Optional[Path] = typer.Option(None, "--noise", help="Also score with background noise from this folder (searched recursively) mixed into every clip."),
     snr: Optional[str] = typer.Option(None, "--snr", help="SNRs in dB for --noise, comma-separated. [default: 20,10,5,0]"),
+    label_map: Optional[str] = typer.Option(None, "--map", help="Score --data folders under other names as model classes: hen=chicken,rooster=chicken,crow=bird, or a CSV file of folder,class rows."),
 ) -> None:
     """Score a trained model: accuracy, F1, per-class table and confusion matrix."""
     from animalsnd.cache import atomic_write_text
@@ -35,11 +36,15 @@ def eval_(
         plot_per_class,
     )
 
+    from animalsnd.errors import ConfigError
+    from animalsnd.labelmap import parse_map
+
     snrs = None
     if snr is not None and noise is None:
-        from animalsnd.errors import ConfigError
-
         raise ConfigError("--snr needs --noise NOISE_DIR")
+    if label_map is not None and data is None:
+        raise ConfigError("--map needs --data DIR (the model's own held-out fold has its classes)")
+    mapping = parse_map(label_map)
     if noise is not None:
         from animalsnd.augment.noise import parse_snr_list
         from animalsnd.augment.noisebank import load_noise_bank
@@ -50,7 +55,7 @@ def eval_(
         load_noise_bank(noise, sr=load_bundle(find_bundles(model_dir)[0]).cfg.sr)
     raw = data is not None and data.is_dir() and not is_cache(data)
     with progress_bar("Extracting features") if raw else nullcontext(None) as cb:
-        report = evaluate(model_dir, data=data, jobs=jobs, progress=cb)
+        report = evaluate(model_dir, data=data, jobs=jobs, progress=cb, label_map=mapping)
     for w in report.warnings():
         warn(w)
     summary = report.summary()

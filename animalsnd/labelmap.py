@@ -1,0 +1,111 @@
+"""Folder names to model classes, for scoring someone else's folder-per-class data.
+
+``eval --data DIR --map hen=chicken,rooster=chicken,crow=bird`` scores the
+clips of ``DIR/hen`` and ``DIR/rooster`` as ``chicken`` and those of
+``DIR/crow`` as ``bird``. The map may also be a CSV file of ``folder,class``
+rows (a header row ``folder,class`` is allowed). A folder that is neither a
+class of the model nor mapped to one is reported and not scored.
+
+The data loaders of :mod:`animalsnd.evaluate` look labels up through
+:func:`class_index`, which applies the map made active by :func:`using`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+
+from animalsnd.errors import ConfigError
+
+_ACTIVE: ContextVar[dict[str, str]] = ContextVar("animalsnd_label_map", default={})
+
+
+def _pairs_from_csv(path: Path) -> list[tuple[str, str]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--map {path}: cannot read ({exc})") from None
+    rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
+    if rows and [c.strip().lower() for c in rows[0]] == ["folder", "class"]:
+        rows = rows[1:]
+    for r in rows:
+        if len(r) != 2:
+            raise ConfigError(f"--map {path}: row {','.join(r)!r} must be folder,class")
+    return [(a, b) for a, b in rows]
+
+
+def parse_map(spec: str | Path | None) -> dict[str, str]:
+    """``"hen=chicken,crow=bird"`` or a CSV file of ``folder,class`` rows -> ``{folder: class}``.
+
+    Raises
+    ------
+    ConfigError
+        A malformed entry, an empty name, or a folder mapped twice to
+        different classes.
+    """
+    if spec is None or str(spec).strip() == "":
+        return {}
+    path = Path(str(spec))
+    if path.is_file():
+        pairs = _pairs_from_csv(path)
+    else:
+        pairs = []
+        for item in str(spec).split(","):
+            if item.count("=") != 1:
+                raise ConfigError(f"--map entry {item.strip()!r} must be FOLDER=CLASS (or give a CSV file)")
+            a, b = item.split("=")
+            pairs.append((a, b))
+    out: dict[str, str] = {}
+    for a, b in pairs:
+        a, b = a.strip(), b.strip()
+        if not a or not b:
+            raise ConfigError(f"--map entry {a}={b} needs both a folder name and a class")
+        if out.get(a, b) != b:
+            raise ConfigError(f"--map maps {a!r} to both {out[a]!r} and {b!r}")
+        out[a] = b
+    return out
+
+
+def check_map(mapping: dict[str, str], classes: Sequence[str]) -> None:
+    """Every target must be one of the model's classes.
+
+    Raises
+    ------
+    ConfigError
+        Naming the unknown target(s) and the model's classes.
+    """
+    bad = sorted({c for c in mapping.values() if c not in classes})
+    if bad:
+        raise ConfigError(f"--map: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not a class of the model "
+                          f"({', '.join(classes)})")
+
+
+@contextmanager
+def using(mapping: dict[str, str] | None) -> Iterator[None]:
+    """Make ``mapping`` the active folder -> class map inside the ``with`` block."""
+    token = _ACTIVE.set(dict(mapping or {}))
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
+def class_index(classes: Sequence[str]) -> dict[str, int]:
+    """``{label: class index}`` for the model's classes and every active alias of them."""
+    known = {c: i for i, c in enumerate(classes)}
+    for folder, target in _ACTIVE.get().items():
+        if target in known and folder not in classes:
+            known[folder] = known[target]
+    return known
+
+
+def unmatched_note(unknown: dict[str, int]) -> str:
+    """The warning for labels (folders) that are no class of the model."""
+    n = sum(unknown.values())
+    listed = ", ".join(f"{k} ({v})" for k, v in sorted(unknown.items()))
+    return (f"{n} clip(s) in folders with no class in the model were not scored: {listed}; "
+            "--map FOLDER=CLASS scores them as one of its classes")

@@ -1,0 +1,76 @@
+"""`eval --data DIR --map folder=class,...`: folders under other names scored as model classes."""
+
+import pytest
+import soundfile as sf
+
+from animalsnd.cli import app
+from animalsnd.errors import ConfigError
+from animalsnd.evaluate import evaluate
+from animalsnd.labelmap import class_index, parse_map, using
+from conftest_train import SR, clip, tiny, trained  # noqa: F401  (fixtures)
+
+
+@pytest.fixture(scope="module")
+def renamed(tmp_path_factory):
+    """chirp clips in 'sweep' and 'rise', clicks in 'clicks', and an unmapped 'owl'."""
+    root = tmp_path_factory.mktemp("renamed")
+    for folder, label, first in [("sweep", "chirp", 20), ("rise", "chirp", 22), ("clicks", "clicks", 20),
+                                 ("owl", "owl", 0)]:
+        (root / folder).mkdir()
+        for i in range(first, first + 2):
+            sf.write(root / folder / f"{folder}_{i}.wav", clip(label, i), SR, subtype="PCM_16")
+    return root
+
+
+def test_parse_map_from_text_and_csv(tmp_path):
+    assert parse_map("hen=chicken, rooster=chicken,crow=bird") == {"hen": "chicken", "rooster": "chicken",
+                                                                  "crow": "bird"}
+    csv = tmp_path / "map.csv"
+    csv.write_text("folder,class\nhen,chicken\n\ncrow,bird\n")
+    assert parse_map(str(csv)) == {"hen": "chicken", "crow": "bird"}
+    assert parse_map(None) == {}
+
+
+@pytest.mark.parametrize("spec, message", [("hen", "must be FOLDER=CLASS"), ("hen=", "needs both"),
+                                           ("hen=a,hen=b", "maps 'hen' to both")])
+def test_parse_map_refuses_bad_entries(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_map(spec)
+
+
+def test_class_index_only_inside_using():
+    with using({"hen": "chicken", "crow": "nothing"}):
+        assert class_index(["bird", "chicken"]) == {"bird": 0, "chicken": 1, "hen": 1}
+    assert class_index(["bird", "chicken"]) == {"bird": 0, "chicken": 1}
+
+
+def test_eval_scores_mapped_folders(trained, renamed):
+    plain = evaluate(trained, data=renamed, jobs=1)
+    assert plain.metrics["n"] == 2 and plain.runs[0].data.unknown == {"owl": 2, "rise": 2, "sweep": 2}
+    mapped = evaluate(trained, data=renamed, jobs=1, label_map={"sweep": "chirp", "rise": "chirp"})
+    m = mapped.metrics
+    assert m["n"] == 6 and m["per_class"]["chirp"]["support"] == 4
+    assert mapped.runs[0].data.unknown == {"owl": 2}
+
+
+def test_cli_map_and_the_folders_without_a_class(runner, trained, renamed, tmp_path):
+    csv = tmp_path / "map.csv"
+    csv.write_text("sweep,chirp\nrise,chirp\n")
+    res = runner.invoke(app, ["eval", str(trained), "--data", str(renamed), "--map", str(csv), "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    assert "(n=6)" in res.output
+    assert "2 clip(s) in folders with no class in the model were not scored: owl (2)" in res.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--map", "sweep=bird"], "--map: bird is not a class of the model (burst, chirp, clicks)"),
+    (["--map", "sweep"], "must be FOLDER=CLASS"),
+])
+def test_cli_map_errors_are_one_line(runner, trained, renamed, args, message):
+    res = runner.invoke(app, ["eval", str(trained), "--data", str(renamed), *args])
+    assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output
+
+
+def test_cli_map_needs_data(runner, trained):
+    res = runner.invoke(app, ["eval", str(trained), "--map", "a=chirp"])
+    assert res.exit_code == 1 and "--map needs --data" in res.output
