@@ -1,0 +1,42 @@
+"""`animalsnd eval MODEL RECORDINGS --annotations DIR`: detection scored against annotations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from animalsnd.cli._app import console, warn
+
+
+def eval_detection(model_dir: Path, recordings: Path | None, annotations: Path | None, *,
+                   json_out: Path | None, plots: Path | None, jobs: int) -> None:
+    """Scan RECORDINGS with the model, score against the annotations, print, write JSON and PR plots."""
+    from animalsnd.cache import atomic_write_text
+    from animalsnd.detection import evaluate_detection
+    from animalsnd.errors import ConfigError
+    from animalsnd.render_detection import detection_line, detection_table, plot_pr_curves
+
+    if annotations is None:
+        raise ConfigError("RECORDINGS needs --annotations DIR (Raven selection tables or a file,start_s,end_s,label CSV)")
+    if recordings is None:
+        raise ConfigError("--annotations needs the RECORDINGS to score: animalsnd eval MODEL RECORDINGS --annotations DIR")
+    from animalsnd.cli.predict import audio_progress
+
+    with audio_progress("Scanning") as cb:
+        report = evaluate_detection(model_dir, recordings, annotations, jobs=jobs, progress=cb)
+    for line in report.problems:
+        warn(line)
+    summary = report.summary()
+    console.print(f"{model_dir} on {len(report.files)} recording(s), {summary['audio_s'] / 60:.1f} min, "
+                  f"{summary['events']} event(s); window {report.window_s:g} s, hop {report.hop_s:g} s")
+    console.print(detection_table(summary))
+    console.print(detection_line(summary))
+    if plots is not None:
+        aps = {c: s.get("ap") for c, s in summary["per_class"].items()}
+        written = plot_pr_curves(report.scores["curves"], plots, aps=aps)
+        console.print(f"Wrote {len(written)} precision-recall plot(s) to {plots}")
+    if json_out is not None:
+        import json
+
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(json_out, json.dumps(summary, indent=2) + "\n")
+        console.print(f"Wrote {json_out}")

@@ -1,0 +1,196 @@
+"""Annotations (Raven tables, CSV, bad input), detection scores, the soundscape builder and
+`eval MODEL RECORDINGS --annotations DIR`."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest_train import SR, tiny, trained  # noqa: F401  (fixtures)
+
+from animalsnd.annotations import Event, check_events, read_annotations, table_stem
+from animalsnd.cli import app
+from animalsnd.detection import (
+    ScoredFile,
+    match_rows,
+    needed_overlap,
+    score_files,
+    threshold_rows,
+    window_targets,
+)
+from animalsnd.errors import DatasetError
+from animalsnd.predict import Detection
+
+RAVEN_HEAD = "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tSpecies\n"
+
+
+def _raven(path, rows, head=RAVEN_HEAD):
+    path.write_text(head + "".join(f"{i}\tSpectrogram 1\t1\t{s}\t{e}\t0\t4000\t{lab}\n"
+                                   for i, (s, e, lab) in enumerate(rows, 1)))
+    return path
+
+
+def test_table_stem():
+    assert table_stem("a/x.Table.1.selections.txt") == "x"
+    assert table_stem("x.table.2.selections.txt") == "x"
+    assert table_stem("rec.01.txt") == "rec.01"
+
+
+def test_read_annotations_raven_and_csv_with_bad_rows(tmp_path):
+    _raven(tmp_path / "r1.Table.1.selections.txt", [(1, 2.5, "Cat"), (3, 3, "dog"), ("x", 4, "dog"), (5, 6, "")])
+    (tmp_path / "r2.txt").write_text("Selection\tBegin Time (s)\tEnd\tlabel\n1\t0\t1\tcat\n")
+    (tmp_path / "more.csv").write_text("file,start_s,end_s,label\nsub/r3.wav,0.5,1.5,dog\nr3,2,1,dog\n")
+    (tmp_path / "bad.csv").write_text("name,begin,end\nr4,0,1\n")
+    ann = read_annotations(tmp_path)
+    assert [(e.start_s, e.end_s, e.label) for e in ann.events["r1"]] == [(1.0, 2.5, "Cat")]
+    assert [(e.start_s, e.label) for e in ann.events["r3"]] == [(0.5, "dog")]
+    assert "r2" not in ann.events
+    text = "\n".join(ann.problems)
+    assert "r1.Table.1.selections.txt:3: zero-length or reversed selection (3-3 s); skipped" in text
+    assert "r1.Table.1.selections.txt:4: unreadable times" in text
+    assert "r1.Table.1.selections.txt:5: empty label" in text
+    assert "r2.txt: missing column(s) End Time (s)" in text
+    assert "more.csv:3: zero-length or reversed selection" in text
+    assert "bad.csv: missing column(s) file, start_s, end_s, label" in text
+    assert len(ann.problems) == 6
+
+
+def test_read_annotations_refuses_a_folder_without_tables(tmp_path):
+    with pytest.raises(DatasetError, match="no selection tables"):
+        read_annotations(tmp_path)
+    with pytest.raises(DatasetError, match="does not exist"):
+        read_annotations(tmp_path / "nope")
+
+
+def test_check_events_past_end_unknown_overlap():
+    evs = [Event("r", 0, 1, "CAT", "t:2"), Event("r", 0.5, 2, "cat", "t:3"), Event("r", 9, 12, "dog", "t:4"),
+           Event("r", 11, 12, "dog", "t:5"), Event("r", 1, 2, "lion", "t:6"), Event("r", 3, 4, "background", "t:7")]
+    problems = []
+    kept = check_events(evs, duration_s=10.0, classes=["cat", "dog"], problems=problems)
+    assert [(e.start_s, e.end_s, e.label) for e in kept] == [(0, 2, "cat"), (9, 10.0, "dog")]
+    text = "\n".join(problems)
+    assert "t:4: selection 9-12 s ends past the end of the recording (10.00 s); cut there" in text
+    assert "t:5: selection 11-12 s starts past the end" in text
+    assert "1 selection(s) labelled 'lion', not a class of the model" in text
+    assert "t:3: overlaps t:2 (both 'cat'); merged into one event" in text
+    assert len(problems) == 4
+
+
+def test_window_targets_rule():
+    assert needed_overlap(Event("r", 0, 4, "a")) == 1.0
+    assert needed_overlap(Event("r", 0, 0.6, "a")) == pytest.approx(0.3)
+    spans = np.array([[0, 3], [1.5, 4.5], [3, 6], [4.5, 7.5]])
+    T = window_targets(spans, [Event("r", 2.5, 5.0, "b")], ["a", "b"])
+    # overlaps: 0.5 (partial: ignored), 2.0, 2.0, 0.5 (ignored)
+    assert T[:, 1].tolist() == [-1, 1, 1, -1]
+    assert T[:, 0].tolist() == [0, 0, 0, 0]
+
+
+def _file(spans, probs, events, rows=None):
+    return ScoredFile("f.wav", 10.0, np.asarray(spans, float), np.asarray(probs, float), rows or [], events)
+
+
+def test_match_rows_precision_recall_and_empty_recordings():
+    ev = [Event("f", 0, 2, "cat"), Event("f", 5, 6, "dog")]
+    rows = [Detection("f", 0, 3, "cat", 0.9), Detection("f", 1.5, 4.5, "cat", 0.8),  # second: 0.5 s < 1 s
+            Detection("f", 5, 8, "cat", 0.7), Detection("f", 0, 3, "unknown", 0.2)]
+    empty = _file([[0, 3]], [[0.5, 0.5]], [])
+    res = match_rows([_file([], [], ev), empty], [rows, [Detection("g", 0, 3, "dog", 0.6)]], ["cat", "dog"])
+    assert res["per_class"]["cat"] == pytest.approx(
+        {"precision": 1 / 3, "recall": 1.0, "f1": 0.5, "rows": 3, "correct": 1, "events": 1, "found": 1})
+    assert res["per_class"]["dog"]["recall"] == 0.0 and res["per_class"]["dog"]["rows"] == 1
+    assert res["overall"]["precision"] == pytest.approx(1 / 4)
+    assert res["overall"]["recall"] == pytest.approx(1 / 2)
+    assert res["empty_recordings"] == 1 and res["empty_flagged"] == 1.0
+
+
+def test_scores_with_arbitrary_thresholds_and_background_left_out():
+    classes = ["background", "cat", "dog"]
+    spans = [[0, 3], [3, 6], [6, 9], [9, 12]]
+    probs = [[0.1, 0.8, 0.1], [0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.2, 0.1, 0.7]]
+    f = _file(spans, probs, [Event("f", 0, 3, "cat"), Event("f", 9, 12, "dog")])
+    s = score_files([f], classes, thresholds={"cat": 0.5, "dog": 0.65})
+    assert list(s["per_class"]) == ["cat", "dog"]
+    assert s["per_class"]["cat"]["ap"] == 1.0 and s["per_class"]["dog"]["ap"] == 1.0 and s["map"] == 1.0
+    assert [d.start_s for d in threshold_rows(f, classes, {"cat": 0.5, "dog": 0.65})] == [0.0, 9.0]
+    assert s["overall"]["f1"] == 1.0
+    loose = score_files([f], classes, thresholds=0.0)
+    assert loose["overall"]["rows"] == 3 and loose["overall"]["precision"] == pytest.approx(2 / 3)
+
+
+# ---------------------------------------------------------------- soundscapes + CLI
+@pytest.fixture(scope="module")
+def scapes(tiny, tmp_path_factory):  # noqa: F811
+    from animalsnd.soundscape import SoundscapeSpec, build
+
+    root = tmp_path_factory.mktemp("scapes")
+    noise = root / "noise"
+    noise.mkdir()
+    rng = np.random.default_rng(3)
+    sf.write(noise / "hiss.wav", (0.1 * rng.standard_normal(SR * 2)).astype(np.float32), SR)
+    spec = SoundscapeSpec(fold=0, recordings=4, length_s=8.0, sr=SR, calls_per_minute=30, empty_share=0.25,
+                          max_call_s=1.0, distractors_per_minute=0, seed=5)
+    built = build(tiny["cache"], root / "out", noise_dir=noise, spec=spec)
+    return {"root": root, "noise": noise, "spec": spec, "built": built, "out": root / "out"}
+
+
+def test_soundscapes_are_deterministic_with_truth_tables(scapes, tiny):  # noqa: F811
+    from animalsnd.soundscape import build, fold_clips
+
+    built, out = scapes["built"], scapes["out"]
+    assert len(built) == 4 and sum(1 for s in built if not s.calls) == 1
+    animals, _ = fold_clips(tiny["cache"], 0)
+    fold0 = {p.split("/")[-1] for ps in animals.values() for p in ps}
+    for sc in built:
+        y, sr = sf.read(sc.path)
+        assert sr == SR and len(y) == 8 * SR
+        ann = read_annotations(out).events[sc.name]
+        assert [(e.start_s, e.label) for e in ann] == [(c.start_s, c.label) for c in sc.calls]
+        assert all(c.source in fold0 for c in sc.calls)  # only held-out clips
+        ends = [(c.start_s, c.end_s) for c in sc.calls]
+        assert all(a[1] <= b[0] for a, b in zip(ends, ends[1:]))  # calls never overlap
+    again = build(tiny["cache"], scapes["root"] / "again", noise_dir=scapes["noise"], spec=scapes["spec"])
+    for a, b in zip(built, again):
+        assert a.path.read_bytes() == b.path.read_bytes()
+
+
+def test_soundscape_module_cli(scapes, tiny, tmp_path, capsys):  # noqa: F811
+    from animalsnd.soundscape import main
+
+    assert main([str(tiny["cache"]), str(tmp_path / "s"), "--noise", str(scapes["noise"]), "--recordings", "2",
+                 "--length", "4", "--sr", str(SR)]) == 0
+    assert "2 soundscapes" in capsys.readouterr().out
+    assert main([str(tiny["cache"]), str(tmp_path / "s"), "--noise", str(tmp_path / "none")]) == 1
+    assert "noise folder does not exist" in capsys.readouterr().err
+
+
+def test_eval_annotations_cli(scapes, trained, runner, tmp_path):  # noqa: F811
+    ann = tmp_path / "ann"
+    ann.mkdir()
+    for p in scapes["out"].glob("*.selections.txt"):
+        (ann / p.name).write_text(p.read_text())
+    _raven(ann / "ghost.Table.1.selections.txt", [(0, 1, "chirp")])
+    _raven(ann / "soundscape_000.Table.2.selections.txt", [(7.5, 9.5, "chirp"), (2, 2, "burst")])
+    out = tmp_path / "det.json"
+    res = runner.invoke(app, ["eval", str(trained), str(scapes["out"]), "--annotations", str(ann), "--json", str(out),
+                              "--plots", str(tmp_path / "plots"), "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    assert "annotations for 'ghost': no such recording" in res.output
+    assert "zero-length or reversed selection (2-2 s)" in res.output
+    assert "ends past the end of the recording (8.00 s); cut there" in res.output
+    assert "window mAP" in res.output and "Detection against annotations" in res.output
+    s = json.loads(out.read_text())
+    assert s["recordings"] == 4 and 0.0 <= s["map"] <= 1.0
+    assert set(s["per_class"]) <= {"chirp", "clicks", "burst"}
+    assert s["empty_recordings"] == 1
+    assert list((tmp_path / "plots").glob("pr_*.png"))
+
+
+def test_eval_annotations_needs_both(trained, runner, tmp_path):  # noqa: F811
+    res = runner.invoke(app, ["eval", str(trained), str(tmp_path)])
+    assert res.exit_code == 1 and "RECORDINGS needs --annotations" in res.output
+    res = runner.invoke(app, ["eval", str(trained), "--annotations", str(tmp_path)])
+    assert res.exit_code == 1 and "--annotations needs the RECORDINGS" in res.output
+    (tmp_path / "t.txt").write_text(RAVEN_HEAD)
+    res = runner.invoke(app, ["eval", str(trained), str(tmp_path), "--annotations", str(tmp_path), "--jobs", "1"])
+    assert res.exit_code == 1 and "no annotated recording to score" in res.output
