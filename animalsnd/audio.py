@@ -154,3 +154,25 @@ def is_audio_file(path: Path) -> bool:
         and not path.name.startswith(".")
         and path.is_file()
     )
+
+
+def band_limit(y: np.ndarray, sr: int, cutoff: float | None, *, taper_hz: float = 100.0) -> np.ndarray:
+    """Remove everything above ``cutoff`` Hz (the analysis bandwidth) from ``y``.
+
+    A zero-phase filter applied in the frequency domain over the whole signal:
+    gain 1 up to ``cutoff - taper_hz``, a raised-cosine taper, 0 from
+    ``cutoff`` on. ``cutoff`` None (or at/above ``sr / 2``) returns ``y``
+    unchanged. Works on the last axis, so a batch ``(n, samples)`` of
+    windows is filtered window by window.
+    """
+    if cutoff is None or cutoff >= sr / 2:
+        return y
+    y = np.asarray(y, dtype=np.float32)
+    n = y.shape[-1]
+    if n == 0:
+        return y
+    freqs = np.fft.rfftfreq(n, 1.0 / sr)
+    lo = max(0.0, cutoff - taper_hz)
+    gain = np.clip((cutoff - freqs) / max(cutoff - lo, 1e-9), 0.0, 1.0)
+    gain = 0.5 - 0.5 * np.cos(np.pi * gain)  # raised cosine from 1 (at lo) to 0 (at cutoff)
+    return np.fft.irfft(np.fft.rfft(y, axis=-1) * gain, n=n, axis=-1).astype(np.float32)

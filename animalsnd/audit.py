@@ -22,8 +22,8 @@ import numpy as np
 
 from animalsnd.errors import ConfigError
 
-__all__ = ["BANDWIDTH_DB", "MIN_CUTOFF_HZ", "check_cutoff", "effective_bandwidth",
-           "measure_bandwidths", "recommend_cutoff"]
+__all__ = ["BANDWIDTH_DB", "MIN_CUTOFF_HZ", "PROPERTIES", "check_cutoff", "clip_properties",
+           "effective_bandwidth", "encoding_of", "file_bandwidth", "measure_bandwidths", "recommend_cutoff"]
 
 BANDWIDTH_DB = 60.0  # a frequency counts as carried when within this many dB of the strongest one
 MIN_CUTOFF_HZ = 1000.0
@@ -90,9 +90,10 @@ def recommend_cutoff(bandwidths: Sequence[float | None], *, sr: int) -> float | 
     known = np.array([b for b in bandwidths if b is not None and b > 0], dtype=np.float64)
     if known.size == 0:
         return None
-    low = float(np.percentile(known, CUTOFF_QUANTILE)) * CUTOFF_MARGIN
-    cutoff = max(MIN_CUTOFF_HZ, np.floor(low / CUTOFF_STEP_HZ) * CUTOFF_STEP_HZ)
-    return None if cutoff >= sr / 2 * CUTOFF_MARGIN else float(cutoff)
+    low = float(np.percentile(known, CUTOFF_QUANTILE))
+    if low >= sr / 2 * CUTOFF_MARGIN:  # the clips fill the features' band (up to the resampler's roll-off)
+        return None
+    return float(max(MIN_CUTOFF_HZ, np.floor(low * CUTOFF_MARGIN / CUTOFF_STEP_HZ) * CUTOFF_STEP_HZ))
 
 
 def check_cutoff(cutoff: float, *, sr: int) -> float:
@@ -105,3 +106,92 @@ def check_cutoff(cutoff: float, *, sr: int) -> float:
         raise ConfigError(f"--cutoff {cutoff} must lie between {MIN_CUTOFF_HZ:.0f} Hz and the features' "
                           f"Nyquist rate ({sr / 2:.0f} Hz at --sr {sr})")
     return value
+
+
+# ------------------------------------------------------------ recording properties
+PROPERTIES = ("sample_rate", "bandwidth_hz", "channels", "encoding", "bit_depth", "duration_s",
+              "rms_dbfs", "peak_dbfs", "lead_silence_s", "trail_silence_s")
+"""What :func:`clip_properties` measures, in the order the audit reports them."""
+ACTIVE_DB = 40.0  # a 10 ms frame is active (not silence) when within this many dB of the loudest frame
+_FRAME_S = 0.01
+_ENCODINGS = {
+    "PCM_S8": ("PCM", 8), "PCM_U8": ("PCM", 8), "FLOAT": ("float", 32), "DOUBLE": ("float", 64),
+    "ALAW": ("A-law", 8), "ULAW": ("µ-law", 8), "IMA_ADPCM": ("ADPCM", 4), "MS_ADPCM": ("ADPCM", 4),
+    "VOX_ADPCM": ("ADPCM", 4), "G721_32": ("G.721", 4), "G723_24": ("G.723", 3), "G723_40": ("G.723", 5),
+    "GSM610": ("GSM", None), "VORBIS": ("Vorbis", None), "OPUS": ("Opus", None),
+    "MPEG_LAYER_I": ("MP1", None), "MPEG_LAYER_II": ("MP2", None), "MPEG_LAYER_III": ("MP3", None),
+}
+
+
+def encoding_of(subtype: str | None) -> tuple[str, int | None]:
+    """``(encoding, bit depth)`` of a libsndfile subtype: ``PCM_16`` -> ``("PCM", 16)``.
+
+    Lossy codecs have no bit depth (None); a subtype this table does not know
+    is ``("unknown", None)``, never an error.
+    """
+    name = str(subtype or "").upper()
+    if name in _ENCODINGS:
+        return _ENCODINGS[name]
+    for family in ("PCM", "ALAC", "DPCM", "DWVW", "NMS_ADPCM"):
+        head, _, bits = name.rpartition("_")
+        if head == family and bits.isdigit():
+            return family.replace("NMS_", ""), int(bits)
+    return "unknown", None
+
+
+def _frame_db(y: np.ndarray, sr: int) -> np.ndarray:
+    """RMS level (dBFS) of consecutive 10 ms frames."""
+    n = max(1, int(round(sr * _FRAME_S)))
+    frames = np.pad(y, (0, (-y.size) % n)).reshape(-1, n)
+    return 10 * np.log10((frames.astype(np.float64) ** 2).mean(axis=1) + 1e-20)
+
+
+def clip_properties(path: str) -> dict:
+    """The recording-chain properties of one file (see :data:`PROPERTIES`).
+
+    Measured on the decoded mono audio at the file's own sample rate:
+    effective bandwidth (:func:`effective_bandwidth`), active RMS level (the
+    mean power of the 10 ms frames within :data:`ACTIVE_DB` of the loudest,
+    in dBFS), peak level, and the silence before the first and after the
+    last active frame. Encoding and bit depth come from the header's subtype.
+
+    Raises
+    ------
+    AudioError
+        The file cannot be decoded.
+    """
+    from animalsnd.audio import load, read_info
+
+    sr = read_info(path).sample_rate
+    y, info = load(path, sr=sr)
+    db = _frame_db(y, sr)
+    active = np.nonzero(db >= db.max() - ACTIVE_DB)[0]
+    power = 10 ** (db[active] / 10)
+    encoding, bits = encoding_of(info.subtype)
+    return {
+        "sample_rate": int(sr),
+        "bandwidth_hz": round(effective_bandwidth(y, sr), 1),
+        "channels": int(info.channels),
+        "encoding": encoding,
+        "bit_depth": bits,
+        "duration_s": round(y.size / sr, 3),
+        "rms_dbfs": round(float(10 * np.log10(power.mean())), 2),
+        "peak_dbfs": round(float(20 * np.log10(max(float(np.abs(y).max()), 1e-10))), 2),
+        "lead_silence_s": round(float(active[0] * _FRAME_S), 2),
+        "trail_silence_s": round(float((db.size - 1 - active[-1]) * _FRAME_S), 2),
+    }
+
+
+def choose_cutoff(data_dir, *, sr: int, cutoff: str | float | None = "auto", jobs: int = -1,
+                  progress: Callable[[int, int], None] | None = None) -> float | None:
+    """The analysis cut-off of ``prepare``: ``"auto"`` (measured on the recordings
+    of ``data_dir`` with :func:`recommend_cutoff`), ``"none"``/None (the full
+    band), or a frequency in Hz (checked with :func:`check_cutoff`)."""
+    if cutoff is None or str(cutoff).lower() == "none":
+        return None
+    if str(cutoff).lower() != "auto":
+        return check_cutoff(cutoff, sr=sr)
+    from animalsnd.dataset import discover
+
+    paths = [str(r.path) for r in discover(data_dir)]
+    return recommend_cutoff(measure_bandwidths(paths, jobs=jobs, progress=progress), sr=sr)

@@ -41,8 +41,8 @@ import numpy as np
 from animalsnd.cache import FeatureSet, fill_store, read_config, row_fields, usable_rows
 from animalsnd.errors import DatasetError
 
-__all__ = ["DIM", "SPEC", "DescriptorSet", "describe", "describe_file",
-           "ensure_descriptors", "load_descriptor_set", "spec_hash"]
+__all__ = ["DIM", "SPEC", "DescriptorSet", "cache_fmax", "describe", "describe_file",
+           "ensure_descriptors", "load_descriptor_set", "spec", "spec_hash"]
 
 Progress = Callable[[int, int], None]
 
@@ -57,13 +57,29 @@ DIM = (len(_PERCENTILES) + 3) * SPEC["n_mels"] + 3 * SPEC["n_mfcc"] + 1 \
     + len(range(1, SPEC["max_lag"], SPEC["lag_step"])) + 2 * (_CONTRAST_BANDS + 1)
 
 
-def describe(y: np.ndarray, *, sr: int = SPEC["sr"]) -> np.ndarray:
+def spec(fmax: float | None = None) -> dict:
+    """:data:`SPEC` with the analysis cut-off ``fmax`` (Hz; None: the full band).
+
+    The cut-off is left out when None, so stores and bundles made before it
+    keep their hash.
+    """
+    return dict(SPEC) if fmax is None else {**SPEC, "fmax": float(fmax)}
+
+
+def cache_fmax(cache_dir: str | Path) -> float | None:
+    """The analysis cut-off of a prepared cache (its feature config's ``fmax``)."""
+    return read_config(cache_dir)["feature"].get("fmax")
+
+
+def describe(y: np.ndarray, *, sr: int = SPEC["sr"], fmax: float | None = None) -> np.ndarray:
     """Descriptor of one clip.
 
     Parameters
     ----------
     y : np.ndarray, shape (n,)
         Mono waveform at ``sr`` (must be ``SPEC["sr"]``), at least one sample.
+    fmax : float, optional
+        Analysis cut-off (Hz): nothing above it reaches any statistic.
 
     Returns
     -------
@@ -76,15 +92,17 @@ def describe(y: np.ndarray, *, sr: int = SPEC["sr"]) -> np.ndarray:
         raise ValueError(f"need a non-empty mono waveform, got shape {y.shape}")
     with warnings.catch_warnings():  # librosa warns about clips shorter than n_fft; they are padded
         warnings.simplefilter("ignore", UserWarning)
-        return _describe(y, sr)
+        return _describe(y, sr, fmax)
 
 
-def _describe(y: np.ndarray, sr: int) -> np.ndarray:
+def _describe(y: np.ndarray, sr: int, fmax: float | None = None) -> np.ndarray:
     import librosa
 
     n_mels, hop, n_fft = SPEC["n_mels"], SPEC["hop_length"], SPEC["n_fft"]
     mag = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop))  # one STFT for the Mel bands and the contrast
-    S = librosa.feature.melspectrogram(S=mag**2, sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=SPEC["fmin"])
+    if fmax is not None:  # the analysis band: bins above the cut-off carry nothing
+        mag[librosa.fft_frequencies(sr=sr, n_fft=n_fft) > fmax] = 0.0
+    S = librosa.feature.melspectrogram(S=mag**2, sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=SPEC["fmin"], fmax=fmax)
     P = librosa.power_to_db(S + 1e-10)
     L = P - P.max()  # relative to the loudest bin: level-invariant
     env = L.max(axis=0)
@@ -106,7 +124,7 @@ def _describe(y: np.ndarray, sr: int) -> np.ndarray:
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def describe_file(path: str | Path) -> np.ndarray:
+def describe_file(path: str | Path, fmax: float | None = None) -> np.ndarray:
     """Descriptor of an audio file (decoded and resampled to 16 kHz).
 
     Raises
@@ -117,33 +135,45 @@ def describe_file(path: str | Path) -> np.ndarray:
     from animalsnd.audio import load
 
     y, _ = load(path, sr=SPEC["sr"])
-    return describe(y)
+    return describe(y, fmax=fmax)
 
 
-def spec_hash() -> str:
-    """Short hash of :data:`SPEC` (names the store folder)."""
-    return hashlib.sha256(json.dumps(SPEC, sort_keys=True).encode()).hexdigest()[:16]
+def spec_hash(fmax: float | None = None) -> str:
+    """Short hash of :func:`spec` (names the store folder)."""
+    return hashlib.sha256(json.dumps(spec(fmax), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def store_dir(cache_dir: str | Path) -> Path:
-    return Path(cache_dir) / "descriptors" / spec_hash()
+_UNSET = object()
 
 
-def _store_arrays(path: str) -> dict[str, np.ndarray]:
-    return {"x": describe_file(path)}
+def store_dir(cache_dir: str | Path, fmax=_UNSET) -> Path:
+    """The store of descriptors with cut-off ``fmax`` (default: the cache's own)."""
+    fmax = cache_fmax(cache_dir) if fmax is _UNSET else fmax
+    return Path(cache_dir) / "descriptors" / spec_hash(fmax)
+
+
+def _store_arrays(path: str, fmax: float | None = None) -> dict[str, np.ndarray]:
+    return {"x": describe_file(path, fmax)}
 
 
 def ensure_descriptors(cache_dir: str | Path, *, rows: list[dict] | None = None, jobs: int = -1,
-                       progress: Progress | None = None) -> tuple[Path, int, int]:
+                       progress: Progress | None = None, fmax=_UNSET) -> tuple[Path, int, int]:
     """Describe every usable clip of a cache that is not in the store yet.
+
+    ``fmax`` is the analysis cut-off (default: the cache's own, from its
+    feature config), so a bundle evaluated on another cache keeps its own.
 
     Returns
     -------
     (store, computed, reused)
     """
+    from functools import partial
+
+    fmax = cache_fmax(cache_dir) if fmax is _UNSET else fmax
     rows = usable_rows(cache_dir) if rows is None else rows
-    return fill_store(store_dir(cache_dir), rows, _store_arrays, spec=SPEC, spec_name="spec.json", jobs=jobs,
-                      progress=progress)
+    compute = _store_arrays if fmax is None else partial(_store_arrays, fmax=fmax)
+    return fill_store(store_dir(cache_dir, fmax), rows, compute, spec=spec(fmax), spec_name="spec.json",
+                      jobs=jobs, progress=progress)
 
 
 def read_descriptor(store: Path, sha: str) -> np.ndarray:

@@ -48,21 +48,33 @@ def require_backbone() -> None:
         raise ConfigError(birdnet._INSTALL_HINT)
 
 
-def backbone_spec() -> dict:
-    """What decides an embedding: the backbone and how clips are windowed."""
-    return {"backbone": birdnet.backbone_version(), "sr": birdnet.BIRDNET_SR,
+def backbone_spec(fmax: float | None = None) -> dict:
+    """What decides an embedding: the backbone, how clips are windowed and the
+    analysis cut-off ``fmax`` (Hz; left out when None, the full band)."""
+    spec = {"backbone": birdnet.backbone_version(), "sr": birdnet.BIRDNET_SR,
             "window_s": birdnet.WINDOW_S, "hop_s": birdnet.WINDOW_S, "min_tail_s": birdnet.MIN_TAIL_S,
             "resample": "soxr-HQ", "speeds": list(birdnet.SPEEDS)}
+    return spec if fmax is None else {**spec, "fmax": float(fmax)}
 
 
-def backbone_hash() -> str:
+def backbone_hash(fmax: float | None = None) -> str:
     """Short hash of :func:`backbone_spec` (names the store folder)."""
-    blob = json.dumps(backbone_spec(), sort_keys=True)
+    blob = json.dumps(backbone_spec(fmax), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def store_dir(cache_dir: str | Path) -> Path:
-    return Path(cache_dir) / "embeddings" / backbone_hash()
+_UNSET = object()
+
+
+def cache_fmax(cache_dir: str | Path) -> float | None:
+    """The analysis cut-off of a prepared cache (its feature config's ``fmax``)."""
+    return read_config(cache_dir)["feature"].get("fmax")
+
+
+def store_dir(cache_dir: str | Path, fmax=_UNSET) -> Path:
+    """The store of embeddings with cut-off ``fmax`` (default: the cache's own)."""
+    fmax = cache_fmax(cache_dir) if fmax is _UNSET else fmax
+    return Path(cache_dir) / "embeddings" / backbone_hash(fmax)
 
 
 # ------------------------------------------------------------------ workers
@@ -79,7 +91,7 @@ def _embedder() -> birdnet.BirdNetEmbedder:
     return _EMBEDDER
 
 
-def embed_file(path: str | Path) -> np.ndarray:
+def embed_file(path: str | Path, fmax: float | None = None) -> np.ndarray:
     """Per-window BirdNET embeddings of one file.
 
     Returns
@@ -94,25 +106,38 @@ def embed_file(path: str | Path) -> np.ndarray:
     from animalsnd.audio import load
 
     y, _ = load(path, sr=birdnet.BIRDNET_SR)
-    return embed_signal(y)
+    return embed_signal(y, fmax)
 
 
-def embed_signal(y48: np.ndarray) -> np.ndarray:
+def embed_signal(y48: np.ndarray, fmax: float | None = None) -> np.ndarray:
     """Per-window BirdNET embeddings of a 48 kHz mono signal, ``(n_windows, 2048)``:
-    the windows of :func:`~animalsnd.backbones.birdnet.frame_windows`, every speed."""
-    return _embedder().features(birdnet.frame_windows(y48))
+    the windows of :func:`~animalsnd.backbones.birdnet.frame_windows`, each
+    band-limited to ``fmax`` (:func:`band_windows`), every speed."""
+    return _embedder().features(band_windows(birdnet.frame_windows(y48), fmax))
 
 
-def _store_arrays(path: str) -> dict[str, np.ndarray]:
+def band_windows(windows: np.ndarray, fmax: float | None) -> np.ndarray:
+    """BirdNET input windows ``(n, samples)`` at 48 kHz with nothing above ``fmax`` Hz.
+
+    Each window is filtered on its own, in training and in prediction alike.
+    """
+    from animalsnd.audio import band_limit
+
+    return band_limit(windows, birdnet.BIRDNET_SR, fmax)
+
+
+def _store_arrays(path: str, fmax: float | None = None) -> dict[str, np.ndarray]:
     """One store entry: the clip's per-window features and their count."""
-    emb = embed_file(path)
+    emb = embed_file(path, fmax)
     return {"emb": emb, "meta": np.array(json.dumps({"n_windows": int(len(emb))}))}
 
 
 # ------------------------------------------------------------------ the store
 def ensure_embeddings(cache_dir: str | Path, *, rows: list[dict] | None = None, jobs: int = -1,
-                      progress: Progress | None = None) -> tuple[Path, int, int]:
+                      progress: Progress | None = None, fmax=_UNSET) -> tuple[Path, int, int]:
     """Embed every usable clip of a cache that is not in the store yet.
+
+    ``fmax`` is the analysis cut-off (default: the cache's own).
 
     Returns
     -------
@@ -125,10 +150,14 @@ def ensure_embeddings(cache_dir: str | Path, *, rows: list[dict] | None = None, 
     DatasetError
         Not a prepared cache.
     """
+    from functools import partial
+
     require_backbone()
+    fmax = cache_fmax(cache_dir) if fmax is _UNSET else fmax
     rows = usable_rows(cache_dir) if rows is None else rows
-    return fill_store(store_dir(cache_dir), rows, _store_arrays, spec=backbone_spec(), spec_name="backbone.json",
-                      jobs=jobs, progress=progress)
+    compute = _store_arrays if fmax is None else partial(_store_arrays, fmax=fmax)
+    return fill_store(store_dir(cache_dir, fmax), rows, compute, spec=backbone_spec(fmax),
+                      spec_name="backbone.json", jobs=jobs, progress=progress)
 
 
 def read_windows(store: Path, sha: str) -> np.ndarray:

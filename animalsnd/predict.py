@@ -35,6 +35,7 @@ from animalsnd.background import BACKGROUND
 from animalsnd.config import FeatureConfig
 from animalsnd.errors import AudioError, BundleError, ConfigError
 from animalsnd.features import normalise
+from animalsnd.rows import drop_padded_tail, per_file_rows, separate
 
 AMIN = 1e-10  # librosa.power_to_db's floor
 UNKNOWN = "unknown"
@@ -500,7 +501,8 @@ def detections(
     merge : bool
         Join runs of consecutive kept windows with the same label into one
         row spanning them; its confidence and top-k are those of the run's
-        most confident window.
+        most confident window. Overlapping rows are then split at the middle
+        of their overlap (:func:`animalsnd.rows.separate`).
 
     Returns
     -------
@@ -527,7 +529,7 @@ def detections(
         else:
             out.append(d)
         prev_i = i
-    return out
+    return separate(out)
 
 
 # ------------------------------------------------------------------ files
@@ -558,8 +560,11 @@ class PredictOptions:
     unknown_below: float = 0.0
     merge: bool = False
     batch_size: int = 64
+    per_file: bool = False  # one row per file (animalsnd.rows.per_file_rows)
 
     def __post_init__(self) -> None:
+        if self.per_file and self.merge:
+            raise ConfigError("--per-file gives one row per recording; it does not combine with --merge")
         for name in ("min_confidence", "unknown_below"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -703,9 +708,13 @@ def predict_file(
                                           on_seconds=on_seconds)
     except AudioError as exc:
         return FileResult(path, error=_reason(exc, path))
-    rows = detections(str(path), spans, probs, predictor.classes, min_confidence=opts.min_confidence,
-                      top_k=min(opts.top_k, len(predictor.classes)),
-                      unknown_below=opts.unknown_below, merge=opts.merge)
+    spans, probs = drop_padded_tail(spans, probs, window_s=plan.window / plan.cfg.sr)
+    rule = dict(min_confidence=opts.min_confidence, top_k=min(opts.top_k, len(predictor.classes)),
+                unknown_below=opts.unknown_below)
+    if opts.per_file:
+        rows = per_file_rows(str(path), duration, probs, predictor.classes, **rule)
+    else:
+        rows = detections(str(path), spans, probs, predictor.classes, merge=opts.merge, **rule)
     return FileResult(path, duration, spans, probs, rows)
 
 

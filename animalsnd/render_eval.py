@@ -153,3 +153,21 @@ def plot_per_class(metrics: dict, path: str | Path, *, title: str = "Per-class s
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def chain_table(chains: dict, labels: dict[str, str], *, title: str = "Recording chains") -> Table:
+    """Accuracy and macro F1 through each recording chain next to the clean score
+    (``eval --chain``); ``chains`` is :meth:`animalsnd.chain_eval.ChainReport.summary`."""
+    t = Table(title=title, caption="every evaluated clip re-rendered as each chain would record it")
+    for name in ("chain", "accuracy", "macro F1", "Δ accuracy"):
+        t.add_column(name, justify="left" if name == "chain" else "right", overflow="fold")
+    clean = chains["clean"]["accuracy"]
+    for name, e in chains.items():
+        if name == "worst_drop":
+            continue
+        std = e.get("std")
+        cells = [f"{e[k]:.3f} ± {std[k]:.3f}" if std else f"{e[k]:.3f}" for k in ("accuracy", "macro_f1")]
+        delta = e["accuracy"] - clean
+        d = "" if name == "clean" else (f"[red]{delta:+.3f}[/]" if delta < -0.03 else f"{delta:+.3f}")
+        t.add_row("clean" if name == "clean" else f"{name} ({labels.get(name, name)})", *cells, d)
+    return t

@@ -61,6 +61,7 @@ def _noisy_vector(
     index: int,
     kind: str,
     pool: str,
+    fmax: float | None,
     noise_root: str,
     noise_names: tuple[str, ...],
     snr_db: float,
@@ -81,8 +82,8 @@ def _noisy_vector(
     except AudioError as exc:
         return str(exc)
     if kind == "birdnet":
-        return birdnet.pool(embed_signal(mixed), method=pool), snr
-    return D.describe(mixed, sr=sr), snr
+        return birdnet.pool(embed_signal(mixed, fmax), method=pool), snr
+    return D.describe(mixed, sr=sr, fmax=fmax), snr
 
 
 def _check_noise_options(snr_db: object, seed: object, jobs: object) -> None:
@@ -167,10 +168,12 @@ def noisy_inputs(paths: list[str], bundle, noise_dir: str | Path,
     """
     if bundle.kind == "logmel":
         return noisy_features(paths, bundle.cfg, noise_dir, **options)
-    return noisy_vectors(paths, bundle.kind, noise_dir, pool=bundle.meta["input"].get("pool", ""), **options)
+    return noisy_vectors(paths, bundle.kind, noise_dir, pool=bundle.meta["input"].get("pool", ""),
+                         fmax=bundle.meta["input"].get("fmax", bundle.meta["input"].get("spec", {}).get("fmax")),
+                         **options)
 
 
-def noisy_vectors(paths: list[str], kind: str, noise_dir: str | Path, *, pool: str = "",
+def noisy_vectors(paths: list[str], kind: str, noise_dir: str | Path, *, pool: str = "", fmax: float | None = None,
                   **options) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Pooled BirdNET embeddings (``kind="birdnet"``, pooled by ``pool``) or clip
     descriptors (``kind="stats"``) of evaluation clips with noise at one SNR.
@@ -194,7 +197,7 @@ def noisy_vectors(paths: list[str], kind: str, noise_dir: str | Path, *, pool: s
     else:
         raise ConfigError(f"kind={kind!r} must be 'birdnet' or 'stats'")
     # no clips: (0, 0), as the width of a vector is only known once a clip is embedded or described
-    return _noisy(_noisy_vector, (kind, pool), paths, noise_dir, sr=sr, empty_shape=(0,),
+    return _noisy(_noisy_vector, (kind, pool, fmax), paths, noise_dir, sr=sr, empty_shape=(0,),
                   **{"seed": 0, "jobs": -1, "progress": None, "return_snr": False, **options})
 
 

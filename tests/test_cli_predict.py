@@ -172,7 +172,8 @@ def test_real_bundles_keras_tflite_and_fold_mean(runner, trained, tmp_path):
                                   "--hop", "0.5", "--top-k", "2", "--out", str(out)])
         assert res.exit_code == 0, res.output
         rows = list(csv.DictReader(out.open(encoding="utf-8")))
-        assert len(rows) == 9 and {r["file"] for r in rows} == {str(wav)}  # hop rounds to 0.496 s
+        # hop rounds to 0.496 s; the last window (32 ms of audio in 0.512 s) is mostly padding: dropped
+        assert len(rows) == 8 and {r["file"] for r in rows} == {str(wav)}
         results[(model, runtime)] = _probs(rows)
     np.testing.assert_allclose(results[("cv/fold-0", "keras")], results[("cv/fold-0", "tflite")], atol=2e-4)
     mean = (results[("cv/fold-0", "keras")] + results[("cv/fold-1", "keras")]) / 2

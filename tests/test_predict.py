@@ -139,13 +139,14 @@ def test_detection_rules():
     rows = detections("f.wav", spans, p, ["cat", "dog"], min_confidence=0.6)
     assert [(r.start_s, r.label) for r in rows] == [(0, "cat"), (1, "cat"), (3, "dog"), (4, "dog"), (5, "cat")]
     rows = detections("f.wav", spans, p, ["cat", "dog"], unknown_below=0.6, merge=True, top_k=2)
+    # overlapping detections meet at the middle of their overlap
     assert [(r.start_s, r.end_s, r.label) for r in rows] == [
-        (0, 3, "cat"), (2, 4, "unknown"), (3, 6, "dog"), (5, 7, "cat")]
+        (0, 2.5, "cat"), (2.5, 3.5, "unknown"), (3.5, 5.5, "dog"), (5.5, 7, "cat")]
     assert rows[0].confidence == 0.9 and rows[0].top == (("cat", 0.9), ("dog", 0.1))
     assert rows[1].confidence == 0.55  # unknown keeps its top probability
     # a dropped window breaks a run
     rows = detections("f.wav", spans, p, ["cat", "dog"], min_confidence=0.6, merge=True)
-    assert [(r.start_s, r.end_s) for r in rows] == [(0, 3), (3, 6), (5, 7)]
+    assert [(r.start_s, r.end_s) for r in rows] == [(0, 3), (3, 5.5), (5.5, 7)]
 
 
 class BandBundle:

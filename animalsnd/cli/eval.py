@@ -23,6 +23,7 @@ def eval_(
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers for raw-folder features (-1: all cores)."),
     noise: Optional[Path] = typer.Option(None, "--noise", help="Also score with background noise from this folder (searched recursively) mixed into every clip."),
     snr: Optional[str] = typer.Option(None, "--snr", help="SNRs in dB for --noise, comma-separated. [default: 20,10,5,0]"),
+    chain: Optional[str] = typer.Option(None, "--chain", help="Also score every clip re-rendered through other recording chains: comma-separated names from 8k, 11k, 22k, 44k-lowpass, 44k-full, mp3, ogg, or 'default' (all but ogg) or 'all'. A model that listens to the animal, not the recorder, keeps its score."),
     label_map: Optional[str] = typer.Option(None, "--map", help="Score --data folders under other names as model classes: hen=chicken,rooster=chicken,crow=bird, or a CSV file of folder,class rows."),
 ) -> None:
     """Score a trained model: accuracy, F1, per-class table and confusion matrix."""
@@ -45,6 +46,9 @@ def eval_(
     from animalsnd.errors import ConfigError
     from animalsnd.labelmap import parse_map
 
+    from animalsnd.chains import parse_chains
+
+    names = parse_chains(chain) if chain is not None else []  # a bad name fails before any work
     snrs = None
     if snr is not None and noise is None:
         raise ConfigError("--snr needs --noise NOISE_DIR")
@@ -89,6 +93,14 @@ def eval_(
             warn(f"noise {name}: {why}; skipped")
         summary["snr"] = noisy.summary()
         console.print(snr_table(summary["snr"], title=f"Noise robustness: {noise} ({noisy.n_noises} file(s))"))
+    if chain is not None:
+        from animalsnd.chain_eval import chain_labels, evaluate_chains
+        from animalsnd.render_eval import chain_table
+
+        with progress_bar("Rendering chains", unit="chains x data sets") as cb:
+            summary["chain"] = evaluate_chains(report, names, jobs=jobs, progress=cb).summary()
+        console.print(chain_table(summary["chain"], chain_labels(names)))
+        console.print(f"largest loss against clean: {summary['chain']['worst_drop']:.3f}")
     if plots is not None:
         cm_png = plot_confusion(m, plots / "confusion_matrix.png")
         pc_png = plot_per_class(m, plots / "per_class.png")

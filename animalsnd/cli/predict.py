@@ -41,7 +41,7 @@ def run_header(run) -> str:
     """One line: which model(s), which runtime, which windows."""
     sr = run.cfg.sr
     models = f"mean of {run.n_models} fold models" if run.n_models > 1 else "1 model"
-    merged = ", merged" if run.options.merge else ""
+    merged = ", merged" if run.options.merge else ", one row per file" if run.options.per_file else ""
     return (f"{run.model_dir}: {models} ({run.runtime}), {len(run.classes)} classes; "
             f"window {run.plan.window / sr:g} s, hop {run.plan.hop / sr:g} s{merged}")
 
@@ -100,7 +100,8 @@ def predict(
     min_confidence: float = typer.Option(0.0, "--min-confidence", help="Drop windows whose top probability is below this."),
     top_k: int = typer.Option(1, "--top-k", help="Labels and probabilities per row."),
     unknown_below: float = typer.Option(0.0, "--unknown-below", help="Label a window 'unknown' when its top probability is below this."),
-    merge: bool = typer.Option(False, "--merge/--no-merge", help="Join consecutive windows with the same label into one detection."),
+    merge: bool = typer.Option(False, "--merge/--no-merge", help="Join consecutive windows with the same label into one detection (overlaps split at their middle)."),
+    per_file: bool = typer.Option(False, "--per-file", help="One row per recording: the label, confidence and top-k of its most confident window (for folders of short clips)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="table, csv, json, raven or audacity. Default: table, or csv/json from the --out suffix."),
     out: Optional[Path] = typer.Option(None, "--out", help="File (csv, json) or folder (raven, audacity). Default: stdout."),
     jobs: int = typer.Option(1, "--jobs", help="Worker processes across files (-1: all cores)."),
@@ -117,7 +118,7 @@ def predict(
 
     fmt = _resolve_format(fmt, out)
     opts = PredictOptions(window_s=window, hop_s=hop, min_confidence=min_confidence, top_k=top_k,
-                          unknown_below=unknown_below, merge=merge, batch_size=batch_size)
+                          unknown_below=unknown_below, merge=merge, batch_size=batch_size, per_file=per_file)
     with audio_progress("Predicting") as cb:
         run = run_predict(model_dir, paths, options=opts, recursive=recursive, jobs=jobs,
                           backend=backend, scheduler=scheduler,

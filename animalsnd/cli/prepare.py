@@ -24,6 +24,8 @@ def prepare(
     seed: int = typer.Option(0, "--seed", help="Seed for the fold assignment."),
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers (-1: all cores)."),
     min_per_class: int = typer.Option(2, "--min-per-class", help="Classes with fewer usable clips are reported and left out."),
+    cutoff: str = typer.Option("auto", "--cutoff", help="Analysis bandwidth in Hz: nothing above it reaches any model (log-Mel, descriptors, BirdNET input), in prepare, eval and predict alike. 'auto' (default): the bandwidth nearly every recording carries, measured on the audio, so a class recorded with a wider-band chain cannot be told by its bandwidth; 'none': the full band (the study's)."),
+    preset: str = typer.Option("default", "--preset", help="'default' (the settings that hold up best on recordings from elsewhere) or 'study' (the published pipeline exactly: per-band z-normalisation, the full band; --cutoff and --norm are then ignored)."),
     backend: str = typer.Option("local", "--backend", help="local (processes on this machine) or dask (a cluster)."),
     scheduler: str = typer.Option(None, "--scheduler", envvar="ANIMALSND_DASK_SCHEDULER",
                                   help="Dask scheduler address (tcp://host:8786) or 'local'."),
@@ -37,7 +39,17 @@ def prepare(
     from animalsnd.render import prepare_table
 
     check_output_folder(cache, "--cache", inputs=[data_dir])  # before any work
-    cfg = FeatureConfig(sr=sr, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, frames=frames, norm=norm)
+    from animalsnd.audit import choose_cutoff
+    from animalsnd.presets import feature_preset
+
+    norm, cutoff = feature_preset(preset, norm=norm, cutoff=cutoff)
+    FeatureConfig(sr=sr, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, frames=frames, norm=norm)  # checks first
+    with progress_bar("Measuring bandwidth") as cb:
+        fmax = choose_cutoff(data_dir, sr=sr, cutoff=cutoff, jobs=jobs, progress=cb)
+    cfg = FeatureConfig(sr=sr, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, frames=frames, norm=norm,
+                        fmax=fmax)
+    console.print(f"analysis bandwidth: {'the full band' if fmax is None else f'0-{fmax:.0f} Hz'}"
+                  + (" (measured: --cutoff auto)" if str(cutoff).lower() == "auto" else ""))
     with progress_bar("Extracting features") as cb:
         res = run(data_dir, cache, cfg=cfg, folds=folds, seed=seed, jobs=jobs,
                   min_per_class=min_per_class, backend=backend, scheduler=scheduler, progress=cb,

@@ -84,7 +84,12 @@ def input_meta(es) -> dict:
     """The bundle's ``input`` section for a head trained on ``es``."""
     return {"kind": "birdnet", "backbone": es.backbone, "pool": es.pool, "dim": int(es.X.shape[1]),
             "sr": birdnet.BIRDNET_SR, "window_s": birdnet.WINDOW_S, "hop_s": birdnet.WINDOW_S,
-            "min_tail_s": birdnet.MIN_TAIL_S, "feature": es.cfg.to_dict()}
+            "min_tail_s": birdnet.MIN_TAIL_S, "feature": es.cfg.to_dict(), "fmax": es.cfg.fmax}
+
+
+def bundle_fmax(bundle) -> float | None:
+    """The analysis cut-off of a birdnet-head bundle's input (None: the full band)."""
+    return bundle.meta["input"].get("fmax")
 
 
 def embedding_set_for(cache_dir, pool: str, *, jobs: int = -1, progress=None):
@@ -140,13 +145,17 @@ def eval_data(bundle, data=None, *, jobs: int = -1, progress=None):
     store, computed if missing); a prepared cache: all its usable clips; a
     folder: every file of the model's classes, embedded without caching.
     """
+    from functools import partial
+
     from animalsnd.embeddings import embed_file, ensure_embeddings, read_windows
     from animalsnd.evaluate import folder_inputs, is_cache, store_data
 
     check_backbone(bundle)
     pool, dim = bundle.meta["input"]["pool"], int(bundle.meta["input"]["dim"])
+    fmax = bundle_fmax(bundle)
     if data is None or is_cache(Path(data)):
-        return store_data(bundle, data, ensure=ensure_embeddings, dim=dim, jobs=jobs, progress=progress,
-                          read=lambda store, sha: birdnet.pool(read_windows(store, sha), method=pool))
-    return folder_inputs(Path(data), bundle.classes, embed_file, empty_shape=(dim,), jobs=jobs, progress=progress,
+        return store_data(bundle, data, ensure=partial(ensure_embeddings, fmax=fmax), dim=dim, jobs=jobs,
+                          progress=progress, read=lambda store, sha: birdnet.pool(read_windows(store, sha), method=pool))
+    return folder_inputs(Path(data), bundle.classes, partial(embed_file, fmax=fmax), empty_shape=(dim,), jobs=jobs,
+                         progress=progress,
                          to_input=lambda emb: birdnet.pool(emb, method=pool))

@@ -75,8 +75,10 @@ class SegmentPlan:
 
 
 def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[float], None] | None = None,
-                       batch: int = 16, block_frames: int | None = None) -> tuple[np.ndarray, int]:
-    """BirdNET embeddings of the 3-s segments of a file, decoded block by block.
+                       batch: int = 16, block_frames: int | None = None,
+                       fmax: float | None = None) -> tuple[np.ndarray, int]:
+    """BirdNET embeddings of the 3-s segments of a file, decoded block by block;
+    each segment is band-limited to ``fmax`` like a training window.
 
     Returns
     -------
@@ -84,6 +86,7 @@ def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[floa
     n : int
         Samples decoded, at 48 kHz.
     """
+    from animalsnd.embeddings import band_windows
     from animalsnd.stream import BLOCK_FRAMES, iter_blocks
 
     parts: list[np.ndarray] = []
@@ -93,7 +96,7 @@ def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[floa
 
     def flush():
         if pending:
-            parts.append(embedder.features(np.stack(pending)))
+            parts.append(embedder.features(band_windows(np.stack(pending), fmax)))
             pending.clear()
 
     for y in iter_blocks(path, sr=birdnet.BIRDNET_SR, block_frames=block_frames or BLOCK_FRAMES):
@@ -130,15 +133,17 @@ class BirdnetPredictor(VectorPredictor):
 
     def __init__(self, bundles: Sequence, *, runtime: str = "auto", threads: int | None = None):
         def check(b, first) -> None:
-            same = ("backbone", "pool", "dim")
-            if list(b.classes) != list(first.classes) or any(b.meta["input"][k] != first.meta["input"][k] for k in same):
+            same = ("backbone", "pool", "dim", "fmax")
+            if list(b.classes) != list(first.classes) or any(b.meta["input"].get(k) != first.meta["input"].get(k)
+                                                             for k in same):
                 raise BundleError(f"{b.path}: classes, backbone or pooling differ from {first.path}; cannot average folds")
 
         super().__init__(bundles, runtime=runtime, check=check)
-        from animalsnd.heads.birdnet_head import check_backbone
+        from animalsnd.heads.birdnet_head import bundle_fmax, check_backbone
 
         check_backbone(self.bundles[0])
-        self.cfg = BirdnetInput()
+        self.fmax = bundle_fmax(self.bundles[0])
+        self.cfg = BirdnetInput(fmax=BirdnetInput.fmax if self.fmax is None else min(BirdnetInput.fmax, self.fmax))
         self.pool: str = self.bundles[0].meta["input"]["pool"]
         self.dim: int = int(self.bundles[0].meta["input"]["dim"])
         self._embedder = birdnet.BirdNetEmbedder(num_threads=max(1, int(threads or 1)))
@@ -156,7 +161,7 @@ class BirdnetPredictor(VectorPredictor):
              on_seconds: Callable[[float], None] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
         """Windows (seconds), probabilities and duration of one file (see the module notes)."""
         self._ready()
-        emb, n = segment_embeddings(path, self._embedder, on_seconds=on_seconds)
+        emb, n = segment_embeddings(path, self._embedder, on_seconds=on_seconds, fmax=self.fmax)
         duration = n / birdnet.BIRDNET_SR
         spans = plan.segment_spans(len(emb))
         X = np.stack([birdnet.pool(emb[a:b], method=self.pool) for a, b in spans])

@@ -41,8 +41,13 @@ _SETS: dict[str, object] = {}  # cache -> DescriptorSet, for repeated folds
 
 def input_meta(ds) -> dict:
     """The bundle's ``input`` section for a network trained on ``ds``."""
-    return {"kind": "stats", "dim": D.DIM, "spec": dict(D.SPEC), "sr": D.SPEC["sr"],
+    return {"kind": "stats", "dim": D.DIM, "spec": D.spec(ds.cfg.fmax), "sr": D.SPEC["sr"],
             "feature": ds.cfg.to_dict()}
+
+
+def bundle_fmax(bundle) -> float | None:
+    """The analysis cut-off a stats-mlp bundle was trained with (None: the full band)."""
+    return bundle.meta["input"].get("spec", {}).get("fmax")
 
 
 def descriptor_set_for(cache_dir, *, jobs: int = -1, progress=None):
@@ -76,9 +81,10 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
 # ------------------------------------------------------------------ evaluation data
 def check_spec(bundle) -> None:
     """The installed descriptor definition must be the one the bundle was trained on."""
-    if bundle.meta["input"].get("spec") != D.SPEC:
+    want = D.spec(bundle_fmax(bundle))
+    if bundle.meta["input"].get("spec") != want:
         raise BundleError(f"{bundle.path}: trained on descriptors {bundle.meta['input'].get('spec')}, "
-                          f"but this animalsnd computes {D.SPEC}; retrain the model")
+                          f"but this animalsnd computes {want}; retrain the model")
 
 
 def eval_data(bundle, data=None, *, jobs: int = -1, progress=None):
@@ -88,14 +94,17 @@ def eval_data(bundle, data=None, *, jobs: int = -1, progress=None):
     store, computed if missing); a prepared cache: all its usable clips; a
     folder: every file of the model's classes, described without caching.
     """
+    from functools import partial
+
     from animalsnd.evaluate import folder_inputs, is_cache, store_data
 
     check_spec(bundle)
+    fmax = bundle_fmax(bundle)
     if data is None or is_cache(Path(data)):
-        return store_data(bundle, data, ensure=D.ensure_descriptors, read=D.read_descriptor, dim=D.DIM,
-                          jobs=jobs, progress=progress)
-    return folder_inputs(Path(data), bundle.classes, D.describe_file, empty_shape=(D.DIM,), jobs=jobs,
-                         progress=progress)
+        return store_data(bundle, data, ensure=partial(D.ensure_descriptors, fmax=fmax), read=D.read_descriptor,
+                          dim=D.DIM, jobs=jobs, progress=progress)
+    return folder_inputs(Path(data), bundle.classes, partial(D.describe_file, fmax=fmax), empty_shape=(D.DIM,),
+                         jobs=jobs, progress=progress)
 
 
 # ------------------------------------------------------------------ prediction
@@ -105,12 +114,13 @@ DEFAULT_WINDOW_S = 5.0
 class StatsPlan:
     """Prediction windows in samples at 16 kHz (``window``, ``hop``)."""
 
-    def __init__(self, window: int, hop: int) -> None:
-        self.window, self.hop = window, hop
-        self.cfg = StatsInput()
+    def __init__(self, window: int, hop: int, fmax: float | None = None) -> None:
+        self.window, self.hop, self.fmax = window, hop, fmax
+        self.cfg = StatsInput(fmax)
 
     @classmethod
-    def from_seconds(cls, window_s: float | None = None, hop_s: float | None = None) -> "StatsPlan":
+    def from_seconds(cls, window_s: float | None = None, hop_s: float | None = None,
+                     fmax: float | None = None) -> "StatsPlan":
         """``window_s`` (default 5 s) and ``hop_s`` (default half a window), at least 0.1 s each."""
         for name, v in (("--window", window_s), ("--hop", hop_s)):
             if v is not None and not v > 0:
@@ -118,7 +128,7 @@ class StatsPlan:
         w = window_s or DEFAULT_WINDOW_S
         h = hop_s if hop_s is not None else w / 2
         sr = D.SPEC["sr"]
-        return cls(max(int(round(w * sr)), sr // 10), max(int(round(h * sr)), sr // 10))
+        return cls(max(int(round(w * sr)), sr // 10), max(int(round(h * sr)), sr // 10), fmax)
 
 
 class StatsInput:
@@ -126,7 +136,9 @@ class StatsInput:
 
     sr = D.SPEC["sr"]
     fmin = D.SPEC["fmin"]
-    fmax = D.SPEC["sr"] / 2
+
+    def __init__(self, fmax: float | None = None) -> None:
+        self.fmax = D.SPEC["sr"] / 2 if fmax is None else fmax
 
 
 def describe_windows(path: str | Path, plan: StatsPlan, *, on_seconds: Callable[[float], None] | None = None,
@@ -156,7 +168,7 @@ def describe_windows(path: str | Path, plan: StatsPlan, *, on_seconds: Callable[
         n += y.size
         buf = np.concatenate([buf, np.asarray(y, np.float32)])
         while buf.size >= w + h:  # keep the last full window for the tail
-            X.append(D.describe(buf[:w]))
+            X.append(D.describe(buf[:w], fmax=plan.fmax))
             spans.append((start, start + w))
             buf, start = buf[h:], start + h
         if on_seconds is not None:
@@ -165,11 +177,11 @@ def describe_windows(path: str | Path, plan: StatsPlan, *, on_seconds: Callable[
         raise AudioError(f"{path}: zero-length audio (no samples)")
     # here buf holds [start, n): the whole file when shorter than w + h, else w to w + h - 1 samples
     if buf.size >= w:
-        X.append(D.describe(buf[:w]))
+        X.append(D.describe(buf[:w], fmax=plan.fmax))
         spans.append((start, start + w))
     if not spans or spans[-1][1] < n:  # shorter than a window, or an uncovered tail
         tail = buf[-w:]
-        X.append(D.describe(tail))
+        X.append(D.describe(tail, fmax=plan.fmax))
         spans.append((n - tail.size, n))
     return np.array(spans, dtype=np.int64).reshape(-1, 2), np.stack(X), n
 
@@ -186,10 +198,11 @@ class StatsPredictor(VectorPredictor):
             check_spec(b)
 
         super().__init__(bundles, runtime=runtime, check=check)
-        self.cfg = StatsInput()
+        self.fmax = bundle_fmax(self.bundles[0])
+        self.cfg = StatsInput(self.fmax)
 
     def window_plan(self, window_s: float | None = None, hop_s: float | None = None) -> StatsPlan:
-        return StatsPlan.from_seconds(window_s, hop_s)
+        return StatsPlan.from_seconds(window_s, hop_s, self.fmax)
 
     def scan(self, path: str | Path, plan: StatsPlan, *, batch_size: int = 64,
              on_seconds: Callable[[float], None] | None = None) -> tuple[np.ndarray, np.ndarray, float]:

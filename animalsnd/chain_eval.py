@@ -1,0 +1,162 @@
+"""``eval --chain``: score held-out clips re-rendered through other recording chains.
+
+Cross-validation folds share a dataset's recording chains, so a model that
+tells classes apart by their recorder (bandwidth, codec, noise floor) scores
+well in CV and badly on anyone else's recordings. Re-rendering every
+evaluated clip through the chains of :mod:`animalsnd.chains` and scoring it
+again measures that: each chain's score next to the clean one, per fold model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+import numpy as np
+
+from animalsnd.chains import CHAINS, render
+from animalsnd.errors import AudioError
+from animalsnd.metrics import SUMMARY_KEYS, aggregate
+from animalsnd.parallel import TaskFailure, run_parallel
+
+__all__ = ["ChainReport", "chain_inputs", "evaluate_chains", "input_spec"]
+
+
+def input_spec(bundle) -> tuple:
+    """What decides a bundle's input for one waveform (hashable, picklable)."""
+    inp = bundle.meta["input"]
+    if bundle.kind == "logmel":
+        return ("logmel", json.dumps(bundle.cfg.to_dict(), sort_keys=True))
+    if bundle.kind == "stats":
+        return ("stats", inp.get("spec", {}).get("fmax"))
+    return ("birdnet", inp.get("pool", "mean"), inp.get("fmax"))
+
+
+def _model_input(y: np.ndarray, spec: tuple) -> np.ndarray:
+    """The model input of waveform ``y`` at the rate of :func:`_rate`."""
+    if spec[0] == "logmel":
+        from animalsnd.config import FeatureConfig
+        from animalsnd.features import logmel
+
+        return logmel(y, cfg=FeatureConfig.from_dict(json.loads(spec[1])), pad=True)
+    if spec[0] == "stats":
+        from animalsnd import descriptors as D
+
+        return D.describe(y, fmax=spec[1])
+    from animalsnd.backbones import birdnet
+    from animalsnd.embeddings import embed_signal
+
+    return birdnet.pool(embed_signal(y, spec[2]), method=spec[1])
+
+
+def _rate(spec: tuple) -> int:
+    if spec[0] == "logmel":
+        return int(json.loads(spec[1])["sr"])
+    if spec[0] == "stats":
+        from animalsnd import descriptors as D
+
+        return int(D.SPEC["sr"])
+    from animalsnd.backbones import birdnet
+
+    return int(birdnet.BIRDNET_SR)
+
+
+def _chain_one(path: str, index: int, chain_name: str, spec: tuple, seed: int) -> np.ndarray | str:
+    """Worker: the model input of clip ``index`` through ``chain_name``, or why it failed."""
+    from animalsnd.audio import load, read_info
+
+    try:
+        native = read_info(path).sample_rate
+        y, _ = load(path, sr=native)
+    except AudioError as exc:
+        return str(exc)
+    z = render(y, native, CHAINS[chain_name], out_sr=_rate(spec), seed=seed, index=index)
+    return np.asarray(_model_input(z, spec), dtype=np.float32)
+
+
+def chain_inputs(paths: list[str], bundle, chain_name: str, *, seed: int = 0, jobs: int = -1,
+                 progress=None) -> np.ndarray:
+    """Inputs of ``bundle`` for ``paths`` rendered through chain ``chain_name``.
+
+    Returns
+    -------
+    np.ndarray, shape (len(paths), *bundle.input_shape)
+
+    Raises
+    ------
+    AudioError
+        A clip can no longer be read.
+    """
+    spec = input_spec(bundle)
+    tasks = [(str(p), i, chain_name, spec, int(seed)) for i, p in enumerate(paths)]
+    results = run_parallel(_chain_one, tasks, jobs=jobs, progress=progress)
+    bad = [r if isinstance(r, str) else f"{paths[i]}: {r.error}"
+           for i, r in enumerate(results) if isinstance(r, (str, TaskFailure))]
+    if bad:
+        raise AudioError(f"{len(bad)} of {len(paths)} evaluation clips could not be rendered (first: {bad[0]})")
+    if not results:
+        return np.zeros((0, *bundle.input_shape), np.float32)
+    return np.stack(results)
+
+
+@dataclass
+class ChainReport:
+    """Scores of every bundle of a report, clean and through each chain.
+
+    ``scores[name][i]`` holds accuracy, macro and weighted F1 of run ``i``;
+    names are ``"clean"`` and the chain names.
+    """
+
+    chains: list[str]
+    scores: dict[str, list[dict]]
+
+    def summary(self) -> dict:
+        """``{"clean": {...}, "8k": {...}, ...}`` with the mean (and, for a CV
+        folder, ``std`` and ``folds``) of accuracy, macro and weighted F1, plus
+        ``worst_drop``: the largest loss in accuracy against clean."""
+        out = {}
+        for name, rows in self.scores.items():
+            mean, std = aggregate(rows)
+            entry = dict(mean)
+            if len(rows) > 1:
+                entry.update(std=std, folds=rows)
+            out[name] = entry
+        clean = out["clean"]["accuracy"]
+        out["worst_drop"] = max((clean - out[c]["accuracy"] for c in self.chains), default=0.0)
+        return out
+
+
+def evaluate_chains(report, chains: list[str], *, seed: int = 0, jobs: int = -1, batch_size: int = 64,
+                    progress=None) -> ChainReport:
+    """Score each bundle of an :class:`~animalsnd.evaluate.EvalReport` again with
+    its clips re-rendered through every chain (see the module notes)."""
+    from animalsnd.ensemble import load_model
+    from animalsnd.evaluate import evaluate_arrays
+
+    bundles = [load_model(r.path) for r in report.runs]
+    scores: dict[str, list[dict]] = {"clean": [{k: r.result.metrics[k] for k in SUMMARY_KEYS}
+                                               for r in report.runs]}
+    keys = {(id(r.data), input_spec(b)) for r, b in zip(report.runs, bundles)}
+    total, done = len(chains) * len(keys), 0
+    rendered: dict[tuple, np.ndarray] = {}
+    for c in chains:
+        scores[c] = []
+    for i, (run, b) in enumerate(zip(report.runs, bundles)):
+        for c in chains:
+            key = (id(run.data), input_spec(b), c)
+            if key not in rendered:
+                rendered[key] = chain_inputs(run.data.paths, b, c, seed=seed, jobs=jobs)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+            res = evaluate_arrays(b, rendered[key], run.data.y, batch_size=batch_size)
+            scores[c].append({k: res.metrics[k] for k in SUMMARY_KEYS})
+        b._model = None
+        later = {id(r.data) for r in report.runs[i + 1:]}
+        for key in [k for k in rendered if k[0] not in later]:
+            del rendered[key]
+    return ChainReport(chains=list(chains), scores=scores)
+
+
+def chain_labels(chains: list[str]) -> dict[str, str]:
+    """Human-readable description of each chain, for tables and figures."""
+    return {c: CHAINS[c].describe() for c in chains}

@@ -1,0 +1,24 @@
+"""Named settings: the study's exact pipeline, and the defaults that transfer.
+
+``study`` reproduces the published pipeline (per-band z-normalisation of the
+full-band log-Mel). ``default`` is what measured best on recordings the
+models never saw in training (other recording chains, unseen noise; see
+docs/results.md, "Out of distribution"): the analysis bandwidth is chosen
+from the recordings (``--cutoff auto``).
+"""
+
+from __future__ import annotations
+
+from animalsnd.errors import ConfigError
+
+PRESETS = ("default", "study")
+
+
+def feature_preset(name: str, *, norm: str, cutoff: str | float | None) -> tuple[str, str | float | None]:
+    """``(norm, cutoff)`` for ``prepare`` under preset ``name``; the user's values
+    stand under ``default``, ``study`` fixes both."""
+    if name not in PRESETS:
+        raise ConfigError(f"--preset {name!r} must be one of: {', '.join(PRESETS)}")
+    if name == "study":
+        return "band", "none"
+    return norm, cutoff
