@@ -133,6 +133,12 @@ def _prf(correct: int, n_rows: int, found: int, n_events: int) -> dict:
             "events": n_events, "found": found}
 
 
+def found_events(events: Sequence[Event], rows: Sequence) -> list[bool]:
+    """For each event, whether a row of its label overlaps it by at least :func:`needed_overlap`."""
+    return [any(d.label == e.label and _overlap(d.start_s, d.end_s, e.start_s, e.end_s) >= needed_overlap(e) - 1e-9
+                for d in rows) for e in events]
+
+
 def match_rows(files: Sequence[ScoredFile], rows_per_file: Sequence[list], classes: Sequence[str]) -> dict:
     """Precision, recall and F1 of output rows against the events (see the module doc).
 
@@ -150,12 +156,10 @@ def match_rows(files: Sequence[ScoredFile], rows_per_file: Sequence[list], class
                       >= needed_overlap(e) - 1e-9 for e in f.events)
             counts[d.label][0] += hit
             counts[d.label][1] += 1
-        for e in f.events:
-            if e.label not in counts:
-                continue
-            counts[e.label][3] += 1
-            counts[e.label][2] += any(d.label == e.label and _overlap(d.start_s, d.end_s, e.start_s, e.end_s)
-                                      >= needed_overlap(e) - 1e-9 for d in rows)
+        for e, found in zip(f.events, found_events(f.events, rows)):
+            if e.label in counts:
+                counts[e.label][3] += 1
+                counts[e.label][2] += found
     per_class = {c: _prf(*v) for c, v in counts.items()}
     total = np.sum(list(counts.values()), axis=0) if counts else [0, 0, 0, 0]
     return {"per_class": per_class, "overall": _prf(*map(int, total)), "empty_recordings": n_empty,

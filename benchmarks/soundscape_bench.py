@@ -32,6 +32,7 @@ from _common import NOISE_DIR, REAL_DATA, SHARED, require, write_json
 
 BACKGROUND = Path(os.environ.get("ANIMALSND_BACKGROUND_DIR", SHARED / "background"))
 RUNS = Path("/work/runs")
+THRESHOLD = 0.5  # one uncalibrated confidence threshold, for comparison with the default output
 
 
 def ensure_cache(cache: Path) -> None:
@@ -50,13 +51,34 @@ def ensure_model(cache: Path, models: Path, kind: str) -> Path:
 
 
 def flagged_share(model: Path, files: list[Path]) -> dict:
-    """Share of these (non-animal) clips given at least one animal label by predict's default output."""
+    """Share of these (non-animal) clips given at least one animal label by predict's default output
+    (and, for comparison, by the windows whose best animal class reaches probability 0.5)."""
+    from animalsnd.detection import ScoredFile, threshold_rows
     from animalsnd.predict import predict
 
     run = predict(model, files, jobs=1)
     hit = [r for r in run.processed if r.rows]
-    return {"clips": len(run.processed), "flagged": len(hit), "share": len(hit) / max(1, len(run.processed)),
-            "labels": sorted({d.label for r in hit for d in r.rows})}
+    at = [r for r in run.processed
+          if threshold_rows(ScoredFile(r.path, r.duration_s, r.spans_s, r.probs, r.rows, []), run.classes, THRESHOLD)]
+    n = max(1, len(run.processed))
+    return {"clips": len(run.processed), "flagged": len(hit), "share": len(hit) / n,
+            "labels": sorted({d.label for r in hit for d in r.rows}), f"share_at_{THRESHOLD:g}": len(at) / n}
+
+
+def recall_by_snr(report, built) -> dict:
+    """Share of the calls found by predict's default output, per call SNR."""
+    from collections import defaultdict
+
+    from animalsnd.detection import found_events
+
+    snr = {(sc.name, c.start_s, c.label): c.snr_db for sc in built for c in sc.calls}
+    tally = defaultdict(lambda: [0, 0])
+    for f in report.files:
+        for e, ok in zip(f.events, found_events(f.events, f.rows)):
+            t = tally[f"{snr.get((f.path.stem, e.start_s, e.label), float('nan')):g} dB"]
+            t[0] += ok
+            t[1] += 1
+    return {k: {"recall": v[0] / v[1], "calls": v[1]} for k, v in sorted(tally.items(), key=lambda kv: float(kv[0][:-3]))}
 
 
 def main() -> None:
@@ -74,7 +96,7 @@ def main() -> None:
     rain, wind = require(NOISE_DIR / "rain"), require(NOISE_DIR / "wind")
 
     from animalsnd.augment.noisebank import find_noise_files
-    from animalsnd.detection import evaluate_detection
+    from animalsnd.detection import evaluate_detection, score_files
     from animalsnd.soundscape import SoundscapeSpec, build, fold_clips
 
     ensure_cache(a.cache)
@@ -91,6 +113,9 @@ def main() -> None:
         rep = evaluate_detection(model, a.scapes, a.scapes, jobs=1)
         s = rep.summary()
         s["scan_seconds"] = round(time.perf_counter() - t0, 1)
+        s["recall_by_snr"] = recall_by_snr(rep, built)
+        at = score_files(rep.files, rep.classes, thresholds=THRESHOLD)
+        s[f"at_{THRESHOLD:g}"] = {"overall": at["overall"], "empty_flagged": at["empty_flagged"]}
         s["esc_noise_clips"] = flagged_share(model, esc)
         s["held_out_background_clips"] = flagged_share(model, [Path(p) for p in held_bg])
         results[kind] = s
@@ -99,6 +124,11 @@ def main() -> None:
               f"F1 {o['f1']:.3f}; call-free soundscapes flagged {s['empty_flagged']:.0%}; ESC wind/rain clips "
               f"flagged {s['esc_noise_clips']['share']:.0%}; held-out background clips flagged "
               f"{s['held_out_background_clips']['share']:.0%}")
+        o = s[f"at_{THRESHOLD:g}"]["overall"]
+        print(f"  at confidence >= {THRESHOLD:g}: P {o['precision']:.3f} R {o['recall']:.3f} F1 {o['f1']:.3f}; call-free "
+              f"flagged {s[f'at_{THRESHOLD:g}']['empty_flagged']:.0%}; ESC clips flagged "
+              f"{s['esc_noise_clips'][f'share_at_{THRESHOLD:g}']:.0%}")
+        print("  recall by SNR: " + ", ".join(f"{k} {v['recall']:.2f}" for k, v in s["recall_by_snr"].items()))
     n_calls = sum(len(sc.calls) for sc in built)
     write_json(a.out, {
         "cache": str(a.cache), "models": str(a.models), "soundscapes": str(a.scapes),
