@@ -132,10 +132,9 @@ def encoding_of(subtype: str | None) -> tuple[str, int | None]:
     name = str(subtype or "").upper()
     if name in _ENCODINGS:
         return _ENCODINGS[name]
-    for family in ("PCM", "ALAC", "DPCM", "DWVW", "NMS_ADPCM"):
-        head, _, bits = name.rpartition("_")
-        if head == family and bits.isdigit():
-            return family.replace("NMS_", ""), int(bits)
+    head, _, bits = name.rpartition("_")
+    if head in ("PCM", "ALAC", "DPCM", "DWVW") and bits.isdigit():
+        return head, int(bits)
     return "unknown", None
 
 
