@@ -164,13 +164,14 @@ def _matrix(clips: list[dict], props: tuple[str, ...]) -> np.ndarray:
     return np.asarray(cols, dtype=float).T
 
 
-def _model(n_props: int):
+def _model(n_props: int, n_train: int):
     """A class-balanced random forest; a single property gets one decision tree (a binning of it)."""
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.tree import DecisionTreeClassifier
 
     if n_props == 1:
-        return DecisionTreeClassifier(min_samples_leaf=5, class_weight="balanced", random_state=0)
+        leaf = max(1, min(5, n_train // 20))
+        return DecisionTreeClassifier(min_samples_leaf=leaf, class_weight="balanced", random_state=0)
     return RandomForestClassifier(n_estimators=N_TREES, min_samples_leaf=2, class_weight="balanced",
                                   random_state=0, n_jobs=1)
 
@@ -180,7 +181,7 @@ def _cv_predict(X: np.ndarray, y: np.ndarray, folds: np.ndarray) -> np.ndarray:
     pred = np.empty_like(y)
     for k in np.unique(folds):
         test = folds == k
-        clf = _model(X.shape[1]).fit(X[~test], y[~test])
+        clf = _model(X.shape[1], int((~test).sum())).fit(X[~test], y[~test])
         pred[test] = clf.predict(X[test])
     return pred
 

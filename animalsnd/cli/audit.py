@@ -18,6 +18,19 @@ def run_audit(cache: Path, *, store: Optional[Path], jobs: int):
         return audit_cache(cache, store=store, jobs=jobs, progress=cb)
 
 
+def warn_if_shortcut(cache: Path, *, jobs: int) -> None:
+    """`prepare`'s summary: one warning line when the recording chain alone gives the class away."""
+    from animalsnd.errors import AnimalsndError
+
+    try:
+        res = run_audit(cache, store=None, jobs=jobs)
+    except AnimalsndError as exc:
+        warn(f"audit skipped: {exc}")
+        return
+    if res.warning:
+        warn(res.warning)
+
+
 @app.command()
 @handle_errors
 def audit(

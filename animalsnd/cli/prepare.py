@@ -74,3 +74,6 @@ def prepare(
         f"(kept in one fold), {len(res.classes)} classes, {res.n_folds} folds; "
         f"computed {res.computed}, reused {res.reused} from cache -> {cache}"
     )
+    from animalsnd.cli.audit import warn_if_shortcut
+
+    warn_if_shortcut(cache, jobs=jobs)
