@@ -1,7 +1,8 @@
 """Detection on field-like soundscapes built from a held-out fold, with the background class.
 
     nice -n 10 python benchmarks/soundscape_bench.py [--cache DIR] [--models DIR] [--minutes 30]
-        [--kinds birdnet-head stats-mlp cnn1d-enhanced] [--out soundscape_bench.json]
+        [--kinds birdnet-head stats-mlp cnn1d-enhanced] [--baseline birdnet-head stats-mlp]
+        [--out soundscape_bench.json]
 
 1. A cache of animal-sounds-10 prepared with ``--background ../shared/data/background``
    (made when missing; 5 folds, seed 0).
@@ -15,6 +16,8 @@
    call-free soundscapes given an animal label; and, clip by clip, the share of the ESC-50
    wind and rain clips (other source, never trained on) and of the held-out background
    clips given an animal label by ``predict``'s default output.
+5. ``--baseline KIND...``: the same kinds trained on the same folds without the background
+   class (``<cache>-nobg``, the manifest minus its background rows), scored the same way.
 
 Writes benchmarks/out/soundscape_bench.json.
 """
@@ -81,6 +84,27 @@ def recall_by_snr(report, built) -> dict:
     return {k: {"recall": v[0] / v[1], "calls": v[1]} for k, v in sorted(tally.items(), key=lambda kv: float(kv[0][:-3]))}
 
 
+def without_background(cache: Path) -> Path:
+    """``<cache>-nobg``: the same clips and folds minus the background class (stores shared by symlink)."""
+    import csv
+
+    out = cache.with_name(cache.name + "-nobg")
+    if (out / "manifest.csv").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("features", "embeddings", "descriptors"):
+        if (cache / name).exists() and not (out / name).exists():
+            (out / name).symlink_to((cache / name).resolve())
+    (out / "config.json").write_text((cache / "config.json").read_text())
+    with open(cache / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(out / "manifest.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(r for r in rows if r["label"] != "background")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", type=Path, default=RUNS / "field-cache")
@@ -90,6 +114,8 @@ def main() -> None:
     ap.add_argument("--kinds", nargs="+", default=["birdnet-head", "stats-mlp", "cnn1d-enhanced"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="soundscape_bench.json")
+    ap.add_argument("--baseline", nargs="*", default=[], metavar="KIND",
+                    help="also train and score these kinds on the same folds without the background class")
     a = ap.parse_args()
     require(REAL_DATA)
     require(BACKGROUND)
@@ -107,8 +133,8 @@ def main() -> None:
     _, held_bg = fold_clips(a.cache, 0)
     esc = find_noise_files(rain) + find_noise_files(wind)
     results = {}
-    for kind in a.kinds:
-        model = ensure_model(a.cache, a.models, kind)
+
+    def score(name: str, model: Path) -> None:
         t0 = time.perf_counter()
         rep = evaluate_detection(model, a.scapes, a.scapes, jobs=1)
         s = rep.summary()
@@ -118,9 +144,9 @@ def main() -> None:
         s[f"at_{THRESHOLD:g}"] = {"overall": at["overall"], "empty_flagged": at["empty_flagged"]}
         s["esc_noise_clips"] = flagged_share(model, esc)
         s["held_out_background_clips"] = flagged_share(model, [Path(p) for p in held_bg])
-        results[kind] = s
+        results[name] = s
         o = s["overall"]
-        print(f"{kind}: window mAP {s['map']:.3f}; default output P {o['precision']:.3f} R {o['recall']:.3f} "
+        print(f"{name}: window mAP {s['map']:.3f}; default output P {o['precision']:.3f} R {o['recall']:.3f} "
               f"F1 {o['f1']:.3f}; call-free soundscapes flagged {s['empty_flagged']:.0%}; ESC wind/rain clips "
               f"flagged {s['esc_noise_clips']['share']:.0%}; held-out background clips flagged "
               f"{s['held_out_background_clips']['share']:.0%}")
@@ -129,6 +155,12 @@ def main() -> None:
               f"flagged {s[f'at_{THRESHOLD:g}']['empty_flagged']:.0%}; ESC clips flagged "
               f"{s['esc_noise_clips'][f'share_at_{THRESHOLD:g}']:.0%}")
         print("  recall by SNR: " + ", ".join(f"{k} {v['recall']:.2f}" for k, v in s["recall_by_snr"].items()))
+    for kind in a.kinds:
+        score(kind, ensure_model(a.cache, a.models, kind))
+    if a.baseline:
+        nobg = without_background(a.cache)
+        for kind in a.baseline:
+            score(f"{kind} (no background class)", ensure_model(nobg, a.models.with_name(a.models.name + "-nobg"), kind))
     n_calls = sum(len(sc.calls) for sc in built)
     write_json(a.out, {
         "cache": str(a.cache), "models": str(a.models), "soundscapes": str(a.scapes),
