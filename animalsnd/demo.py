@@ -24,6 +24,12 @@ from animalsnd.errors import DatasetError
 DEMO_TRAIN = dict(epochs=60, early_stopping=False, spec_augment=False)
 DEMO_MODEL = "cnn1d-enhanced"
 STEPS = ("prepare", "train", "eval", "predict")
+#: ``animalsnd demo`` works in this folder (relative to the current one) by default.
+DEMO_DIR = "demo"
+#: The file that marks a folder as the demo's own (so a re-run may replace its outputs).
+MARKER = ".animalsnd-demo"
+#: The predict options of the demo's field recording.
+DEMO_PREDICT = dict(window_s=4.0, hop_s=1.0, merge=True, unknown_below=0.5)
 
 
 def sample_audio_dir() -> Path:
@@ -69,6 +75,46 @@ class DemoResult:
     train: object
     eval: object
     field: FieldResult
+    outputs: dict[str, Path] = field(default_factory=dict)  # what the demo left in ``workdir``
+
+
+def check_workdir(work: Path) -> None:
+    """Refuse a ``--workdir`` that holds anything but an earlier demo's outputs.
+
+    Raises
+    ------
+    ConfigError
+        ``work`` is a file, or a non-empty folder without :data:`MARKER`.
+    """
+    from animalsnd.errors import ConfigError
+
+    if work.exists() and not work.is_dir():
+        raise ConfigError(f"{work}: exists and is not a folder; pass --workdir NEW_FOLDER")
+    if work.is_dir() and any(work.iterdir()) and not (work / MARKER).is_file():
+        raise ConfigError(f"{work}: folder exists and was not made by `animalsnd demo`; "
+                          "pass --workdir NEW_FOLDER or remove it")
+
+
+def write_outputs(work: Path, report, fr: FieldResult) -> dict[str, Path]:
+    """Leave what the demo found in ``work``: predictions, Raven table, truth, eval figures."""
+    from animalsnd import export
+    from animalsnd.render_eval import plot_confusion, plot_per_class
+
+    run = fr.run
+    out = {"model": work / "model", "recording": fr.recording}
+    export.write_text(export.to_csv(run.rows), work / "predictions.csv")
+    out["predictions"] = work / "predictions.csv"
+    high = run.cfg.fmax if run.cfg.fmax is not None else run.cfg.sr / 2
+    export.write_per_file([(r.path, r.rows) for r in run.processed], work / "raven", fmt="raven",
+                          low_hz=run.cfg.fmin, high_hz=high)
+    out["raven"] = work / "raven"
+    truth = "".join(f"{fr.recording.name},{s:.3f},{e:.3f},{k}\n" for k, s, e in fr.truth)
+    export.write_text("file,start_s,end_s,label\n" + truth, work / "truth.csv")
+    out["truth"] = work / "truth.csv"
+    plot_confusion(report.metrics, work / "plots" / "confusion_matrix.png")
+    plot_per_class(report.metrics, work / "plots" / "per_class.png")
+    out["plots"] = work / "plots"
+    return out
 
 
 def match_calls(truth, rows, *, ignore=("unknown",)) -> tuple[list[CallMatch], int]:
@@ -141,8 +187,10 @@ def run_demo(
     data_dir : path, optional
         Folder-per-class dataset (default: :func:`sample_audio_dir`).
     workdir : path, optional
-        Where the cache, the model and the field recording go (default: a
-        new temporary folder, left in place; the caller may remove it).
+        Where the cache, the model, the field recording and the outputs go
+        (:func:`write_outputs`; default: a new temporary folder, left in
+        place). An earlier demo's folder is reused (its cache is kept, the
+        rest replaced); any other non-empty folder is refused.
     epochs : int
         Training epochs of the demo recipe (:data:`DEMO_TRAIN`).
     recording_s : float
@@ -157,7 +205,11 @@ def run_demo(
     ------
     DatasetError
         Missing or unusable dataset.
+    ConfigError
+        A ``workdir`` that is not a demo's folder (:func:`check_workdir`).
     """
+    import shutil
+
     from animalsnd.cache import prepare
     from animalsnd.evaluate import evaluate
     from animalsnd.predict import PredictOptions, predict
@@ -168,7 +220,11 @@ def run_demo(
     if not data_dir.is_dir():
         raise DatasetError(f"{data_dir}: data folder does not exist")
     work = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="animalsnd-demo-"))
+    check_workdir(work)
     work.mkdir(parents=True, exist_ok=True)
+    (work / MARKER).write_text("made by `animalsnd demo`; a re-run replaces everything here but cache/\n")
+    for old in ("model", "raven", "plots"):
+        shutil.rmtree(work / old, ignore_errors=True)
     start = on_start or (lambda step: None)
     done = on_step or (lambda step, result: None)
 
@@ -189,9 +245,9 @@ def run_demo(
     kinds = [k for k in CLASSES if k in trained.classes] or list(CLASSES)
     recording = work / "field_recording.wav"
     truth = field_recording(recording, kinds, seconds=recording_s, seed=seed)
-    opts = PredictOptions(window_s=4.0, hop_s=1.0, merge=True, unknown_below=0.5)
-    run = predict(work / "model", [recording], options=opts, progress=predict_progress)
+    run = predict(work / "model", [recording], options=PredictOptions(**DEMO_PREDICT), progress=predict_progress)
     matches, false = match_calls(truth, run.rows)
     fr = FieldResult(recording, truth, run, matches, false)
+    outputs = write_outputs(work, report, fr)
     done("predict", fr)
-    return DemoResult(work, prep, trained, report, fr)
+    return DemoResult(work, prep, trained, report, fr, outputs)

@@ -1,7 +1,10 @@
 from pathlib import Path
 
+import pytest
+
 from animalsnd.cli import app
-from animalsnd.demo import STEPS, match_calls, sample_audio_dir
+from animalsnd.demo import STEPS, check_workdir, match_calls, sample_audio_dir
+from animalsnd.errors import ConfigError
 from animalsnd.predict import Detection
 from animalsnd.synth import generate
 
@@ -48,6 +51,25 @@ def test_demo_command_end_to_end(runner, tmp_path):
     assert f"everything is in {work}" in out
     assert (work / "model" / "bundle.json").is_file() and (work / "field_recording.wav").is_file()
     assert (work / "cache" / "manifest.csv").is_file()
+    # the outputs stay, and the folder is named with the next command to try
+    assert (work / "predictions.csv").read_text().startswith("file,start_s,end_s,label,confidence")
+    assert (work / "raven" / "field_recording.Table.1.selections.txt").is_file()
+    assert (work / "truth.csv").read_text().splitlines()[0] == "file,start_s,end_s,label"
+    assert {p.name for p in (work / "plots").iterdir()} == {"confusion_matrix.png", "per_class.png"}
+    assert f"Next: animalsnd predict {work / 'model'} {work / 'field_recording.wav'}" in " ".join(out.split())
+    check_workdir(work)  # a demo's own folder may be used again
+
+
+def test_demo_refuses_a_folder_it_did_not_make(runner, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    res = runner.invoke(app, ["demo", "--workdir", str(tmp_path / "mine")])
+    assert res.exit_code == 1 and "was not made by `animalsnd demo`" in res.output
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is not a folder"):
+        check_workdir(tmp_path / "file")
+    check_workdir(tmp_path / "new")  # a folder that does not exist yet is fine
 
 
 def test_demo_missing_data_is_one_line(runner, tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import time
 from pathlib import Path
 from typing import Optional
@@ -36,29 +35,34 @@ def truth_table(field) -> Table:
     return t
 
 
+def outputs_note(outputs: dict, work: Path) -> str:
+    """What the demo left in its folder, and the next command to try."""
+    o = {k: Path(v) for k, v in outputs.items()}
+    return (f"Left in {work}: {o['model']} (the model), {o['recording']}, {o['predictions']}, "
+            f"{o['raven']}/ (a Raven selection table), {o['truth']} (the true calls), "
+            f"{o['plots']}/ (eval figures). Next: animalsnd predict {o['model']} {o['recording']} "
+            "--window 4 --hop 1 --merge --unknown-below 0.5")
+
+
 @app.command()
 @handle_errors
 def demo(
     data: Optional[Path] = typer.Option(None, "--data", help="A folder-per-class dataset. Default: the bundled sample_audio/."),
-    workdir: Optional[Path] = typer.Option(None, "--workdir", help="Keep the cache, model and recording here. Default: a temporary folder, removed at the end."),
-    epochs: int = typer.Option(60, "--epochs", help="Training epochs."),
+    workdir: Path = typer.Option(Path("demo"), "--workdir", help="Folder for the cache, model, recording, predictions, Raven table and figures; a re-run replaces an earlier demo's, any other non-empty folder is refused."),
+    epochs: int = typer.Option(60, "--epochs", envvar="ANIMALSND_DEMO_EPOCHS", help="Training epochs."),
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers for feature extraction (-1: all cores)."),
 ) -> None:
     """Run prepare, train, eval and predict on the bundled sample audio."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from animalsnd.demo import DEMO_MODEL, run_demo, sample_audio_dir
+    from animalsnd.demo import DEMO_MODEL, check_workdir, run_demo, sample_audio_dir
     from animalsnd.render import prepare_table
     from animalsnd.render_eval import confusion_table, metrics_line, per_class_table
 
     t0 = time.perf_counter()
     data = data or sample_audio_dir()
     work = workdir
-    temporary = workdir is None
-    if temporary:
-        import tempfile
-
-        work = Path(tempfile.mkdtemp(prefix="animalsnd-demo-"))
+    check_workdir(work)  # before any work
     console.print(f"animalsnd demo on {data} (working in {work})", markup=False, soft_wrap=True)
 
     state: dict = {}
@@ -116,14 +120,12 @@ def demo(
                           f"{res.false_detections} detection(s) matched no call of their label", soft_wrap=True)
 
     try:
-        run_demo(data_dir=data, workdir=work, epochs=epochs, jobs=jobs, on_start=on_start, on_step=on_step,
+        result = run_demo(data_dir=data, workdir=work, epochs=epochs, jobs=jobs, on_start=on_start, on_step=on_step,
                  prepare_progress=lambda d, t: callbacks["prepare"](d, t), on_epoch=on_epoch,
                  predict_progress=lambda d, t: callbacks["predict"](d, t))
     finally:
         bars.close()
         if "prog" in state:
             state["prog"].stop()
-        if temporary:
-            shutil.rmtree(work, ignore_errors=True)
-    where = "temporary folder removed" if temporary else f"everything is in {work}"
-    console.print(f"demo finished in {time.perf_counter() - t0:.0f} s; {where}", markup=False)
+    console.print(outputs_note(result.outputs, work), markup=False, soft_wrap=True)
+    console.print(f"demo finished in {time.perf_counter() - t0:.0f} s; everything is in {work}", markup=False)
