@@ -186,8 +186,9 @@ def _cv_predict(X: np.ndarray, y: np.ndarray, folds: np.ndarray) -> np.ndarray:
     return pred
 
 
-def shortcut_score(clips: list[dict]) -> Shortcut | None:
-    """The shortcut score of measured clips (with ``label`` and ``fold``); None with fewer than two folds."""
+def shortcut_score(clips: list[dict], props: tuple[str, ...] = PROPERTIES) -> Shortcut | None:
+    """The shortcut score of measured clips (with ``label`` and ``fold``) from the properties
+    ``props``; None with fewer than two classes or folds."""
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, recall_score
 
     classes = sorted({c["label"] for c in clips})
@@ -203,9 +204,9 @@ def shortcut_score(clips: list[dict]) -> Shortcut | None:
         return {"accuracy": float(accuracy_score(y, pred)),
                 "balanced_accuracy": float(balanced_accuracy_score(y, pred))}, pred
 
-    full, pred = scores(PROPERTIES)
+    full, pred = scores(tuple(props))
     per_property = {}
-    for p in PROPERTIES:
+    for p in props:
         constant = len({c[p] for c in clips}) < 2
         per_property[p] = {"accuracy": None, "balanced_accuracy": None} if constant else scores((p,))[0]
     recall = recall_score(y, pred, labels=range(len(classes)), average=None, zero_division=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from rich.markup import escape
@@ -20,31 +21,38 @@ def _top(summary: dict, n_clips: int, fmt=str, k: int = 2) -> str:
 
 
 def _median(summary: dict, fmt: str = "{:.1f}") -> str:
-    return fmt.format(round(summary["median"], 2) + 0.0) if "median" in summary else "—"  # no "-0.0"
+    if "median" not in summary:
+        return "—"
+    return fmt.format(float(fmt.format(summary["median"])) + 0.0)  # + 0.0: never "-0.0"
+
+
+def _encoding(clip: dict) -> str:
+    return clip["encoding"] + (str(clip["bit_depth"]) if clip["bit_depth"] is not None else "")
 
 
 def properties_table(audit: Audit) -> Table:
     """Per class: the most common chain values, medians of the measured ones, and the shortcut's recall."""
-    t = Table(title="Recording properties per class (most common values; medians)")
-    cols = ["class", "clips", "sample rate", "bandwidth kHz (p10–p90)", "ch", "encoding", "bits",
-            "dur s", "rms dBFS", "peak dBFS", "lead/trail s"]
+    t = Table(title="Recording properties per class (most common value and its share; medians)")
+    cols = ["class", "clips", "rate", "bandwidth kHz", "ch", "encoding", "dur s", "rms/peak dB", "silence s"]
     recall = audit.shortcut.per_class_recall if audit.shortcut else {}
     if recall:
-        cols.append("shortcut recall")
+        cols.append("recall")
     for name in cols:
-        t.add_column(name, justify="left" if name in ("class", "sample rate", "encoding", "bits") else "right")
+        t.add_column(name, justify="left" if name in ("class", "rate", "encoding") else "right")
     for label, s in audit.per_class.items():
         n, bw = s["n"], s["bandwidth_hz"]
-        row = [escape(label), str(n), _top(s["sample_rate"], n, _rate),
+        enc = Counter(_encoding(c) for c in audit.clips if c["label"] == label).most_common(1)[0]
+        row = [escape(label), str(n), _top(s["sample_rate"], n, _rate, k=1),
                f"{bw['median'] / 1000:.1f} ({bw['p10'] / 1000:.1f}–{bw['p90'] / 1000:.1f})",
-               _top(s["channels"], n, k=1), _top(s["encoding"], n), _top(s["bit_depth"], n),
-               _median(s["duration_s"]), _median(s["rms_dbfs"]), _median(s["peak_dbfs"]),
+               _top(s["channels"], n, k=1), f"{enc[0]} {100 * enc[1] / n:.0f}%", _median(s["duration_s"]),
+               f"{_median(s['rms_dbfs'])}/{_median(s['peak_dbfs'])}",
                f"{_median(s['lead_silence_s'], '{:.2f}')}/{_median(s['trail_silence_s'], '{:.2f}')}"]
         if recall:
-            r = recall[label]
             flagged = label in audit.shortcut.classes
-            row.append(f"[bold red]{r:.2f}[/]" if flagged else f"{r:.2f}")
+            row.append(f"[bold red]{recall[label]:.2f}[/]" if flagged else f"{recall[label]:.2f}")
         t.add_row(*row)
+    t.caption = ("bandwidth: effective (measured), median (p10–p90); encoding with bit depth; silence: "
+                 "leading/trailing; recall: of the shortcut classifier, bold when it names the class")
     return t
 
 
