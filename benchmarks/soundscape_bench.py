@@ -5,7 +5,9 @@
         [--out soundscape_bench.json]
 
 1. A cache of animal-sounds-10 prepared with ``--background ../shared/data/background``
-   (made when missing; 5 folds, seed 0).
+   (made when missing; 5 folds, seed 0; ``--preset study``: the full band and per-band
+   z-scores, the features the figures in docs/results.md were measured with; other
+   prepare options through ``SOUNDSCAPE_PREPARE``).
 2. One model per kind trained on folds 1-4 (``--test-fold 0``; trained when missing).
 3. Soundscapes of 60 s (``--minutes`` of them) from **fold-0 clips only**, over a bed of
    the ESC-50 rain clips (a noise no model trained on), with non-animal distractors: the
@@ -25,6 +27,7 @@ Writes benchmarks/out/soundscape_bench.json.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -35,6 +38,7 @@ from _common import NOISE_DIR, REAL_DATA, SHARED, require, write_json
 
 BACKGROUND = Path(os.environ.get("ANIMALSND_BACKGROUND_DIR", SHARED / "background"))
 RUNS = Path("/work/runs")
+PREPARE = os.environ.get("SOUNDSCAPE_PREPARE", "--preset study").split()  # full band, per-band z-scores
 THRESHOLD = 0.5  # one uncalibrated confidence threshold, for comparison with the default output
 
 
@@ -42,7 +46,7 @@ def ensure_cache(cache: Path) -> None:
     if (cache / "manifest.csv").exists():
         return
     subprocess.run([sys.executable, "-m", "animalsnd", "prepare", str(REAL_DATA), "--background", str(BACKGROUND),
-                    "--cache", str(cache)], check=True)
+                    "--cache", str(cache), *PREPARE], check=True)
 
 
 def ensure_model(cache: Path, models: Path, kind: str) -> Path:
@@ -95,13 +99,19 @@ def without_background(cache: Path) -> Path:
     for name in ("features", "embeddings", "descriptors"):
         if (cache / name).exists() and not (out / name).exists():
             (out / name).symlink_to((cache / name).resolve())
-    (out / "config.json").write_text((cache / "config.json").read_text())
+    from animalsnd.dataset import fingerprint
+
     with open(cache / "manifest.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+        rows = [r for r in csv.DictReader(f) if r["label"] != "background"]
+    ok = [r for r in rows if r["status"] == "ok" and int(r["fold"]) >= 0]
+    conf = json.loads((cache / "config.json").read_text())
+    conf["fingerprint"] = fingerprint([r["sha256"] for r in ok], [r["label"] for r in ok])
+    conf.pop("background_dir", None)
+    (out / "config.json").write_text(json.dumps(conf, indent=2) + "\n")
     with open(out / "manifest.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
         w.writeheader()
-        w.writerows(r for r in rows if r["label"] != "background")
+        w.writerows(rows)
     return out
 
 
@@ -111,7 +121,7 @@ def main() -> None:
     ap.add_argument("--models", type=Path, default=RUNS / "field-models")
     ap.add_argument("--scapes", type=Path, default=RUNS / "field-soundscapes")
     ap.add_argument("--minutes", type=int, default=30)
-    ap.add_argument("--kinds", nargs="+", default=["birdnet-head", "stats-mlp", "cnn1d-enhanced"])
+    ap.add_argument("--kinds", nargs="*", default=["birdnet-head", "stats-mlp", "cnn1d-enhanced"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="soundscape_bench.json")
     ap.add_argument("--baseline", nargs="*", default=[], metavar="KIND",
