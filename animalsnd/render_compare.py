@@ -19,6 +19,8 @@ _SCORES = [("accuracy", "accuracy"), ("weighted_f1", "weighted F1"), ("macro_f1"
 def _pm(d: dict | None, digits: int = 3, *, std: bool | None = True) -> str:
     if not d or d.get("mean") is None:
         return "-"
+    if d.get("std") is None:  # a single run has no spread
+        std = False
     if std is None:  # compact: no spaces
         return f"{d['mean']:.{digits}f}±{d['std']:.{digits}f}"
     return f"{d['mean']:.{digits}f} ± {d['std']:.{digits}f}" if std else f"{d['mean']:.{digits}f}"
@@ -28,22 +30,29 @@ def _num(x, fmt: str) -> str:
     return "-" if x is None else format(x, fmt)
 
 
+def _spread(v: dict, d: dict | None) -> dict | None:
+    """``d`` without its std for a variant of one run (``±0.000`` says nothing)."""
+    return {**d, "std": None} if d and v.get("n_runs", 0) < 2 else d
+
+
 def columns(summary: dict, *, compact: bool = False) -> list[dict]:
     """Column definitions: ``id``, ``header``, ``better`` and ``value(v)``/``text(v)`` per variant.
 
     ``compact`` (the terminal) shows the noisy accuracies without their std.
+    A variant of a single run shows no std.
     """
     cols = []
     for key, head in _SCORES:
         cols.append(dict(id=key, header=head, better="max",
                          value=lambda v, k=key: v[k]["mean"],
-                         text=lambda v, k=key: _pm(v[k], std=None if compact else True)))
+                         text=lambda v, k=key: _pm(_spread(v, v[k]), std=None if compact else True)))
     cols.append(dict(id="gap", header="macro − weighted", better="max",
                      value=lambda v: v["gap"]["mean"], text=lambda v: _num(v["gap"]["mean"], "+.3f")))
     for lab in summary.get("eval_snr", []):
         cols.append(dict(id=f"acc@{lab}dB", header=f"acc@{lab}dB", better="max",
                          value=lambda v, s=lab: v["snr"].get(s, {}).get("accuracy", {}).get("mean"),
-                         text=lambda v, s=lab: _pm(v["snr"].get(s, {}).get("accuracy"), std=not compact)))
+                         text=lambda v, s=lab: _pm(_spread(v, v["snr"].get(s, {}).get("accuracy")),
+                                                   std=not compact)))
     cols += [
         dict(id="params", header="params", better="min", value=lambda v: v["params"],
              text=lambda v: _num(v["params"], ",d")),
@@ -87,19 +96,53 @@ def rows(summary: dict, *, compact: bool = False) -> tuple[list[str], list[list[
     return header, body, mask
 
 
-def compare_table(summary: dict, *, title: str | None = None) -> Table:
-    """Rich table: mean ± std over folds x seeds; the best value per column in bold green."""
+#: Console columns beyond variant, accuracy, macro F1, the noisy accuracies and runs, added in
+#: this order while the table fits the terminal (``--out`` files always have every column).
+OPTIONAL_COLUMNS = ("weighted F1", "train s/fold", "ms/clip", "params", "macro − weighted")
+_SHORT = {"weighted F1": "weighted\nF1", "macro F1": "macro\nF1", "macro − weighted": "macro\n−wtd",
+          "train s/fold": "train\ns/fold", "ms/clip": "ms/\nclip"}
+
+
+def _fit(header: list[str], body: list[list[str]], width: int | None) -> list[int]:
+    """Indices of the columns shown: the essential ones, then optional ones while they fit ``width``."""
+    def w(i: int) -> int:
+        head = _SHORT.get(header[i], header[i].replace("acc@", "acc\n@"))
+        return max([len(x) for x in head.split("\n")] + [len(r[i]) for r in body]) + 2  # padding (0, 1)
+
+    keep = [i for i, h in enumerate(header) if h not in OPTIONAL_COLUMNS]
+    if width is None:
+        return list(range(len(header)))
+    used = sum(w(i) for i in keep)
+    for name in OPTIONAL_COLUMNS:
+        i = header.index(name)
+        if used + w(i) <= width:
+            keep.append(i)
+            used += w(i)
+    return sorted(keep)
+
+
+def compare_table(summary: dict, *, title: str | None = None, width: int | None = None) -> Table:
+    """Rich table: mean ± std over folds x seeds; the best value per column in bold green.
+
+    With ``width`` (the terminal's), only the columns that fit are shown,
+    :data:`OPTIONAL_COLUMNS` first to go; the caption says which are left out.
+    """
     header, body, mask = rows(summary, compact=True)
+    shown = _fit(header, body, width)
     n_f, n_s = len(summary["folds"]), len(summary["seeds"])
+    several = any(v["n_runs"] > 1 for v in summary["variants"].values())
+    caption = ("mean±std over runs" if several else "one run per variant") + (
+        " (noisy accuracies: mean)" if several and summary.get("eval_snr") else "") + "; best per column in bold"
+    hidden = [header[i] for i in range(len(header)) if i not in shown]
+    if hidden:
+        caption += f"; not shown at this width: {', '.join(hidden)} (all in --out table.md)"
     t = Table(title=title or f"Variants on {n_f} test fold(s) x {n_s} seed(s)", box=None,
-              padding=(0, 1), caption="mean±std over runs (noisy accuracies: mean); best per column in bold")
-    short = {"weighted F1": "weighted\nF1", "macro F1": "macro\nF1", "macro − weighted": "macro\n−wtd",
-             "train s/fold": "train\ns/fold", "ms/clip": "ms/\nclip"}
-    for i, h in enumerate(header):
-        h = short.get(h, h.replace("acc@", "acc\n@"))
+              padding=(0, 1), caption=caption)
+    for i in shown:
+        h = _SHORT.get(header[i], header[i].replace("acc@", "acc\n@"))
         t.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
     for cells, m in zip(body, mask):
-        t.add_row(*(f"[bold green]{c}[/]" if b else c for c, b in zip(cells, m)))
+        t.add_row(*(f"[bold green]{cells[i]}[/]" if m[i] else cells[i] for i in shown))
     return t
 
 

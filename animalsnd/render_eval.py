@@ -35,14 +35,30 @@ def per_class_table(metrics: dict, *, title: str = "Per-class scores") -> Table:
     return t
 
 
-def confusion_table(metrics: dict, *, title: str = "Confusion matrix") -> Table:
-    """The confusion matrix with class names; the diagonal in green."""
+def confusion_fits(classes: Sequence[str], cm: Sequence[Sequence[int]], width: int | None) -> bool:
+    """Whether a confusion table headed by full class names fits ``width`` columns."""
+    if width is None:
+        return True
+    cells = max((len(str(v)) for row in cm for v in row), default=1)
+    first = max(len("true \\ pred"), *(len(c) for c in classes)) + 3
+    return first + sum(max(len(c), cells) + 3 for c in classes) + 1 <= width
+
+
+def confusion_table(metrics: dict, *, title: str = "Confusion matrix", width: int | None = None) -> Table:
+    """The confusion matrix with class names; the diagonal in green.
+
+    When the class names would not fit ``width`` columns (the terminal's),
+    the columns are numbered and each row's name carries its number, so no
+    name is cut.
+    """
     classes = list(metrics["per_class"])
     cm = metrics["confusion"]
-    t = Table(title=title, caption="rows: true class, columns: predicted class")
-    t.add_column("true \\ pred")
-    for c in classes:
-        t.add_column(c, justify="right")
+    numbered = not confusion_fits(classes, cm, width)
+    caption = "rows: true class, columns: predicted class" + (" (numbered as the rows)" if numbered else "")
+    t = Table(title=title, caption=caption)
+    t.add_column("true \\ pred", no_wrap=True)
+    for i, c in enumerate(classes, 1):
+        t.add_column(str(i) if numbered else c, justify="right")
     for i, c in enumerate(classes):
         cells = []
         for j, v in enumerate(cm[i]):
@@ -50,7 +66,7 @@ def confusion_table(metrics: dict, *, title: str = "Confusion matrix") -> Table:
                 cells.append(f"[green]{v}[/]")
             else:
                 cells.append(f"[red]{v}[/]" if v else "[dim]0[/]")
-        t.add_row(c, *cells)
+        t.add_row(f"{i + 1} {c}" if numbered else c, *cells)
     return t
 
 
@@ -142,10 +158,11 @@ def plot_per_class(metrics: dict, path: str | Path, *, title: str = "Per-class s
     for k, (name, key) in enumerate([("precision", "precision"), ("recall", "recall"), ("F1", "f1")]):
         ax.bar(x + (k - 1) * w, [pc[c][key] for c in classes], w, label=name)
     ax.set_xticks(x, [f"{c}\n(n={pc[c]['support']})" for c in classes], fontsize=8)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.2)  # the legend sits in the band above 1, where no bar reaches
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("score")
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", ncol=3, fontsize=8, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     path = Path(path)

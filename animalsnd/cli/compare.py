@@ -14,7 +14,7 @@ from animalsnd.errors import AnimalsndError
 @app.command()
 def compare(
     cache_dir: Path = typer.Argument(..., help="A feature cache made by `animalsnd prepare`."),
-    variants: Optional[str] = typer.Option(None, "--variants", help="Comma-separated variant names. [default: baseline, simple-noise, alexnet-mel, transformer-mel, enhanced, enhanced-no-noise, enhanced-no-specaugment, enhanced-no-class-weights]"),
+    variants: Optional[str] = typer.Option(None, "--variants", help="Comma-separated variant names; the two best models are stats-mlp (clip descriptors, from scratch) and birdnet-head (BirdNET embeddings, pip install -e \".[birdnet]\"), e.g. --variants enhanced,stats-mlp,birdnet-head; protonet too. [default: baseline, simple-noise, alexnet-mel, transformer-mel, enhanced, enhanced-no-noise, enhanced-no-specaugment, enhanced-no-class-weights]"),
     noise: Optional[Path] = typer.Option(None, "--noise", help="Noise folder for the variants trained with noise copies (the augmented sets are built or reused)."),
     folds: str = typer.Option("all", "--folds", help="'all', or N: the first N folds as test folds."),
     seeds: int = typer.Option(1, "--seeds", help="Seeds 0..N-1 per fold."),
@@ -99,7 +99,7 @@ def compare(
     progress.stop()
 
     summary = res.summary()
-    console.print(compare_table(summary))
+    console.print(compare_table(summary, width=console.width))
     for note in res.notes:
         warn(note)
     written = []

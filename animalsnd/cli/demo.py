@@ -105,7 +105,7 @@ def demo(
         elif step == "eval":
             console.print(f"held-out fold 0: {metrics_line(res.metrics)}")
             console.print(per_class_table(res.metrics))
-            console.print(confusion_table(res.metrics))
+            console.print(confusion_table(res.metrics, width=console.width))
         else:
             run = res.run
             console.print(f"{res.recording.name}: {len(res.truth)} calls in {run.audio_s:.0f} s; "

@@ -82,7 +82,7 @@ def eval_(
                       soft_wrap=True)
         console.print(metrics_line(m))
     console.print(per_class_table(m))
-    console.print(confusion_table(m))
+    console.print(confusion_table(m, width=console.width))
     if noise is not None:
         from animalsnd.evaluate import evaluate_noise
         from animalsnd.render_compare import plot_snr, snr_table
