@@ -8,7 +8,11 @@ Layout of MODEL_DIR::
                     versions
     model.tflite    optional (``--export tflite``)
 
-``bundle.json`` is written last, so a folder holding it is a complete bundle.
+A bundle is written whole into a new folder beside MODEL_DIR and then
+swapped in, so a failed save (disk full) leaves the previous bundle as it was
+and a new one never keeps files of an old one (a stale ``model.tflite``).
+``bundle.json`` lists the files it owns with their SHA-256; a file that is
+not listed, or does not match, is refused when it is loaded.
 A cross-validation run writes one bundle per fold, ``MODEL_DIR/fold-<k>``.
 """
 
@@ -20,7 +24,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,20 +135,32 @@ def save_bundle(
         ``model_dir``.
     """
     import_tensorflow()
+    from animalsnd.dataset import sha256_file
+    from animalsnd.fileutil import atomic_write_text, new_folder_beside, replace_folder
+
     model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    (model_dir / BUNDLE_FILE).unlink(missing_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=model_dir, prefix=".save-"))
+    if model_dir.exists() and not model_dir.is_dir():
+        raise BundleError(f"{model_dir}: is a file, not a model folder; choose another --out")
+    tmp = new_folder_beside(model_dir)
     try:
         with keras_numpy_notice_silenced():
             model.save(tmp / MODEL_FILE)
-        os.replace(tmp / MODEL_FILE, model_dir / MODEL_FILE)
         if export_tflite:
             (tmp / TFLITE_FILE).write_bytes(to_tflite(model))
-            os.replace(tmp / TFLITE_FILE, model_dir / TFLITE_FILE)
+        owned = [MODEL_FILE, *([TFLITE_FILE] if export_tflite else [])]
+        meta = _bundle_meta(model, classes, cfg, train_options, fingerprint, cache_dir, test_fold, test_shas,
+                            metrics, history, extra, export_tflite, input_meta)
+        meta["file_sha256"] = {name: sha256_file(tmp / name) for name in owned}
+        atomic_write_text(tmp / BUNDLE_FILE, json.dumps(meta, indent=2) + "\n")
+        replace_folder(tmp, model_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    meta = {
+    return model_dir
+
+
+def _bundle_meta(model, classes, cfg, train_options, fingerprint, cache_dir, test_fold, test_shas, metrics,
+                 history, extra, export_tflite, input_meta) -> dict:
+    return {
         "format": FORMAT_VERSION,
         "versions": _versions(),
         "model_name": getattr(model, "name", ""),
@@ -163,10 +178,6 @@ def save_bundle(
         "files": {"model": MODEL_FILE, **({"tflite": TFLITE_FILE} if export_tflite else {})},
         **(extra or {}),
     }
-    from animalsnd.cache import atomic_write_text
-
-    atomic_write_text(model_dir / BUNDLE_FILE, json.dumps(meta, indent=2) + "\n")
-    return model_dir
 
 
 def to_tflite(model: Any) -> bytes:
@@ -218,20 +229,64 @@ class Bundle:
         return Path(d) if d else None
 
     @property
+    def has_tflite(self) -> bool:
+        """The bundle owns a ``model.tflite`` (listed in bundle.json; for older bundles: one is there)."""
+        owned = self.meta.get("file_sha256")
+        return TFLITE_FILE in owned if isinstance(owned, dict) else (self.path / TFLITE_FILE).is_file()
+
+    def owned_file(self, name: str) -> Path:
+        """``path/name``, checked against the SHA-256 bundle.json records for it.
+
+        Raises
+        ------
+        BundleError
+            The file is missing, not listed (left from an earlier run) or
+            differs from the one saved (replaced or corrupt).
+        """
+        from animalsnd.dataset import sha256_file
+
+        path = self.path / name
+        if not path.is_file():
+            raise BundleError(f"{path}: missing; re-run `animalsnd train`")
+        owned = self.meta.get("file_sha256")
+        if isinstance(owned, dict):  # bundles saved before the hashes were recorded are trusted as they are
+            if name not in owned:
+                raise BundleError(f"{path}: not part of this bundle (left from an earlier run); delete it "
+                                  "or re-run `animalsnd train`")
+            if sha256_file(path) != owned[name]:
+                raise BundleError(f"{path}: does not match the sha256 in {BUNDLE_FILE} (replaced or corrupt); "
+                                  "re-run `animalsnd train`")
+        return path
+
+    def check_model_shapes(self, input_shape, output_shape) -> None:
+        """The model's input matches ``input_shape`` (None: any length) and its output the class list."""
+        where = self.path / BUNDLE_FILE
+        n_out = output_shape[-1] if output_shape else None
+        if n_out is not None and int(n_out) != len(self.classes):
+            raise BundleError(f"{where}: lists {len(self.classes)} classes but the model has {int(n_out)} "
+                              "outputs (edited or mixed bundle); re-run `animalsnd train`")
+        given = tuple(input_shape)[1:] if input_shape else ()
+        if given and (len(given) != len(self.input_shape)
+                      or any(g is not None and int(g) != w for g, w in zip(given, self.input_shape))):
+            shape = tuple(None if g is None else int(g) for g in given)
+            raise BundleError(f"{where}: its input settings give {self.input_shape} but the model takes "
+                              f"{shape} (edited feature config); re-run `animalsnd train`")
+
+    @property
     def model(self):
         if self._model is None:
             import_tensorflow()
             from animalsnd.models import load_model
 
-            path = self.path / MODEL_FILE
-            if not path.is_file():
-                raise BundleError(f"{self.path}: missing {MODEL_FILE}")
+            path = self.owned_file(MODEL_FILE)
             try:
-                self._model = load_model(path)
+                model = load_model(path)
             except AnimalsndError:
                 raise
             except Exception as exc:
                 raise BundleError(f"{path}: cannot load model ({_one_line(exc)})") from None
+            self.check_model_shapes(_shape(model, "input_shape"), _shape(model, "output_shape"))
+            self._model = model
         return self._model
 
     def predict_proba(self, X: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
@@ -260,6 +315,14 @@ class Bundle:
             for i in range(0, len(X), batch_size)
         ]
         return np.concatenate(out).astype(np.float32, copy=False)
+
+
+def _shape(model, attr: str):
+    try:
+        shape = getattr(model, attr)
+    except (AttributeError, ValueError, RuntimeError):  # a model without a single fixed input or output
+        return None
+    return shape if isinstance(shape, tuple) else None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -330,4 +393,32 @@ def find_bundles(model_dir: str | Path) -> list[Path]:
         raise BundleError(
             f"{model_dir}: not a model bundle (no {BUNDLE_FILE} and no fold-*/{BUNDLE_FILE})"
         )
-    return [p for _, p in sorted(folds)]
+    folds.sort()
+    runs = {_recorded_folds(p) for _, p in folds} - {None}
+    if len(runs) > 1 or (runs and [k for k, _ in folds] != list(range(next(iter(runs))))):
+        raise BundleError(
+            f"{model_dir}: fold-* bundles of different runs ({len(folds)} folders, runs of "
+            f"{' and '.join(map(str, sorted(runs)))} folds); re-run `animalsnd train --cv` or delete the extra ones"
+        )
+    return [p for _, p in folds]
+
+
+def _recorded_folds(bundle_dir: Path) -> int | None:
+    """How many folds the cross-validation run that saved this bundle had (None: not recorded)."""
+    try:
+        n = json.loads((bundle_dir / BUNDLE_FILE).read_text(encoding="utf-8")).get("training", {}).get("n_folds")
+        return int(n) if n is not None else None
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def remove_stale_folds(model_dir: str | Path, n_folds: int) -> list[Path]:
+    """Delete ``fold-<k>`` bundles with ``k >= n_folds`` (an earlier run's), so the folder holds one run."""
+    model_dir, gone = Path(model_dir), []
+    if model_dir.is_dir():
+        for p in sorted(model_dir.iterdir()):
+            m = _FOLD_DIR.match(p.name)
+            if m and p.is_dir() and int(m.group(1)) >= n_folds:
+                shutil.rmtree(p)
+                gone.append(p)
+    return gone

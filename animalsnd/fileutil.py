@@ -9,6 +9,9 @@ from pathlib import Path
 
 from animalsnd.errors import ConfigError
 
+#: what a model folder holds (one of them marks a folder a re-run may replace)
+MODEL_FOLDER_NAMES = ("bundle.json", "model.keras", "model.tflite", "cv.json", "fold-0")
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -113,3 +116,35 @@ def check_output_folder(path: str | Path | None, option: str, *,
             raise ConfigError(f"{option} {path} is not writable; choose another folder")
     else:
         _check_parent(path, option)
+
+
+def new_folder_beside(target: Path) -> Path:
+    """An empty hidden folder next to ``target`` (same file system), mode as ``mkdir`` gives."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.new-"))
+    usual_mode(tmp, folder=True)
+    return tmp
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Put folder ``new`` in place of ``target`` (which may not exist).
+
+    The old folder is renamed aside first and removed only once ``new`` is in
+    place, so at every moment one complete folder exists under one of the names.
+    """
+    import shutil
+
+    new, target = Path(new), Path(target)
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+    os.rmdir(old)
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

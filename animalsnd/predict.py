@@ -21,6 +21,7 @@ that audio, up to float32 rounding of the FFT and Mel product (measured in
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -46,6 +47,17 @@ Progress = Callable[[float, float], None]
 
 
 # ------------------------------------------------------------------ windows
+def check_window_hop(window_s: float | None, hop_s: float | None) -> None:
+    """``--window`` and ``--hop`` are finite and positive, and the hop no longer than the window
+    (a longer hop skips the audio between windows)."""
+    for name, v in (("--window", window_s), ("--hop", hop_s)):
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise ConfigError(f"{name} {v} must be a positive, finite number of seconds")
+    if window_s is not None and hop_s is not None and hop_s > window_s:
+        raise ConfigError(f"--hop {hop_s:g} is longer than --window {window_s:g}: "
+                          f"{1 - window_s / hop_s:.0%} of the audio would be skipped; use --hop <= --window")
+
+
 @dataclass(frozen=True)
 class WindowPlan:
     """Where windows start and how much audio each one holds (samples at ``cfg.sr``)."""
@@ -71,6 +83,7 @@ class WindowPlan:
             Non-positive values, a window shorter than one FFT frame or
             longer than the model's input.
         """
+        check_window_hop(window_s, hop_s)
         longest = max(cfg.frames * cfg.hop_length, _cut(cfg))
         if window_s is None:
             window = cfg.frames * cfg.hop_length
@@ -91,6 +104,7 @@ class WindowPlan:
             hop_s = window / cfg.sr / 2
         elif not hop_s > 0:
             raise ConfigError(f"--hop {hop_s} must be a positive number of seconds")
+        check_window_hop(window / cfg.sr, hop_s)
         frames = max(1, int(round(hop_s * cfg.sr / cfg.hop_length)))
         return cls(cfg, window, frames * cfg.hop_length)
 
@@ -305,6 +319,8 @@ class _LiteModel:
             raise BundleError(f"{path}: cannot load TFLite model ({exc})") from None
         self._in = self._it.get_input_details()[0]["index"]
         self._out = self._it.get_output_details()[0]["index"]
+        self.input_shape = tuple(int(d) for d in self._it.get_input_details()[0]["shape"])
+        self.output_shape = tuple(int(d) for d in self._it.get_output_details()[0]["shape"])
         self._batch = None
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
@@ -354,7 +370,8 @@ class Predictor:
                 raise BundleError(
                     f"{b.path}: classes or feature config differ from {first.path}; cannot average folds"
                 )
-        has_lite = all((Path(b.path) / "model.tflite").is_file() for b in bundles)
+        has_lite = all(b.has_tflite if hasattr(b, "has_tflite") else (Path(b.path) / "model.tflite").is_file()
+                       for b in bundles)  # (test doubles have no has_tflite)
         if runtime == "tflite" and not has_lite:
             raise BundleError(
                 f"{first.path}: no model.tflite in every bundle (train with --export tflite)"
@@ -373,8 +390,10 @@ class Predictor:
     def _load(self) -> None:
         try:
             if self.runtime == "tflite":
-                self._models = [_LiteModel(Path(b.path) / "model.tflite", threads=self._threads)
+                self._models = [_LiteModel(b.owned_file("model.tflite"), threads=self._threads)
                                 for b in self.bundles]
+                for b, m in zip(self.bundles, self._models):
+                    b.check_model_shapes(m.input_shape, m.output_shape)
             else:
                 for b in self.bundles:
                     b.model  # noqa: B018  (loads lazily)
@@ -573,6 +592,7 @@ class PredictOptions:
             raise ConfigError(f"--top-k {self.top_k!r} must be a positive integer")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"--batch-size {self.batch_size!r} must be a positive integer")
+        check_window_hop(self.window_s, self.hop_s)
 
 
 def scan(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -44,6 +45,6 @@ def prepare_table(rows: list[dict]) -> Table:
     for label in sorted(stats):
         s = stats[label]
         failed = int(s["failed"])
-        t.add_row(label, str(int(s["files"])), str(int(s["unique"])), str(int(s["duplicates"])),
+        t.add_row(escape(label), str(int(s["files"])), str(int(s["unique"])), str(int(s["duplicates"])),
                   _fmt_duration(s["duration"]), f"[red]{failed}[/]" if failed else "0")
     return t

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from animalsnd.metrics import SUMMARY_KEYS
@@ -26,7 +27,7 @@ def per_class_table(metrics: dict, *, title: str = "Per-class scores") -> Table:
         f1 = f"{s['f1']:.3f}"
         if s["support"] and s["f1"] < 0.5:
             f1 = f"[red]{f1}[/]"
-        t.add_row(label, f"{s['precision']:.3f}", f"{s['recall']:.3f}", f1, str(s["support"]))
+        t.add_row(escape(label), f"{s['precision']:.3f}", f"{s['recall']:.3f}", f1, str(s["support"]))
     n = sum(s["support"] for s in pc.values())
     t.add_section()
     t.add_row("macro avg", "", "", f"{metrics['macro_f1']:.3f}", str(n))
@@ -58,7 +59,7 @@ def confusion_table(metrics: dict, *, title: str = "Confusion matrix", width: in
     t = Table(title=title, caption=caption)
     t.add_column("true \\ pred", no_wrap=True)
     for i, c in enumerate(classes, 1):
-        t.add_column(str(i) if numbered else c, justify="right")
+        t.add_column(str(i) if numbered else escape(c), justify="right")
     for i, c in enumerate(classes):
         cells = []
         for j, v in enumerate(cm[i]):
@@ -66,7 +67,7 @@ def confusion_table(metrics: dict, *, title: str = "Confusion matrix", width: in
                 cells.append(f"[green]{v}[/]")
             else:
                 cells.append(f"[red]{v}[/]" if v else "[dim]0[/]")
-        t.add_row(f"{i + 1} {c}" if numbered else c, *cells)
+        t.add_row(f"{i + 1} {escape(c)}" if numbered else escape(c), *cells)
     return t
 
 

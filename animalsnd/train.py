@@ -831,6 +831,10 @@ def train(
     out = Path(out_dir) if out_dir is not None else None
     if cv and out is not None and (out / "bundle.json").exists():
         raise ConfigError(f"{out} holds a single-fold bundle; choose another --out for --cv")
+    if cv and out is not None:  # one run per folder: an earlier run's extra folds would be averaged in
+        from animalsnd.bundle import remove_stale_folds
+
+        remove_stale_folds(out, fs.n_folds)
     aug = None
     if augmented:
         aug = load_augmented_for(cache_dir, augmented, classes=fs.classes, shape=fs.cfg.shape)

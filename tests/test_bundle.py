@@ -94,8 +94,13 @@ def test_missing_and_corrupt_bundles(tmp_path, model):
     _save(tmp_path / "m2", model)
     (tmp_path / "m2" / MODEL_FILE).write_bytes(b"garbage")
     b = load_bundle(tmp_path / "m2")
-    with pytest.raises(BundleError, match="cannot load model"):
+    with pytest.raises(BundleError, match="does not match the sha256 in bundle.json"):
         b.predict_proba(np.zeros((1, *CFG.shape), np.float32))
+    meta = json.loads((tmp_path / "m2" / BUNDLE_FILE).read_text())
+    del meta["file_sha256"]  # a bundle saved before the hashes were recorded
+    (tmp_path / "m2" / BUNDLE_FILE).write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="cannot load model"):
+        load_bundle(tmp_path / "m2").predict_proba(np.zeros((1, *CFG.shape), np.float32))
     (tmp_path / "m2" / MODEL_FILE).unlink()
     with pytest.raises(BundleError, match="missing model.keras"):
         load_bundle(tmp_path / "m2")

@@ -9,6 +9,7 @@ import pytest
 
 from animalsnd.cli import app
 from audiogen import make_dataset
+from cliassert import one_error_line
 
 TINY = ["--sr", "8000", "--n-mels", "16", "--n-fft", "256", "--hop-length", "128", "--frames", "32"]
 
@@ -24,15 +25,6 @@ def _rows(cache):
 
 def _usable(cache):
     return [r for r in _rows(cache) if r["status"] == "ok" and int(r["fold"]) >= 0]
-
-
-def _single_line_error(res, *words):
-    assert res.exit_code == 1, res.output
-    assert "Traceback" not in res.output
-    lines = res.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error:"), res.output
-    for w in words:
-        assert w in lines[0], lines[0]
 
 
 # ------------------------------------------------------------ item 1: small classes
@@ -134,7 +126,7 @@ def test_manifest_sha256_must_be_hex(cache):
 def test_empty_config_is_one_line(runner, cache, tmp_path):
     (cache / "config.json").write_text("{}")
     res = runner.invoke(app, ["train", str(cache), "--model", "cnn1d", "--out", str(tmp_path / "m")])
-    _single_line_error(res, "config.json: corrupt (missing feature, folds, seed)", "re-run `animalsnd prepare`")
+    one_error_line(res, "config.json: corrupt (missing feature, folds, seed)", "re-run `animalsnd prepare`")
 
 
 def test_same_recording_in_two_classes_warns(runner, tmp_path):
@@ -158,14 +150,14 @@ def test_n_fft_too_small_for_n_mels(runner, tmp_path):
     data = make_dataset(tmp_path / "d", {"a": 300.0, "b": 900.0}, n=2, sr=8000, seconds=0.2)
     res = runner.invoke(app, ["prepare", str(data), "--cache", str(tmp_path / "c"), "--n-fft", "1",
                               "--hop-length", "1"])
-    _single_line_error(res, "n_fft=1", "n_mels=128", "--n-fft")
+    one_error_line(res, "n_fft=1", "n_mels=128", "--n-fft")
 
 
 # ------------------------------------------------------------ items 8, 9, 12
 def test_prepare_jobs_zero(runner, tmp_path):
     data = make_dataset(tmp_path / "d", {"a": 300.0, "b": 900.0}, n=2, sr=8000, seconds=0.2)
     res = runner.invoke(app, ["prepare", str(data), "--cache", str(tmp_path / "c"), "--jobs", "0"])
-    _single_line_error(res, "--jobs 0 must be a positive integer or -1")
+    one_error_line(res, "--jobs 0 must be a positive integer or -1")
     assert not (tmp_path / "c" / "manifest.csv").exists()
 
 
@@ -173,7 +165,7 @@ def test_cache_that_is_a_file(runner, tmp_path):
     data = make_dataset(tmp_path / "d", {"a": 300.0, "b": 900.0}, n=2, sr=8000, seconds=0.2)
     (tmp_path / "c").write_text("x")
     res = runner.invoke(app, ["prepare", str(data), "--cache", str(tmp_path / "c")])
-    _single_line_error(res, str(tmp_path / "c"))
+    one_error_line(res, str(tmp_path / "c"))
 
 
 def test_written_files_have_the_usual_mode(cache):

@@ -27,6 +27,12 @@ def eval_(
     label_map: Optional[str] = typer.Option(None, "--map", help="Score --data folders under other names as model classes: hen=chicken,rooster=chicken,crow=bird, or a CSV file of folder,class rows."),
 ) -> None:
     """Score a trained model: accuracy, F1, per-class table and confusion matrix."""
+    from animalsnd.fileutil import check_output_file, check_output_folder
+    from animalsnd.parallel import check_jobs
+
+    check_jobs(jobs)  # before any work
+    check_output_file(json_out, "--json")
+    check_output_folder(plots, "--plots")
     if annotations is not None or recordings is not None:
         from animalsnd.cli.eval_detection import eval_detection
 

@@ -37,6 +37,27 @@ def _fmt_duration(seconds: float) -> str:
     return f"{seconds:.1f} s"
 
 
+def _fmt_speed(audio_s: float, seconds: float) -> str:
+    """How much faster than real time, never rounded to "0x" (a very short file takes longer than it lasts)."""
+    if seconds <= 0:
+        return "instant"
+    speed = audio_s / seconds
+    return f"{speed:.0f}x real time" if speed >= 10 else f"{speed:.2g}x real time"
+
+
+def _check_out(out: Optional[Path], fmt: str, paths: list[Path], *, recursive: bool) -> None:
+    """Refuse an unusable --out before any audio is read; a file output may not be one of the inputs."""
+    from animalsnd.export import FOLDER_FORMATS
+    from animalsnd.fileutil import check_output_file, check_output_folder
+    from animalsnd.predict import collect_inputs
+
+    if fmt in FOLDER_FORMATS:
+        check_output_folder(out, "--out")
+    elif out is not None:
+        inputs = [p for p, err in collect_inputs(paths, recursive=recursive) if err is None]
+        check_output_file(out, "--out", inputs=inputs)
+
+
 def run_header(run) -> str:
     """One line: which model(s), which runtime, which windows."""
     sr = run.cfg.sr
@@ -117,6 +138,7 @@ def predict(
     from animalsnd.predict import predict as run_predict
 
     fmt = _resolve_format(fmt, out)
+    _check_out(out, fmt, paths, recursive=recursive)
     opts = PredictOptions(window_s=window, hop_s=hop, min_confidence=min_confidence, top_k=top_k,
                           unknown_below=unknown_below, merge=merge, batch_size=batch_size, per_file=per_file)
     with audio_progress("Predicting") as cb:
@@ -141,9 +163,8 @@ def predict(
         written = export.write_per_file([(r.path, r.rows) for r in run.processed], out, fmt=fmt,
                                         low_hz=run.cfg.fmin, high_hz=high)
     audio = run.audio_s
-    speed = audio / run.seconds if run.seconds > 0 else float("inf")
     line = (f"{len(run.processed)} file(s), {_fmt_duration(audio)} of audio, {len(run.rows)} row(s) "
-            f"in {run.seconds:.1f} s ({speed:.0f}x real time)")
+            f"in {run.seconds:.1f} s ({_fmt_speed(audio, run.seconds)})")
     if fmt in ("raven", "audacity"):
         line += f"; wrote {len(written)} {fmt} file(s) to {out}"
     elif out is not None:

@@ -62,6 +62,12 @@ def train(
 
     if export not in (None, "tflite"):
         raise ConfigError(f"--export {export!r}: only 'tflite' is supported")
+    from animalsnd.fileutil import MODEL_FOLDER_NAMES, check_output_file, check_output_folder
+    from animalsnd.parallel import check_jobs
+
+    check_jobs(jobs)
+    check_output_folder(out, "--out", may_hold=MODEL_FOLDER_NAMES, inputs=[cache_dir])  # before any training
+    check_output_file(json_out, "--json", inputs=[cache_dir / "manifest.csv", cache_dir / "config.json"])
     config = TrainConfig.for_model(
         model, recipe=recipe, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         weight_decay=weight_decay, class_weights=class_weights, spec_augment=spec_augment,

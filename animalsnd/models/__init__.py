@@ -90,7 +90,15 @@ def build_model(
     import keras
 
     keras.utils.set_random_seed(int(seed))
-    return builder(input_shape=shape, n_classes=n_classes, **kwargs)
+    try:
+        return builder(input_shape=shape, n_classes=n_classes, **kwargs)
+    except (ValueError, TypeError) as exc:  # e.g. dense_units=-4: Keras refuses the layer
+        if not kwargs:
+            raise
+        lines = [s for s in str(exc).strip().splitlines() if s.strip()]
+        given = " ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise ConfigError(f"--model-option {given}: model {name!r} cannot be built with it "
+                          f"({(lines[-1] if lines else type(exc).__name__)[:160]})") from None
 
 
 def count_params(model: Any) -> int:
