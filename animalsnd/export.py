@@ -26,8 +26,8 @@ from animalsnd.errors import ConfigError
 COLUMNS = ["file", "start_s", "end_s", "label", "confidence"]
 RAVEN_COLUMNS = [
     "Selection", "View", "Channel", "Begin Time (s)", "End Time (s)",
-    "Low Freq (Hz)", "High Freq (Hz)", "label", "confidence",
-]
+    "Low Freq (Hz)", "High Freq (Hz)", "Species", "label", "confidence",
+]  # Species (what Raven users look for) and label (this project's name) hold the same label
 FORMATS = ("table", "csv", "json", "raven", "audacity")
 FOLDER_FORMATS = ("raven", "audacity")
 
@@ -80,7 +80,7 @@ def raven_table(rows: Sequence, *, low_hz: float, high_hz: float) -> str:
     for i, d in enumerate(rows, start=1):
         lines.append("\t".join([
             str(i), "Spectrogram 1", "1", f"{d.start_s:.3f}", f"{d.end_s:.3f}",
-            f"{low_hz:.1f}", f"{high_hz:.1f}", _clean(d.label), f"{d.confidence:.4f}",
+            f"{low_hz:.1f}", f"{high_hz:.1f}", _clean(d.label), _clean(d.label), f"{d.confidence:.4f}",
         ]))
     return "\n".join(lines) + "\n"
 

@@ -14,13 +14,13 @@ from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 
 from animalsnd import __version__
+from animalsnd.cli.plain import make_progress
 from animalsnd.errors import AnimalsndError
 
 app = typer.Typer(
@@ -102,7 +102,7 @@ def progress_bar(
         if "prog" not in state:
             if total <= 0:
                 return  # nothing to do: no bar at all
-            state["prog"] = Progress(*columns, console=on or console, transient=False)
+            state["prog"] = make_progress(*columns, console=on or console, unit=unit, transient=False)
             state["prog"].start()
             state["task"] = state["prog"].add_task(description, total=total)
         state["prog"].update(state["task"], completed=done, total=total)

@@ -29,14 +29,16 @@ def compare(
     report_only: bool = typer.Option(False, "--report-only", help="Train nothing: tabulate the runs already stored."),
 ) -> None:
     """Run an ablation table over model variants: mean ± std over folds and seeds, resumable."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from animalsnd.cli.plain import make_progress
 
     from animalsnd.augment.noise import parse_snr_list
     from animalsnd.cache import atomic_write_text
     from animalsnd.compare import compare as run_compare
     from animalsnd.render_compare import compare_table, render, to_json, write_figures
 
-    progress = Progress(
+    progress = make_progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
         TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[last]}"),
         console=console, transient=False,

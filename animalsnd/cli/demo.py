@@ -53,7 +53,9 @@ def demo(
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers for feature extraction (-1: all cores)."),
 ) -> None:
     """Run prepare, train, eval and predict on the bundled sample audio."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    from animalsnd.cli.plain import make_progress
 
     from animalsnd.demo import DEMO_MODEL, check_workdir, run_demo, sample_audio_dir
     from animalsnd.render import prepare_table
@@ -76,9 +78,9 @@ def demo(
         elif step == "predict":
             callbacks["predict"] = bars.enter_context(audio_progress("Predicting"))
         elif step == "train":
-            prog = Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("epochs"), TimeElapsedColumn(), TextColumn("{task.fields[stats]}"),
-                            console=console, transient=False)
+            prog = make_progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("epochs"), TimeElapsedColumn(), TextColumn("{task.fields[stats]}"),
+                                 console=console, unit="epochs", transient=False)
             state["prog"], state["task"] = prog, None
             prog.start()
 

@@ -53,7 +53,9 @@ def train(
     export: Optional[str] = typer.Option(None, "--export", help="Also write model.tflite ('tflite')."),
 ) -> None:
     """Train a model on a prepared cache and score its held-out fold."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    from animalsnd.cli.plain import make_progress
 
     from animalsnd.cache import atomic_write_text
     from animalsnd.errors import ConfigError
@@ -87,7 +89,7 @@ def train(
             + (f"; {info['n_augmented']} augmented copies available" if info["n_augmented"] else "") + "[/]"
         )
 
-    progress = Progress(
+    progress = make_progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
         TimeElapsedColumn(), TextColumn("{task.fields[stats]}"), console=console, transient=False,
     )
