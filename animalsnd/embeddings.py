@@ -31,6 +31,7 @@ import numpy as np
 
 from animalsnd.backbones import birdnet
 from animalsnd.cache import FeatureSet, fill_store, read_config, row_fields, usable_rows
+from animalsnd.cache_check import UNREADABLE
 from animalsnd.errors import ConfigError, DatasetError
 
 __all__ = [
@@ -116,6 +117,11 @@ def embed_signal(y48: np.ndarray, fmax: float | None = None) -> np.ndarray:
     return _embedder().features(band_windows(birdnet.frame_windows(y48), fmax))
 
 
+def pooled_embedding(y48: np.ndarray, *, pool: str, fmax: float | None = None) -> np.ndarray:
+    """:func:`embed_signal` pooled over the clip's windows (``birdnet.pool``)."""
+    return birdnet.pool(embed_signal(y48, fmax), method=pool)
+
+
 def band_windows(windows: np.ndarray, fmax: float | None) -> np.ndarray:
     """BirdNET input windows ``(n, samples)`` at 48 kHz with nothing above ``fmax`` Hz.
 
@@ -166,7 +172,7 @@ def read_windows(store: Path, sha: str) -> np.ndarray:
     try:
         with np.load(npz) as z:
             return np.asarray(z["emb"], dtype=np.float32)
-    except (OSError, ValueError, KeyError):
+    except UNREADABLE:
         err = store / f"{sha}.err"
         reason = err.read_text().strip() if err.exists() else "missing or corrupt embedding file"
         raise DatasetError(f"{npz}: {reason}") from None

@@ -149,10 +149,47 @@ def test_cv_folds_are_deterministic(tiny):
     assert [f.y_pred.tolist() for f in a.folds] == [f.y_pred.tolist() for f in b.folds]
 
 
+def test_noisy_copies_of_training_clips_only_join_the_training_data(tiny, tmp_path):
+    """``--augmented``: the set's copies are re-rendered and described; only those of training clips are used."""
+    import shutil
+
+    from animalsnd.augment.store import build_augmented
+    from animalsnd.augment.vectors import copy_signal, copy_vectors
+    from animalsnd.cache import load_features
+    from animalsnd.train import TrainConfig, load_augmented_for, train_fold
+
+    cache = tmp_path / "cache"
+    shutil.copytree(tiny["cache"], cache)
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    sf.write(noise / "hiss.wav", 0.1 * np.random.default_rng(0).standard_normal(SR), SR)
+    build_augmented(cache, noise, per_class=3, name="n3", jobs=1)
+    store = D.store_dir(cache)
+    copies = copy_vectors(cache, "n3", store=store, compute=D.describe, sr=D.SPEC["sr"], jobs=1)
+    assert copies.X.shape == (9, D.DIM) and len(set(copies.source_shas)) == 9
+    recipe = next(csv_rows(cache / "augment" / "n3" / "manifest.csv"))
+    y = copy_signal(recipe, sr=D.SPEC["sr"], noise_root=str(noise), cache_sr=SR)
+    np.testing.assert_allclose(copies.X[0], D.describe(y), atol=1e-5)  # the copy, exactly as recorded
+    fs = load_features(cache)
+    aug = load_augmented_for(cache, "n3", classes=fs.classes, shape=fs.cfg.shape)
+    res = train_fold(fs, config=TrainConfig.for_model("stats-mlp", epochs=2, batch_size=8), test_fold=0,
+                     cache_dir=cache, augmented=aug)
+    train_shas = {s for s, f in zip(fs.shas, fs.folds) if f != 0}
+    assert res.n_augmented == sum(s in train_shas for s in copies.source_shas) > 0
+    assert res.n_augmented < len(copies.source_shas)  # copies of fold-0 clips stay out
+
+
+def csv_rows(path):
+    import csv
+
+    with open(path, newline="") as f:
+        yield from csv.DictReader(f)
+
+
 def test_bad_options_and_sets_are_one_line(runner, tiny, tmp_path):
     res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "stats-mlp", "--out", str(tmp_path / "m"),
-                              "--augmented", "calibrated"])
-    assert res.exit_code == 1 and "stats-mlp augments in descriptor space" in res.output
+                              "--augmented", "nosuchset"])
+    assert res.exit_code == 1 and "no augmented set 'nosuchset'" in res.output
     res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "stats-mlp", "--out", str(tmp_path / "m"),
                               "--model-option", "width=3", *FAST])
     assert res.exit_code == 1

@@ -39,8 +39,7 @@ DROPOUT = 0.0
 NOISE = 0.0  # stddev of the Gaussian noise on the standardised embedding (training only)
 # L2 penalty on the weights: 1 / (2 C n) of a logistic regression with C = 0.1 on n = 660 clips
 L2 = 0.0076
-_AUG_MSG = ("--augmented sets hold log-Mel features; birdnet-head augments in embedding space instead "
-            "(Gaussian noise with --model-option noise=STD, mixup with --mixup)")
+_AUG_MSG = "--augmented needs the cache the set was built on"
 _SETS: dict[tuple[str, str], object] = {}  # (cache, pool) -> EmbeddingSet, for repeated folds
 
 
@@ -122,7 +121,21 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
     return fit_vector_head(fs, config=config, test_fold=test_fold, input_meta=input_meta(fs),
                            defaults={"hidden": HIDDEN, "dropout": DROPOUT, "noise": NOISE, "l2": L2},
                            name="birdnet_head", input_name="embedding", augmented=augmented, aug_msg=_AUG_MSG,
-                           out_dir=out_dir, cache_dir=cache_dir, export_tflite=export_tflite, on_epoch=on_epoch)
+                           out_dir=out_dir, cache_dir=cache_dir, export_tflite=export_tflite, on_epoch=on_epoch,
+                           copies=copy_embeddings(cache_dir or fs.cache_dir, augmented, config.pool, fs.cfg.fmax))
+
+
+def copy_embeddings(cache_dir, augmented, pool: str, fmax):
+    """Pooled embeddings of an augmented set's noisy copies (None without a set)."""
+    if augmented is None or not len(augmented.X) or cache_dir is None:
+        return None
+    from functools import partial
+
+    from animalsnd.augment.vectors import copy_vectors
+    from animalsnd.embeddings import pooled_embedding, store_dir
+
+    return copy_vectors(cache_dir, augmented.name, store=store_dir(cache_dir, fmax) / pool,
+                        compute=partial(pooled_embedding, pool=pool, fmax=fmax), sr=birdnet.BIRDNET_SR)
 
 
 # ------------------------------------------------------------------ evaluation data

@@ -84,14 +84,17 @@ class VectorPredictor:
 
 def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: dict, name: str, input_name: str,
                     augmented=None, aug_msg: str = "", out_dir=None, cache_dir=None, export_tflite: bool = False,
-                    on_epoch=None):
+                    on_epoch=None, copies=None):
     """Train a dense head on per-clip vectors ``fs.X`` (n, d) on every fold but ``test_fold``.
 
     The head is :func:`animalsnd.heads.birdnet_head.build_head` with
     ``defaults`` updated by ``config.model_options`` (any other key is a
     ConfigError), standardised on the training split; training follows
-    ``config`` (class weights, mixup, early stopping, LR schedule). Log-Mel
-    ``augmented`` copies are refused with ``aug_msg``. Same contract as
+    ``config`` (class weights, mixup, early stopping, LR schedule).
+    ``copies`` (:class:`animalsnd.augment.vectors.CopyVectors`, the vectors
+    of an augmented set's noisy copies) adds the copies of the training clips
+    to the training data; log-Mel ``augmented`` copies without them are
+    refused with ``aug_msg``. Same contract as
     :func:`animalsnd.train.train_fold`: a FoldResult, and the bundle in
     ``out_dir`` when given. ``config.shots`` > 0 keeps that many training
     clips per class (:func:`animalsnd.fewshot.labelled_clips`).
@@ -101,7 +104,7 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
     from animalsnd.heads.birdnet_head import build_head, standardiser
     from animalsnd.metrics import classification_metrics
 
-    if augmented is not None and len(augmented.X):
+    if augmented is not None and len(augmented.X) and copies is None:
         raise ConfigError(aug_msg)
     unknown = sorted(set(config.model_options) - set(defaults))
     if unknown:
@@ -114,6 +117,10 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
 
         split = replace(split, train=labelled_clips(split.train, fs.y, config, test_fold))
     X_train, y_train = fs.X[split.train], fs.y[split.train]
+    n_aug = 0
+    if copies is not None:  # noisy copies of this split's training clips only
+        X_aug, y_aug = copies.for_training({fs.shas[i] for i in split.train}, list(fs.classes))
+        X_train, y_train, n_aug = np.concatenate([X_train, X_aug]), np.concatenate([y_train, y_aug]), len(y_aug)
     T._seed_everything(config.seed)
     mean, var = standardiser(X_train)
     model = build_head(int(fs.X.shape[1]), n_classes, mean=mean, variance=var, name=name, input_name=input_name,
@@ -131,7 +138,7 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
     result = T.FoldResult(
         fold=test_fold, metrics=metrics, history=history, train_seconds=train_seconds,
         epochs_run=len(history.get("loss", [])), best_epoch=best_epoch, n_train=len(split.train),
-        n_val=len(split.val), n_test=len(split.test), n_augmented=0, y_true=y_test, y_pred=y_pred, model=model,
+        n_val=len(split.val), n_test=len(split.test), n_augmented=n_aug, y_true=y_test, y_pred=y_pred, model=model,
     )
     if out_dir is not None:
         from animalsnd.bundle import save_bundle

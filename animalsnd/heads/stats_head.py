@@ -34,8 +34,7 @@ __all__ = ["DEFAULT_OPTIONS", "StatsPredictor", "eval_data", "input_meta", "trai
 
 #: Builder options (``--model-option``); chosen by 5-fold CV on animal-sounds-10 (docs/results.md).
 DEFAULT_OPTIONS = {"hidden": 256, "dropout": 0.3, "noise": 0.1, "l2": 0.0}
-_AUG_MSG = ("--augmented sets hold log-Mel features; stats-mlp augments in descriptor space instead "
-            "(Gaussian noise always, mixup with --mixup)")
+_AUG_MSG = "--augmented needs the cache the set was built on"
 _SETS: dict[str, object] = {}  # cache -> DescriptorSet, for repeated folds
 
 
@@ -75,7 +74,20 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
     return fit_vector_head(fs, config=config, test_fold=test_fold, input_meta=input_meta(fs),
                            defaults=DEFAULT_OPTIONS, name="stats_mlp", input_name="descriptor",
                            augmented=augmented, aug_msg=_AUG_MSG, out_dir=out_dir, cache_dir=cache_dir,
-                           export_tflite=export_tflite, on_epoch=on_epoch)
+                           export_tflite=export_tflite, on_epoch=on_epoch,
+                           copies=copy_descriptors(cache_dir or fs.cache_dir, augmented, fs.cfg.fmax))
+
+
+def copy_descriptors(cache_dir, augmented, fmax):
+    """Descriptors of an augmented set's noisy copies (None without a set)."""
+    if augmented is None or not len(augmented.X) or cache_dir is None:
+        return None
+    from functools import partial
+
+    from animalsnd.augment.vectors import copy_vectors
+
+    return copy_vectors(cache_dir, augmented.name, store=D.store_dir(cache_dir, fmax),
+                        compute=partial(D.describe, fmax=fmax), sr=D.SPEC["sr"])
 
 
 # ------------------------------------------------------------------ evaluation data
