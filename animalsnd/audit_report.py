@@ -220,7 +220,8 @@ def shortcut_score(clips: list[dict], props: tuple[str, ...] = PROPERTIES) -> Sh
         flagged=flagged, per_property=per_property,
         per_class_recall={c: float(r) for c, r in zip(classes, recall)},
         properties=named if flagged else [],
-        classes=[c for c, r in sorted(zip(classes, recall), key=lambda cr: -cr[1]) if r >= threshold] if flagged else [],
+        classes=[c for c, r in sorted(zip(classes, recall), key=lambda cr: -cr[1])
+                 if flagged and r >= threshold],
     )
 
 
