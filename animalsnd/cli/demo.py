@@ -15,7 +15,7 @@ from animalsnd.cli._app import app, console, handle_errors, progress_bar, warn
 from animalsnd.cli.predict import audio_progress, detections_table, run_header
 
 _TITLES = {
-    "prepare": "1/4 prepare: decode, log-Mel features, folds",
+    "prepare": "1/4 prepare: decode, features, folds (with synthetic background clips)",
     "train": "2/4 train: {model}, held-out fold 0",
     "eval": "3/4 eval: held-out fold 0",
     "predict": "4/4 predict: a synthetic field recording with calls at known times",
@@ -49,7 +49,7 @@ def outputs_note(outputs: dict, work: Path) -> str:
 def demo(
     data: Optional[Path] = typer.Option(None, "--data", help="A folder-per-class dataset. Default: the bundled sample_audio/."),
     workdir: Path = typer.Option(Path("demo"), "--workdir", help="Folder for the cache, model, recording, predictions, Raven table and figures; a re-run replaces an earlier demo's, any other non-empty folder is refused."),
-    epochs: int = typer.Option(60, "--epochs", envvar="ANIMALSND_DEMO_EPOCHS", help="Training epochs."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", envvar="ANIMALSND_DEMO_EPOCHS", help="Training epochs. [default: the model's recipe, 150]"),
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers for feature extraction (-1: all cores)."),
 ) -> None:
     """Run prepare, train, eval and predict on the bundled sample audio."""

@@ -25,7 +25,7 @@ def audio_progress(description: str) -> Iterator[Callable[[float, float], None]]
         TextColumn("{task.completed:.0f}/{task.total:.0f} s of audio"),
         TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
     ]
-    with progress_bar(description, columns=columns, on=err_console) as update:
+    with progress_bar(description, columns=columns, on=err_console, unit="s of audio") as update:
         yield update
 
 
