@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from animalsnd.cache import FeatureSet, fill_store, read_config, row_fields, usable_rows
+from animalsnd.cache_check import UNREADABLE
 from animalsnd.errors import DatasetError
 
 __all__ = ["DIM", "SPEC", "DescriptorSet", "cache_fmax", "describe", "describe_file",
@@ -185,7 +186,7 @@ def read_descriptor(store: Path, sha: str) -> np.ndarray:
         if x.shape != (DIM,):
             raise ValueError(f"shape {x.shape}")
         return x
-    except (OSError, ValueError, KeyError):
+    except UNREADABLE:
         err = store / f"{sha}.err"
         reason = err.read_text().strip() if err.exists() else "missing or corrupt descriptor file"
         raise DatasetError(f"{npz}: {reason}") from None

@@ -144,7 +144,7 @@ def test_train_out_is_checked_before_training(runner, tmp_path, tiny):  # noqa: 
     assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
 
 
-def test_bad_model_option_value_isone_error_line(runner, tmp_path, tiny):  # noqa: F811
+def test_bad_model_option_value_is_one_line(runner, tmp_path, tiny):  # noqa: F811
     res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "cnn1d", "--out", str(tmp_path / "m"),
                               "--model-option", "dense_units=-4", *FAST_CLI])
     one_error_line(res, "--model-option", "dense_units=-4", "cannot be built")

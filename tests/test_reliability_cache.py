@@ -1,10 +1,12 @@
 """Issue 17: prepare and the cache readers under small classes, broken entries and edited files."""
 
 import csv
+import errno
 import json
 import os
 import stat
 
+import numpy as np
 import pytest
 
 from animalsnd.cli import app
@@ -147,9 +149,9 @@ def test_class_folder_linking_back_into_the_tree_is_skipped(runner, tmp_path):
 
 
 def test_n_fft_too_small_for_n_mels(runner, tmp_path):
-    data = make_dataset(tmp_path / "d", {"a": 300.0, "b": 900.0}, n=2, sr=8000, seconds=0.2)
+    data = make_dataset(tmp_path / "d", {"a": 300.0, "b": 900.0}, n=3, sr=8000, seconds=0.2)
     res = runner.invoke(app, ["prepare", str(data), "--cache", str(tmp_path / "c"), "--n-fft", "1",
-                              "--hop-length", "1"])
+                              "--hop-length", "1", "--folds", "2", "--jobs", "1", "--frames", "32"])
     one_error_line(res, "n_fft=1", "n_mels=128", "--n-fft")
 
 
@@ -191,3 +193,41 @@ def test_loky_workers_do_not_linger(monkeypatch):
     monkeypatch.setattr(joblib, "parallel_config", spy)
     assert run_parallel(abs, [(-1,), (-2,), (-3,)], jobs=2) == [1, 2, 3]
     assert seen["idle_worker_timeout"] <= 30
+
+
+def test_truncated_entry_through_the_cli(runner, cache, tmp_path):
+    npz = _entry(cache)
+    npz.write_bytes(npz.read_bytes()[:64])
+    res = runner.invoke(app, ["train", str(cache), "--model", "cnn1d", "--out", str(tmp_path / "m")])
+    one_error_line(res, f"{npz}: missing or corrupt cache entry", "re-run prepare")
+
+
+def _ones(path):
+    return {"x": np.ones(3, np.float32)}
+
+
+def test_truncated_store_entry_is_recomputed(cache):
+    from animalsnd.cache import fill_store, usable_rows
+
+    rows = usable_rows(cache)
+    store = cache / "store"
+    assert fill_store(store, rows, _ones, spec={}, spec_name="spec.json", jobs=1)[1:] == (8, 0)
+    entry = store / f"{rows[0]['sha256']}.npz"
+    entry.write_bytes(entry.read_bytes()[:50])
+    assert fill_store(store, rows, _ones, spec={}, spec_name="spec.json", jobs=1)[1:] == (1, 7)
+
+
+@pytest.mark.parametrize("code, words", [
+    (errno.ENOSPC, "No space left on device; free some space and re-run"),
+    (errno.EROFS, "Read-only file system; choose a writable location"),
+])
+def test_os_errors_are_one_line(runner, tmp_path, monkeypatch, code, words):
+    import animalsnd.cache
+
+    def fail(*args, **kwargs):
+        raise OSError(code, os.strerror(code), str(tmp_path / "c" / "manifest.csv"))
+
+    monkeypatch.setattr(animalsnd.cache, "prepare", fail)
+    data = make_dataset(tmp_path / "d", {"a": 300.0, "b": 900.0}, n=2, sr=8000, seconds=0.2)
+    res = _prepare(runner, data, tmp_path / "c")
+    one_error_line(res, f"{tmp_path / 'c' / 'manifest.csv'}: {words}")

@@ -57,6 +57,7 @@ from animalsnd.cache import (
     stack_npz,
     usable_rows,
 )
+from animalsnd.cache_check import UNREADABLE
 from animalsnd.config import FeatureConfig
 from animalsnd.dataset import sha256_file
 from animalsnd.errors import AudioError, ConfigError, DatasetError
@@ -308,7 +309,7 @@ def _read_npz_meta(path: Path) -> dict | None:
     try:
         with np.load(path) as z:
             return json.loads(str(z["meta"]))
-    except (OSError, ValueError, KeyError):
+    except UNREADABLE:
         return None
 
 
