@@ -498,6 +498,7 @@ def detections(
     top_k: int = 1,
     unknown_below: float = 0.0,
     merge: bool = False,
+    thresholds: dict[str, float] | None = None,
 ) -> list[Detection]:
     """Turn window probabilities into rows.
 
@@ -517,6 +518,9 @@ def detections(
     unknown_below : float
         A window whose top probability is below this is labelled ``unknown``
         (its confidence stays the top probability).
+    thresholds : dict, optional
+        Per-class confidence thresholds (:mod:`animalsnd.calibration`): a
+        window whose top class is ``c`` is dropped below ``thresholds[c]``.
     merge : bool
         Join runs of consecutive kept windows with the same label into one
         row spanning them; its confidence and top-k are those of the run's
@@ -533,6 +537,8 @@ def detections(
         order = np.argsort(-p, kind="stable")[:top_k]
         conf = float(p[order[0]])
         if conf < min_confidence or classes[order[0]] == BACKGROUND:
+            continue
+        if thresholds and conf < thresholds.get(classes[order[0]], 0.0):
             continue
         label = classes[order[0]] if conf >= unknown_below else UNKNOWN
         top = tuple((classes[j], float(p[j])) for j in order)
@@ -580,6 +586,9 @@ class PredictOptions:
     merge: bool = False
     batch_size: int = 64
     per_file: bool = False  # one row per file (animalsnd.rows.per_file_rows)
+    calibrated: bool = True  # use MODEL_DIR/calibration.json when present (animalsnd.calibration)
+    temperature: float = 1.0  # filled in by predict() from the calibration
+    thresholds: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.per_file and self.merge:
@@ -729,12 +738,17 @@ def predict_file(
     except AudioError as exc:
         return FileResult(path, error=_reason(exc, path))
     spans, probs = drop_padded_tail(spans, probs, window_s=plan.window / plan.cfg.sr)
+    if opts.temperature != 1.0:
+        from animalsnd.calibration import apply_temperature
+
+        probs = apply_temperature(probs, opts.temperature)
     rule = dict(min_confidence=opts.min_confidence, top_k=min(opts.top_k, len(predictor.classes)),
                 unknown_below=opts.unknown_below)
     if opts.per_file:
         rows = per_file_rows(str(path), duration, probs, predictor.classes, **rule)
     else:
-        rows = detections(str(path), spans, probs, predictor.classes, merge=opts.merge, **rule)
+        rows = detections(str(path), spans, probs, predictor.classes, merge=opts.merge,
+                          thresholds=dict(opts.thresholds), **rule)
     return FileResult(path, duration, spans, probs, rows)
 
 
@@ -777,6 +791,21 @@ class PredictRun:
     @property
     def audio_s(self) -> float:
         return sum(r.duration_s for r in self.processed)
+
+
+def with_calibration(options: PredictOptions, model_dir, classes) -> PredictOptions:
+    """``options`` with the temperature and thresholds of ``model_dir``'s calibration,
+    unless they are turned off or ``--min-confidence``/``--unknown-below`` decide instead."""
+    from dataclasses import replace
+
+    from animalsnd.calibration import load_calibration
+
+    if not options.calibrated or options.min_confidence > 0 or options.unknown_below > 0 or model_dir is None:
+        return options
+    cal = load_calibration(model_dir, list(classes))
+    if cal is None:
+        return options
+    return replace(options, temperature=float(cal.temperature), thresholds=tuple(sorted(cal.thresholds.items())))
 
 
 def predict(
@@ -841,6 +870,7 @@ def predict(
     workers = 1 if predictor is not None else min(n_cpu if jobs == -1 else jobs, len(todo)) or 1
     threads = max(1, n_cpu // workers)
     pred = predictor or load_predictor(model_dir, runtime=runtime, threads=threads)
+    options = with_calibration(options, model_dir, pred.classes)
     plan = window_plan(pred, options)
     if workers == 1 and todo:
         pred.preload()

@@ -131,6 +131,7 @@ def predict(
                                   help="Dask scheduler address (tcp://host:8786) or 'local'."),
     batch_size: int = typer.Option(64, "--batch-size", help="Windows per model call."),
     runtime: str = typer.Option("auto", "--runtime", help="auto, keras or tflite (model.tflite via LiteRT; auto uses it when present)."),
+    calibration: bool = typer.Option(True, "--calibration/--no-calibration", help="Use the model folder's calibration.json (written by train --cv): calibrated probabilities and a confidence threshold per class for the precision it was trained for. --min-confidence or --unknown-below replace the thresholds."),
 ) -> None:
     """Classify recordings window by window with a trained model."""
     from animalsnd import export
@@ -140,7 +141,8 @@ def predict(
     fmt = _resolve_format(fmt, out)
     _check_out(out, fmt, paths, recursive=recursive)
     opts = PredictOptions(window_s=window, hop_s=hop, min_confidence=min_confidence, top_k=top_k,
-                          unknown_below=unknown_below, merge=merge, batch_size=batch_size, per_file=per_file)
+                          unknown_below=unknown_below, merge=merge, batch_size=batch_size, per_file=per_file,
+                          calibrated=calibration)
     with audio_progress("Predicting") as cb:
         run = run_predict(model_dir, paths, options=opts, recursive=recursive, jobs=jobs,
                           backend=backend, scheduler=scheduler,

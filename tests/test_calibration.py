@@ -1,0 +1,103 @@
+"""Calibrated decisions: temperature, per-class thresholds for a target precision, and their use in predict."""
+
+import json
+
+import numpy as np
+import pytest
+
+from animalsnd.calibration import (
+    Calibration, apply_temperature, class_threshold, fit, fit_temperature, load_calibration,
+)
+from animalsnd.errors import BundleError, ConfigError
+from animalsnd.predict import detections
+from conftest_train import FAST_CLI, tiny, trained_cv  # noqa: F401  (fixtures)
+
+
+def _overconfident(rng, n=600, k=3, acc=0.7):
+    """Probabilities that say 0.97 while being right only ``acc`` of the time."""
+    y = rng.integers(k, size=n)
+    pred = np.where(rng.random(n) < acc, y, (y + rng.integers(1, k, size=n)) % k)
+    p = np.full((n, k), 0.03 / (k - 1))
+    p[np.arange(n), pred] = 0.97
+    return p, y
+
+
+def test_temperature_makes_confidence_match_accuracy(rng):
+    p, y = _overconfident(rng)
+    t = fit_temperature(p, y)
+    assert t > 1.5  # softened
+    conf = apply_temperature(p, t).max(axis=1)
+    assert conf.mean() == pytest.approx(0.7, abs=0.05)
+    np.testing.assert_array_equal(apply_temperature(p, t).argmax(1), p.argmax(1))  # decisions unchanged
+    assert apply_temperature(p, 1.0) is p
+
+
+def test_class_threshold_is_the_lowest_confidence_meeting_the_target():
+    conf = np.array([0.99, 0.95, 0.9, 0.8, 0.7, 0.6])
+    correct = np.array([1, 1, 1, 1, 0, 0], bool)
+    t, prec, kept = class_threshold(conf, correct, target=0.9)
+    assert (t, prec, kept) == (0.8, 1.0, 4)
+    t, prec, kept = class_threshold(conf, correct, target=0.7)
+    assert t == 0.6 or prec >= 0.7  # 4 of 6 right at 0.6 is 0.67 < 0.7: stops at 0.7 (4 of 5)
+    assert (t, kept) == (0.7, 5)
+    t, prec, kept = class_threshold(np.array([0.9, 0.8, 0.7]), np.zeros(3, bool), target=0.9)
+    assert prec == 0.0 and kept == 3  # never right: the most precise supported point
+    assert class_threshold(np.zeros(0), np.zeros(0, bool), target=0.9) == (1.0, 0.0, 0)
+
+
+def test_fit_reaches_the_target_on_its_own_data(rng):
+    p, y = _overconfident(rng, acc=0.8)
+    p = p * rng.uniform(0.5, 1.0, size=p.shape)  # spread the confidences
+    p /= p.sum(axis=1, keepdims=True)
+    cal = fit(p, y, ["a", "b", "c"], target=0.9)
+    q = apply_temperature(p, cal.temperature)
+    for c, name in enumerate("abc"):
+        keep = (q.argmax(1) == c) & (q.max(1) >= cal.thresholds[name])
+        if cal.achieved[name]["precision"] >= 0.9:
+            assert np.mean(y[keep] == c) >= 0.9
+    with pytest.raises(ConfigError, match="--target-precision"):
+        fit(p, y, ["a", "b", "c"], target=1.0)
+
+
+def test_detections_drop_windows_below_their_class_threshold():
+    probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
+    spans = np.array([[0, 1], [1, 2], [2, 3]], float)
+    rows = detections("f", spans, probs, ["a", "b"], thresholds={"a": 0.7, "b": 0.5})
+    assert [(r.label, r.start_s) for r in rows] == [("a", 0.0), ("b", 2.0)]
+    assert len(detections("f", spans, probs, ["a", "b"])) == 3
+
+
+def test_train_cv_writes_a_calibration_that_predict_uses(runner, tiny, tmp_path):
+    from animalsnd.cli import app
+
+    out = tmp_path / "m"
+    res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "stats-mlp", "--cv", "--out", str(out),
+                              "--epochs", "20", "--jobs", "1", "--target-precision", "0.95"])
+    assert res.exit_code == 0, res.output
+    assert "Calibrated on 24 out-of-fold predictions" in res.output
+    cal = json.loads((out / "calibration.json").read_text())
+    assert cal["target_precision"] == 0.95 and set(cal["thresholds"]) == {"burst", "chirp", "clicks"}
+    wav = sorted((tiny["data"] / "chirp").glob("*.wav"))[0]
+    on = runner.invoke(app, ["predict", str(out), str(wav), "--format", "csv", "--window", "0.2", "--hop", "0.1"])
+    off = runner.invoke(app, ["predict", str(out), str(wav), "--format", "csv", "--window", "0.2", "--hop", "0.1",
+                              "--no-calibration"])
+    assert on.exit_code == off.exit_code == 0, on.output + off.output
+    n_on, n_off = len(on.stdout.strip().splitlines()), len(off.stdout.strip().splitlines())
+    assert n_on <= n_off
+    # retraining without calibration leaves no stale file behind
+    res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "stats-mlp", "--cv", "--out", str(out),
+                              "--epochs", "2", "--jobs", "1", "--target-precision", "0"])
+    assert res.exit_code == 0 and not (out / "calibration.json").exists()
+    res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "stats-mlp", "--out", str(out),
+                              "--target-precision", "1.5"])
+    assert res.exit_code == 1 and "--target-precision 1.5" in res.output
+
+
+def test_a_calibration_for_other_classes_is_refused(tmp_path):
+    (tmp_path / "calibration.json").write_text(json.dumps(Calibration(1.0, {"x": 0.5}, 0.9, 10).to_dict()))
+    with pytest.raises(BundleError, match="other classes"):
+        load_calibration(tmp_path, ["a", "b"])
+    (tmp_path / "calibration.json").write_text("{")
+    with pytest.raises(BundleError, match="unreadable calibration"):
+        load_calibration(tmp_path, ["a", "b"])
+    assert load_calibration(tmp_path / "none", ["a"]) is None
