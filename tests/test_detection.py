@@ -194,3 +194,15 @@ def test_eval_annotations_needs_both(trained, runner, tmp_path):  # noqa: F811
     (tmp_path / "t.txt").write_text(RAVEN_HEAD)
     res = runner.invoke(app, ["eval", str(trained), str(tmp_path), "--annotations", str(tmp_path), "--jobs", "1"])
     assert res.exit_code == 1 and "no annotated recording to score" in res.output
+
+
+def test_eval_annotations_window_and_hop(scapes, trained, runner, tmp_path):  # noqa: F811
+    out = tmp_path / "det.json"
+    res = runner.invoke(app, ["eval", str(trained), str(scapes["out"]), "--annotations", str(scapes["out"]),
+                              "--window", "0.25", "--hop", "0.125", "--json", str(out), "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    s = json.loads(out.read_text())
+    assert s["window_s"] == 0.25 and s["hop_s"] == pytest.approx(0.128)
+    res = runner.invoke(app, ["eval", str(trained), str(scapes["out"]), "--annotations", str(scapes["out"]),
+                              "--window", "-1", "--jobs", "1"])
+    assert res.exit_code == 1 and "--window -1.0 must be a positive" in res.output

@@ -17,6 +17,8 @@ def eval_(
     model_dir: Path = typer.Argument(..., help="A model folder from `animalsnd train` (or its --cv parent)."),
     recordings: Optional[Path] = typer.Argument(None, help="With --annotations: a folder (searched recursively) or file of long recordings to score detection on."),
     annotations: Optional[Path] = typer.Option(None, "--annotations", help="Folder of Raven selection tables (<stem>.Table.1.selections.txt or <stem>.txt) or file,start_s,end_s,label CSVs for RECORDINGS: score detection (window AP per class, mAP, precision/recall/F1 of predict's default output)."),
+    window: Optional[float] = typer.Option(None, "--window", help="With --annotations: predict's --window (seconds). [default: the model's]"),
+    hop: Optional[float] = typer.Option(None, "--hop", help="With --annotations: predict's --hop (seconds). [default: half a window]"),
     data: Optional[Path] = typer.Option(None, "--data", help="A prepared cache or a raw folder-per-class directory. [default: the model's own held-out fold]"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON."),
     plots: Optional[Path] = typer.Option(None, "--plots", help="Folder for confusion-matrix and per-class PNGs."),
@@ -36,7 +38,8 @@ def eval_(
     if annotations is not None or recordings is not None:
         from animalsnd.cli.eval_detection import eval_detection
 
-        return eval_detection(model_dir, recordings, annotations, json_out=json_out, plots=plots, jobs=jobs)
+        return eval_detection(model_dir, recordings, annotations, json_out=json_out, plots=plots, jobs=jobs,
+                              window=window, hop=hop)
     from animalsnd.cache import atomic_write_text
     from animalsnd.evaluate import evaluate, is_cache
     from animalsnd.render_eval import (

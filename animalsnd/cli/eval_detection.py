@@ -8,11 +8,13 @@ from animalsnd.cli._app import console, warn
 
 
 def eval_detection(model_dir: Path, recordings: Path | None, annotations: Path | None, *,
-                   json_out: Path | None, plots: Path | None, jobs: int) -> None:
+                   json_out: Path | None, plots: Path | None, jobs: int, window: float | None = None,
+                   hop: float | None = None) -> None:
     """Scan RECORDINGS with the model, score against the annotations, print, write JSON and PR plots."""
     from animalsnd.cache import atomic_write_text
     from animalsnd.detection import evaluate_detection
     from animalsnd.errors import ConfigError
+    from animalsnd.predict import PredictOptions
     from animalsnd.render_detection import detection_line, detection_table, plot_pr_curves
 
     if annotations is None:
@@ -22,7 +24,8 @@ def eval_detection(model_dir: Path, recordings: Path | None, annotations: Path |
     from animalsnd.cli.predict import audio_progress
 
     with audio_progress("Scanning") as cb:
-        report = evaluate_detection(model_dir, recordings, annotations, jobs=jobs, progress=cb)
+        report = evaluate_detection(model_dir, recordings, annotations, jobs=jobs, progress=cb,
+                                    options=PredictOptions(window_s=window, hop_s=hop))
     for line in report.problems:
         warn(line)
     summary = report.summary()
