@@ -11,6 +11,7 @@ import numpy as np
 
 from animalsnd.audio import is_audio_file
 from animalsnd.errors import ConfigError, DatasetError
+from animalsnd.labelmap import folder_label
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,9 @@ class Recording:
 def discover(root: str | Path) -> list[Recording]:
     """List ``root/<label>/**`` audio files, sorted by relative path.
 
-    Hidden files and folders are ignored; extensions match in any case.
+    Hidden files and folders are ignored; extensions match in any case. A
+    folder's label is its name, or its class under an active ``--map``
+    (:mod:`animalsnd.labelmap`).
 
     Raises
     ------
@@ -46,7 +49,7 @@ def discover(root: str | Path) -> list[Recording]:
             if any(part.startswith(".") for part in rel.parts):
                 continue
             if is_audio_file(p):
-                out.append(Recording(p, d.name, rel.as_posix()))
+                out.append(Recording(p, folder_label(d.name), rel.as_posix()))
     if not out:
         raise DatasetError(
             f"{root}: no class folders with audio files (expected {root}/<label>/*.wav|flac|ogg|mp3|aiff)"

@@ -248,7 +248,7 @@ def run_demo(
     done = on_step or (lambda step, result: None)
 
     start("prepare")
-    background = background_clips(work / "background", seed=seed)
+    background = background_clips(work / "background", seed=seed).absolute()  # worker processes may have another cwd
     prep = prepare(data_dir, work / "cache", background=background, jobs=jobs, seed=seed, progress=prepare_progress)
     done("prepare", prep)
 

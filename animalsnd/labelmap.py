@@ -6,8 +6,13 @@ clips of ``DIR/hen`` and ``DIR/rooster`` as ``chicken`` and those of
 rows (a header row ``folder,class`` is allowed). A folder that is neither a
 class of the model nor mapped to one is reported and not scored.
 
+``prepare DATA_DIR --map ...`` uses the same map: the clips of a mapped
+folder are prepared, trained and scored as that class.
+
 The data loaders of :mod:`animalsnd.evaluate` look labels up through
-:func:`class_index`, which applies the map made active by :func:`using`.
+:func:`class_index`, and :func:`animalsnd.dataset.discover` names a class
+folder through :func:`folder_label`; both apply the map made active by
+:func:`using`.
 """
 
 from __future__ import annotations
@@ -92,6 +97,17 @@ def using(mapping: dict[str, str] | None) -> Iterator[None]:
         yield
     finally:
         _ACTIVE.reset(token)
+
+
+def folder_label(name: str) -> str:
+    """The class a folder named ``name`` holds under the active map (its own name if unmapped)."""
+    return _ACTIVE.get().get(name, name)
+
+
+def unused_entries(mapping: dict[str, str], root: str | Path) -> list[str]:
+    """Map entries that name no folder of ``root`` (a typo, or another data set's names)."""
+    root = Path(root)
+    return sorted(k for k in mapping if not (root / k).is_dir())
 
 
 def class_index(classes: Sequence[str]) -> dict[str, int]:

@@ -74,3 +74,21 @@ def test_cli_map_errors_are_one_line(runner, trained, renamed, args, message):
 def test_cli_map_needs_data(runner, trained):
     res = runner.invoke(app, ["eval", str(trained), "--map", "a=chirp"])
     assert res.exit_code == 1 and "--map needs --data" in res.output
+
+
+def test_prepare_map_merges_folders_into_one_class(runner, renamed, tmp_path):
+    import csv
+
+    from conftest_train import TINY_PREPARE
+
+    cache = tmp_path / "cache"
+    res = runner.invoke(app, ["prepare", str(renamed), "--cache", str(cache), *TINY_PREPARE, "--folds", "2",
+                              "--jobs", "1", "--cutoff", "none", "--map", "sweep=chirp,rise=chirp,hen=chicken"])
+    assert res.exit_code == 0, res.output
+    assert f"--map hen=chicken: {renamed} has no folder 'hen'" in " ".join(res.output.split())
+    rows = list(csv.DictReader((cache / "manifest.csv").open()))
+    labels = {r["path"].split("/")[-2]: r["label"] for r in rows}
+    assert labels == {"sweep": "chirp", "rise": "chirp", "clicks": "clicks", "owl": "owl"}
+    from animalsnd.dataset import discover
+
+    assert {r.label for r in discover(renamed)} == {"sweep", "rise", "clicks", "owl"}  # no map: folder names

@@ -105,7 +105,10 @@ def test_readme_commands_run_in_order(runner, tmp_path, monkeypatch):
 
     from animalsnd.train import TrainConfig
 
+    from joblib.externals.loky import get_reusable_executor
+
     _stand_ins(tmp_path)
+    get_reusable_executor().shutdown(wait=True)  # workers of earlier tests keep their cwd
     monkeypatch.chdir(tmp_path)
     for_model = TrainConfig.for_model.__func__
     monkeypatch.setattr(TrainConfig, "for_model",

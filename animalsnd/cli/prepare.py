@@ -30,6 +30,7 @@ def prepare(
     scheduler: str = typer.Option(None, "--scheduler", envvar="ANIMALSND_DASK_SCHEDULER",
                                   help="Dask scheduler address (tcp://host:8786) or 'local'."),
     background: Path = typer.Option(None, "--background", help="Folder tree of non-target audio (wind, rain, people, machines), searched recursively: added as the reserved class 'background', which predict never reports. Merged with a DATA_DIR/background folder if there is one."),
+    label_map: str = typer.Option(None, "--map", help="Prepare folders under other names as one class: hen=chicken,rooster=chicken,crow=bird, or a CSV file of folder,class rows."),
 ) -> None:
     """Decode, featurise (log-Mel) and fold a folder-per-class dataset into a cache."""
     from animalsnd.cache import prepare as run
@@ -50,7 +51,12 @@ def prepare(
                         fmax=fmax)
     console.print(f"analysis bandwidth: {'the full band' if fmax is None else f'0-{fmax:.0f} Hz'}"
                   + (" (measured: --cutoff auto)" if str(cutoff).lower() == "auto" else ""))
-    with progress_bar("Extracting features") as cb:
+    from animalsnd.labelmap import parse_map, unused_entries, using
+
+    mapping = parse_map(label_map)
+    for name in unused_entries(mapping, data_dir):
+        warn(f"--map {name}={mapping[name]}: {data_dir} has no folder {name!r}")
+    with progress_bar("Extracting features") as cb, using(mapping):
         res = run(data_dir, cache, cfg=cfg, folds=folds, seed=seed, jobs=jobs,
                   min_per_class=min_per_class, backend=backend, scheduler=scheduler, progress=cb,
                   background=background)
