@@ -1,8 +1,8 @@
 """Detection on field-like soundscapes built from a held-out fold, with the background class.
 
     nice -n 10 python benchmarks/soundscape_bench.py [--cache DIR] [--models DIR] [--minutes 30]
-        [--kinds birdnet-head stats-mlp cnn1d-enhanced] [--baseline birdnet-head stats-mlp]
-        [--out soundscape_bench.json]
+        [--kinds birdnet-head stats-mlp cnn1d-enhanced] [--tuned] [--windows stats-mlp:2:1]
+        [--baseline birdnet-head stats-mlp] [--out soundscape_bench.json]
 
 1. A cache of animal-sounds-10 prepared with ``--background ../shared/data/background``
    (made when missing; 5 folds, seed 0; ``--preset study``: the full band and per-band
@@ -18,7 +18,8 @@
    call-free soundscapes given an animal label; and, clip by clip, the share of the ESC-50
    wind and rain clips (other source, never trained on) and of the held-out background
    clips given an animal label by ``predict``'s default output.
-5. ``--baseline KIND...``: the same kinds trained on the same folds without the background
+5. ``--windows KIND:WINDOW:HOP``: the same model scanned with other windows than its default.
+6. ``--baseline KIND...``: the same kinds trained on the same folds without the background
    class (``<cache>-nobg``, the manifest minus its background rows), scored the same way.
 
 Writes benchmarks/out/soundscape_bench.json.
@@ -49,11 +50,12 @@ def ensure_cache(cache: Path) -> None:
                     "--cache", str(cache), *PREPARE], check=True)
 
 
-def ensure_model(cache: Path, models: Path, kind: str) -> Path:
+def ensure_model(cache: Path, models: Path, kind: str, *, tuned: bool = False) -> Path:
     out = models / kind
+    recipe = ["--recipe", "tuned"] if tuned and kind == "cnn1d-enhanced" else []
     if not (out / "bundle.json").exists():
         subprocess.run([sys.executable, "-m", "animalsnd", "train", str(cache), "--model", kind, "--out", str(out),
-                        "--test-fold", "0", "--json", str(models / f"{kind}.json")], check=True)
+                        "--test-fold", "0", "--json", str(models / f"{kind}.json"), *recipe], check=True)
     return out
 
 
@@ -124,6 +126,9 @@ def main() -> None:
     ap.add_argument("--kinds", nargs="*", default=["birdnet-head", "stats-mlp", "cnn1d-enhanced"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="soundscape_bench.json")
+    ap.add_argument("--tuned", action="store_true", help="train cnn1d-enhanced with --recipe tuned")
+    ap.add_argument("--windows", nargs="*", default=[], metavar="KIND:WINDOW:HOP",
+                    help="also score KIND with predict's --window WINDOW --hop HOP (seconds)")
     ap.add_argument("--baseline", nargs="*", default=[], metavar="KIND",
                     help="also train and score these kinds on the same folds without the background class")
     a = ap.parse_args()
@@ -144,9 +149,9 @@ def main() -> None:
     esc = find_noise_files(rain) + find_noise_files(wind)
     results = {}
 
-    def score(name: str, model: Path) -> None:
+    def score(name: str, model: Path, options=None) -> None:
         t0 = time.perf_counter()
-        rep = evaluate_detection(model, a.scapes, a.scapes, jobs=1)
+        rep = evaluate_detection(model, a.scapes, a.scapes, jobs=1, options=options)
         s = rep.summary()
         s["scan_seconds"] = round(time.perf_counter() - t0, 1)
         s["recall_by_snr"] = recall_by_snr(rep, built)
@@ -166,7 +171,13 @@ def main() -> None:
               f"{s['esc_noise_clips'][f'share_at_{THRESHOLD:g}']:.0%}")
         print("  recall by SNR: " + ", ".join(f"{k} {v['recall']:.2f}" for k, v in s["recall_by_snr"].items()))
     for kind in a.kinds:
-        score(kind, ensure_model(a.cache, a.models, kind))
+        score(kind, ensure_model(a.cache, a.models, kind, tuned=a.tuned))
+    for variant in a.windows:
+        from animalsnd.predict import PredictOptions
+
+        kind, w, h = variant.split(":")
+        score(f"{kind} (window {w} s, hop {h} s)", ensure_model(a.cache, a.models, kind, tuned=a.tuned),
+              PredictOptions(window_s=float(w), hop_s=float(h)))
     if a.baseline:
         nobg = without_background(a.cache)
         for kind in a.baseline:
