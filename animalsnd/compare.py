@@ -382,6 +382,8 @@ def compare(
     seeds: int = 1,
     epochs: int | None = None,
     jobs: int = -1,
+    backend: str = "local",
+    scheduler: str | None = None,
     eval_noise: str | Path | None = None,
     eval_snr: Sequence[float] | str = (10.0, 0.0),
     report_only: bool = False,
@@ -409,7 +411,12 @@ def compare(
     epochs : int, optional
         Replaces every variant's epoch count (a cap for early-stopping recipes).
     jobs : int
-        Workers for augmentation and noisy features.
+        Workers for augmentation and noisy features, and worker processes
+        for the runs (:mod:`animalsnd.runpool`; 1: one run after another in
+        this process). The results are the same whatever ``jobs``.
+    backend, scheduler : str
+        ``"dask"`` and a scheduler address: one Dask task per run; the cache
+        folder (with its run store) must be on storage every worker sees.
     eval_noise : path, optional
         Also score each run's test fold with this noise mixed in at every
         ``eval_snr`` (:func:`animalsnd.robustness.noisy_features`, seed 0;
@@ -426,23 +433,29 @@ def compare(
         Train nothing; aggregate the stored runs (missing ones are counted in
         :attr:`CompareResult.missing`).
     on_run : callable(RunInfo), optional
-        Called after each run, trained or reused.
+        Called after each run, trained or reused (stored runs first, trained
+        ones as they finish).
     on_start : callable(dict), optional
         Receives ``{"total", "stored", "variants", "folds", "seeds"}`` before training.
 
     Raises
     ------
     ConfigError
-        Unknown variants, bad folds/seeds/epochs, a noise variant without ``noise_dir``.
+        Unknown variants, bad folds/seeds/epochs/jobs, a noise variant without
+        ``noise_dir``, an unreachable scheduler, a run store of another version.
     DatasetError
         Not a cache, a cache without folds, unusable noise.
+    animalsnd.runpool.RunFailed
+        A run failed in its worker (the finished ones are stored).
     """
     from animalsnd.augment.noise import parse_snr_list
-    from animalsnd.cache import atomic_write_text, load_features, read_config, read_manifest
+    from animalsnd.cache import load_features, read_config, read_manifest
+    from animalsnd.runpool import check_store, compare_run, pool_for, run_many
     from animalsnd.train import TrainConfig
 
     cache_dir = Path(cache_dir)
     chosen = resolve_variants(variants)
+    pool = pool_for(jobs, backend, scheduler)
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigError(f"--seeds {seeds!r} must be a positive integer")
     if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1):
@@ -521,37 +534,63 @@ def compare(
         # runs stored before a model could be scored with noise have a source but no noisy scores
         return all(rec.get("noisy_source", {}).get(lab) == noise_id and lab in rec.get("noisy", {}) for lab in labels)
 
+    check_store(store, create=not report_only)
     stored = {key: _read_record(store / f"{key}.json") for *_, key in plan}
     n_stored = sum(usable(r) for r in stored.values())
     if on_start is not None:
         on_start({"total": len(plan), "stored": n_stored, "variants": [v.name for v in chosen],
-                  "folds": fold_ids, "seeds": seed_ids, "augmented": {m: a[0] for m, a in aug_sets.items()}})
+                  "folds": fold_ids, "seeds": seed_ids, "augmented": {m: a[0] for m, a in aug_sets.items()},
+                  "pool": pool.describe() if pool.parallel else None})
 
     result = CompareResult(cache_dir=cache_dir, variants=chosen, folds=fold_ids, seeds=seed_ids,
                            classes=list(fs.classes), runs={v.name: [] for v in chosen}, eval_snrs=snrs)
-    loaded_aug: dict[str, object] = {}
-    noisy_cache: dict[tuple, np.ndarray] = {}  # (fold, SNR, model input) -> noisy inputs
-    for i, (k, v, s, c, aug, key) in enumerate(plan, start=1):
-        rec = stored[key]
-        reused = usable(rec)
-        if not reused and report_only:
-            result.missing[v.name] = result.missing.get(v.name, 0) + 1
-            continue
-        if not reused:
+    source = {lab: noise_id for lab in labels}
+    todo = []
+
+    def report(item: tuple, rec: dict, reused: bool) -> None:
+        k, v, s, *_ = item
+        result.reused += reused
+        result.trained += not reused
+        result.runs[v.name].append(rec)
+        if on_run is not None:
+            on_run(RunInfo(done=result.reused + result.trained, total=len(plan), variant=v.name, fold=k, seed=s,
+                           reused=reused, record=rec))
+
+    for item in plan:
+        if usable(stored[item[-1]]):
+            report(item, stored[item[-1]], True)
+        elif report_only:
+            result.missing[item[1].name] = result.missing.get(item[1].name, 0) + 1
+        else:
+            todo.append(item)
+    if pool.parallel and len(todo) > 1:  # every run seeds itself from its key: the same records as below
+        tasks = [(str(cache_dir), v, c, k, aug, snrs, eval_noise, str(store), key, source)
+                 for k, v, _, c, aug, key in todo]
+        run_many(compare_run, tasks, pool, on_done=lambda i, rec: report(todo[i], rec, False),
+                 name=lambda i: f"{todo[i][1].name} fold {todo[i][0]} seed {todo[i][2]}")
+    else:
+        loaded_aug: dict[str, object] = {}
+        noisy_cache: dict[tuple, np.ndarray] = {}  # (fold, SNR, model input) -> noisy inputs
+        for item in todo:
+            k, v, s, c, aug, key = item
             if noisy_cache and next(iter(noisy_cache))[0] != k:
                 noisy_cache.clear()  # one fold's noisy features at a time
             rec = _train_one(fs, cache_dir, v, c, k, aug, loaded_aug, snrs, eval_noise, noisy_cache, jobs)
-            rec.update(key=key, noisy_source={lab: noise_id for lab in labels})
-            atomic_write_text(store / f"{key}.json", json.dumps(rec, indent=1) + "\n")
-            result.trained += 1
-        else:
-            result.reused += 1
-        result.runs[v.name].append(rec)
-        if on_run is not None:
-            on_run(RunInfo(done=i, total=len(plan), variant=v.name, fold=k, seed=s, reused=reused, record=rec))
+            report(item, store_run(store, key, rec, source), False)
+    for runs in result.runs.values():
+        runs.sort(key=lambda r: (r["fold"], r["seed"]))
     for name, n in result.missing.items():
         result.notes.append(f"{name}: {n} of {len(fold_ids) * len(seed_ids)} runs not stored yet")
     return result
+
+
+def store_run(store: Path, key: str, rec: dict, noisy_source: dict) -> dict:
+    """Write one finished run's record (atomically) under its key; returns it."""
+    from animalsnd.cache import atomic_write_text
+
+    rec.update(key=key, noisy_source=noisy_source)
+    atomic_write_text(store / f"{key}.json", json.dumps(rec, indent=1) + "\n")
+    return rec
 
 
 def _existing_set(cache_dir: Path, noise_dir, mode: str, *, per_class: int | None = None) -> tuple[str, str]:

@@ -28,6 +28,8 @@ class TaskFailure:
     """Stands in the results for a task that raised instead of returning."""
 
     error: str
+    #: the task never finished because its worker or the pool was lost (worth a retry)
+    lost: bool = False
 
 
 def dask_installed() -> bool:
@@ -98,6 +100,8 @@ def run_parallel(
     backend: str = "local",
     scheduler: str | None = None,
     progress: Progress | None = None,
+    on_result: Callable[[int, object], None] | None = None,
+    serial_below: int = 3,
 ) -> list:
     """Run ``func(*task)`` for every task; results come back in task order.
 
@@ -107,6 +111,9 @@ def run_parallel(
     see the same paths (shared storage). A task that raises becomes a
     :class:`TaskFailure`; if the cluster itself fails mid-run, every
     unfinished task does, and whatever finished is kept.
+
+    ``on_result(i, result)`` is called for each task as it finishes (any
+    order). Local batches smaller than ``serial_below`` tasks run in this process.
     """
     from joblib import Parallel, delayed, parallel_config
 
@@ -121,9 +128,11 @@ def run_parallel(
         progress(0, total)
     if total == 0:
         return results
-    if backend == "local" and (jobs == 1 or total <= 2):
+    if backend == "local" and (jobs == 1 or total < serial_below):
         for i, t in enumerate(tasks):
             results[i] = _guarded(i, func, t)[1]
+            if on_result:
+                on_result(i, results[i])
             if progress:
                 progress(i + 1, total)
         return results
@@ -143,6 +152,8 @@ def run_parallel(
                     results[i] = res
                     done_flags[i] = True
                     n += 1
+                    if on_result:
+                        on_result(i, res)
                     if progress:
                         progress(n, total)
         except KeyboardInterrupt:
@@ -151,5 +162,5 @@ def run_parallel(
             reason = f"task lost ({type(exc).__name__}: {exc})"[:300]
             for i, ok in enumerate(done_flags):
                 if not ok:
-                    results[i] = TaskFailure(reason)
+                    results[i] = TaskFailure(reason, lost=True)
     return results

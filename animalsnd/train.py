@@ -11,6 +11,7 @@ same metrics.
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -571,6 +572,13 @@ def _seed_everything(seed: int) -> None:
     import keras
 
     keras.utils.set_random_seed(seed)
+    try:  # the seeds of layers built without one: from this run's own generator, not Python's
+        # global one, which other threads of the process (a Dask worker's event loop) draw from too
+        from keras.src.random import seed_generator
+
+        seed_generator.python_random = random.Random(seed)
+    except (ImportError, AttributeError):  # pragma: no cover - another Keras layout
+        pass
     try:
         tf.config.experimental.enable_op_determinism()
     except Exception:  # pragma: no cover - older TF without the switch
@@ -801,6 +809,9 @@ def train(
     on_start: Callable[[dict], None] | None = None,
     jobs: int = -1,
     on_embed: Callable[[int, int], None] | None = None,
+    cv_jobs: int = 1,
+    backend: str = "local",
+    scheduler: str | None = None,
 ) -> TrainRun:
     """Train on a prepared cache; with ``cv`` every fold is held out in turn.
 
@@ -809,7 +820,10 @@ def train(
     data once it is loaded and checked, ``on_epoch`` an :class:`EpochStats`
     per epoch and ``on_fold_end`` each :class:`FoldResult`. ``birdnet-head``
     first embeds the clips not embedded yet (``jobs`` workers, ``on_embed(done,
-    total)``).
+    total)``). With ``cv``, ``cv_jobs`` worker processes (or ``backend='dask'``
+    and a ``scheduler``: one task per fold) train the folds at once
+    (:mod:`animalsnd.runpool`): the same results, ``on_fold_end`` as each
+    finishes and no ``on_epoch``.
 
     Raises
     ------
@@ -818,7 +832,12 @@ def train(
     ConfigError
         Test fold out of range, bad options.
     """
+    from animalsnd.runpool import pool_for
+
     cache_dir = Path(cache_dir)
+    if backend == "dask" and not cv:
+        raise ConfigError("--backend dask trains the folds of --cv; a single fold trains in this process")
+    pool = pool_for(cv_jobs, backend, scheduler)
     if augmented and config.model in ("birdnet-head", "stats-mlp"):
         from animalsnd.heads import birdnet_head, stats_head
 
@@ -843,14 +862,25 @@ def train(
         on_start({"n_clips": len(fs), "classes": fs.classes, "n_folds": fs.n_folds, "folds": fold_ids,
                   "n_augmented": 0 if aug is None else len(aug.X)})
     results = []
-    for k in fold_ids:
-        fold_out = None if out is None else (out / f"fold-{k}" if cv else out)
-        res = train_fold(fs, config=config, test_fold=k, out_dir=fold_out, cache_dir=cache_dir,
-                         augmented=aug, export_tflite=export_tflite, on_epoch=on_epoch)
+
+    def finished(res: FoldResult) -> None:
         res.model = None  # free the model; the bundle has it
         results.append(res)
         if on_fold_end is not None:
             on_fold_end(res)
+
+    if cv and pool.parallel and len(fold_ids) > 1:
+        from animalsnd.runpool import run_many, train_fold_run
+
+        tasks = [(str(cache_dir), config, k, None if out is None else str(out / f"fold-{k}"), augmented,
+                  export_tflite) for k in fold_ids]
+        run_many(train_fold_run, tasks, pool, on_done=lambda i, res: finished(res), name=lambda i: f"fold {fold_ids[i]}")
+        results.sort(key=lambda r: r.fold)
+    else:
+        for k in fold_ids:
+            fold_out = None if out is None else (out / f"fold-{k}" if cv else out)
+            finished(train_fold(fs, config=config, test_fold=k, out_dir=fold_out, cache_dir=cache_dir,
+                                augmented=aug, export_tflite=export_tflite, on_epoch=on_epoch))
     run = TrainRun(config=config, classes=fs.classes, folds=results, cache_dir=cache_dir, out_dir=out)
     if cv and out is not None:
         import json

@@ -22,7 +22,9 @@ def compare(
     out: Optional[Path] = typer.Option(None, "--out", help="Write the table: .md, .csv or .json."),
     plots: Optional[Path] = typer.Option(None, "--plots", help="Folder for the figures (compare_*.png)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every variant's mean/std and runs as JSON."),
-    jobs: int = typer.Option(-1, "--jobs", help="Parallel workers for augmentation and noisy features (-1: all cores)."),
+    jobs: int = typer.Option(-1, "--jobs", help="Worker processes for the runs (each with its share of TensorFlow threads), augmentation and noisy features (-1: all cores; 1: one run after another). Results do not depend on it."),
+    backend: str = typer.Option("local", "--backend", help="local (processes on this machine) or dask (one task per run on a cluster; the cache folder must be shared)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", envvar="ANIMALSND_DASK_SCHEDULER", help="Dask scheduler address (tcp://host:8786) or 'local'."),
     eval_noise: Optional[Path] = typer.Option(None, "--eval-noise", help="Also score every run's test fold with this noise mixed in."),
     eval_snr: str = typer.Option("10,0", "--eval-snr", help="SNRs (dB) for --eval-noise, comma-separated."),
     per_class: Optional[int] = typer.Option(None, "--per-class", help="Noise copies per class for the variants trained with noise (as `augment --per-class`). [default: the study's balancing: copies top up the smaller classes only]"),
@@ -64,7 +66,8 @@ def compare(
             progress.console.print(f"[dim]{mode} noise copies: augmented set {name!r}[/]")
         progress.console.print(
             f"[dim]{len(info['variants'])} variant(s) x {len(info['folds'])} fold(s) x {len(info['seeds'])} "
-            f"seed(s) = {info['total']} runs; {info['stored']} already stored[/]")
+            f"seed(s) = {info['total']} runs; {info['stored']} already stored"
+            + (f"; on {info['pool']}" if info.get("pool") and info["total"] > info["stored"] else "") + "[/]")
         if not report_only:
             state["task"] = bar("Comparing", info["total"], "runs")
 
@@ -88,7 +91,8 @@ def compare(
             fail(f"--out {out}: the file name must end in .md, .csv or .json")
         snrs = parse_snr_list(eval_snr)
         res = run_compare(cache_dir, variants=variants, noise_dir=noise, folds=folds, seeds=seeds,
-                          epochs=epochs, jobs=jobs, eval_noise=eval_noise, eval_snr=snrs,
+                          epochs=epochs, jobs=jobs, backend=backend, scheduler=scheduler,
+                          eval_noise=eval_noise, eval_snr=snrs,
                           report_only=report_only, per_class=per_class, on_run=on_run, on_start=on_start,
                           augment_progress=on_augment)
     except AnimalsndError as exc:

@@ -47,7 +47,9 @@ def train(
     shots: Optional[int] = typer.Option(None, "--shots", help="protonet, birdnet-head, stats-mlp: labelled training clips per class, drawn with --seed (a few-shot evaluation). [default: all]"),
     unlabeled: Optional[Path] = typer.Option(None, "--unlabeled", help="protonet: folder of extra unlabelled audio for the self-supervised pretraining."),
     finetune_epochs: Optional[int] = typer.Option(None, "--finetune-epochs", help="protonet: episodic fine-tuning epochs after pretraining (0: none). [default: 10]"),
-    jobs: int = typer.Option(-1, "--jobs", help="birdnet-head, stats-mlp: parallel workers computing missing BirdNET embeddings or clip descriptors (-1: all cores)."),
+    jobs: int = typer.Option(-1, "--jobs", help="With --cv: folds trained at once in worker processes, each with its share of TensorFlow threads (1: one after another; the results are the same). birdnet-head, stats-mlp: also the workers computing missing BirdNET embeddings or clip descriptors (-1: all cores)."),
+    backend: str = typer.Option("local", "--backend", help="With --cv: local (processes on this machine) or dask (one task per fold on a cluster; the cache and --out folders must be shared)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", envvar="ANIMALSND_DASK_SCHEDULER", help="Dask scheduler address (tcp://host:8786) or 'local'."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write per-fold metrics and mean/std as JSON."),
     augmented: Optional[str] = typer.Option(None, "--augmented", help="Add copies from this augmented set (made by `animalsnd augment`) of the training clips."),
     export: Optional[str] = typer.Option(None, "--export", help="Also write model.tflite ('tflite')."),
@@ -88,6 +90,8 @@ def train(
             f"testing on fold{'s' if len(info['folds']) > 1 else ''} {', '.join(map(str, info['folds']))}"
             + (f"; {info['n_augmented']} augmented copies available" if info["n_augmented"] else "") + "[/]"
         )
+        if cv:
+            tasks["folds"] = progress.add_task("Folds", total=len(info["folds"]), stats="", unit="done")
 
     progress = make_progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
@@ -115,6 +119,8 @@ def train(
     def on_fold_end(r) -> None:
         if r.fold in tasks:
             progress.update(tasks[r.fold], total=r.epochs_run, completed=r.epochs_run)
+        if "folds" in tasks:
+            progress.advance(tasks["folds"])
         note = f", best epoch {r.best_epoch}" if r.best_epoch else ""
         progress.console.print(
             f"fold {r.fold}: {metrics_line(r.metrics)}  [dim]{r.epochs_run} epochs{note}, "
@@ -125,7 +131,8 @@ def train(
     with progress:
         run = run_train(cache_dir, out, config=config, test_fold=test_fold, cv=cv, augmented=augmented,
                         export_tflite=export == "tflite", on_epoch=on_epoch, on_fold_end=on_fold_end,
-                        on_start=on_start, jobs=jobs, on_embed=on_embed)
+                        on_start=on_start, jobs=jobs, on_embed=on_embed, cv_jobs=jobs if cv else 1,
+                        backend=backend, scheduler=scheduler)
 
     summary = run.summary()
     if cv:
