@@ -111,11 +111,15 @@ def unused_entries(mapping: dict[str, str], root: str | Path) -> list[str]:
 
 
 def class_index(classes: Sequence[str]) -> dict[str, int]:
-    """``{label: class index}`` for the model's classes and every active alias of them."""
+    """``{label: class index}`` for the model's classes and every active alias of them.
+
+    A mapped name counts as its target even when it is a class itself, as
+    :func:`folder_label` names such a folder.
+    """
     known = {c: i for i, c in enumerate(classes)}
     for folder, target in _ACTIVE.get().items():
-        if target in known and folder not in classes:
-            known[folder] = known[target]
+        if target in classes:
+            known[folder] = classes.index(target)
     return known
 
 
