@@ -66,3 +66,24 @@ def test_confusion_matrix_numbers_columns_when_names_do_not_fit():
     assert "chicken" in wide.splitlines()[2] and "numbered" not in wide
     small = {"per_class": {c: {} for c in classes[:3]}, "confusion": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}
     assert "numbered" not in _render(confusion_table(small, width=80))
+
+
+def test_per_class_legend_covers_no_bar(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import animalsnd.render_eval as R
+
+    figs = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: figs.append(fig))
+    classes = ["bird", "cat", "chicken", "cow", "dog"]
+    m = {"per_class": {c: {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 3} for c in classes}}
+    R.plot_per_class(m, tmp_path / "pc.png")
+    (fig,) = figs
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    bars = [p.get_window_extent() for p in ax.patches]
+    assert bars and not any(legend.overlaps(b) for b in bars)
