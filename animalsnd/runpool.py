@@ -145,6 +145,8 @@ def run_many(func: Callable, tasks: list[tuple], pool: Pool, *, on_done: Callabl
 def check_store(store: Path, *, create: bool = True) -> None:
     """Refuse a run store laid out by another version; mark a new one as ours (``create``).
 
+    The mark is ``store.json`` beside the ``store`` folder, which holds only run records.
+
     Raises
     ------
     ConfigError
@@ -153,7 +155,7 @@ def check_store(store: Path, *, create: bool = True) -> None:
     from animalsnd import __version__
     from animalsnd.cache import atomic_write_text
 
-    path = store / _STORE_FILE
+    path = store.parent / _STORE_FILE
     try:
         info = json.loads(path.read_text())
     except FileNotFoundError:

@@ -90,7 +90,8 @@ def test_ctrl_c_keeps_finished_runs(env, runner, monkeypatch):
         return real(*a, **kw)
 
     monkeypatch.setattr(animalsnd.compare, "_train_one", interrupt_second)
-    args = ["compare", str(env["cache"]), "--variants", "baseline", "--folds", "2", "--epochs", "2"]
+    # --jobs 1: the runs in this process, where _train_one is patched
+    args = ["compare", str(env["cache"]), "--variants", "baseline", "--folds", "2", "--epochs", "2", "--jobs", "1"]
     res = runner.invoke(app, args)
     assert res.exit_code == 130
     store = env["cache"] / "compare" / "runs"
