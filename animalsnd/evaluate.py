@@ -334,10 +334,13 @@ class EvalReport:
         return out
 
     def summary(self) -> dict:
-        """JSON: accuracy, macro/weighted F1, n, per_class (+ folds, mean, std)."""
+        """JSON: accuracy, macro/weighted F1, n, per_class (+ folds, mean, std; or
+        fold_models_averaged for the fold average of a --cv folder)."""
         m = self.metrics
         out = {k: m[k] for k in (*SUMMARY_KEYS, "n", "per_class", "confusion")}
         out = {"model_dir": str(self.model_dir), "classes": self.classes, **out}
+        if self.averaged:
+            out["fold_models_averaged"] = self.averaged
         if self.is_cv:
             rows = [r.summary() for r in self.runs]
             mean, std = aggregate(rows)

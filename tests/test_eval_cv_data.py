@@ -28,6 +28,8 @@ def test_new_folder_scores_the_fold_average_once_per_clip(trained_cv, new_data):
     assert m["n"] == 9 and all(v["support"] == 3 for v in m["per_class"].values())
     model = load_model(trained_cv)
     assert isinstance(model, FoldAverage) and len(model.bundles) == 4
+    s = report.summary()
+    assert s["fold_models_averaged"] == 4 and s["n"] == 9 and "folds" not in s
     X = report.runs[0].data.X
     mean = np.mean([b.predict_proba(X) for b in model.bundles], axis=0)
     np.testing.assert_allclose(report.runs[0].result.proba, mean, atol=1e-6)
