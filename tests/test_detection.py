@@ -206,3 +206,13 @@ def test_eval_annotations_window_and_hop(scapes, trained, runner, tmp_path):  # 
     res = runner.invoke(app, ["eval", str(trained), str(scapes["out"]), "--annotations", str(scapes["out"]),
                               "--window", "-1", "--jobs", "1"])
     assert res.exit_code == 1 and "--window -1.0 must be a positive" in res.output
+
+
+def test_predicts_raven_output_reads_back(tmp_path):
+    from animalsnd.export import raven_table
+
+    rows = [Detection("x.wav", 0.0, 3.0, "cat", 0.9), Detection("x.wav", 3.0, 6.0, "dog", 0.7)]
+    (tmp_path / "x.Table.1.selections.txt").write_text(raven_table(rows, low_hz=0, high_hz=8000))
+    ann = read_annotations(tmp_path)
+    assert ann.problems == []
+    assert [(e.start_s, e.end_s, e.label) for e in ann.events["x"]] == [(0.0, 3.0, "cat"), (3.0, 6.0, "dog")]
