@@ -40,6 +40,10 @@ def prepare(
     from animalsnd.render import prepare_table
 
     check_output_folder(cache, "--cache", inputs=[data_dir])  # before any work
+    if background is not None:
+        from animalsnd.background import discover_background
+
+        discover_background(background)  # a missing or audio-less --background is refused before any work
     from animalsnd.audit import choose_cutoff
     from animalsnd.presets import feature_preset
 
