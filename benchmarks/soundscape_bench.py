@@ -14,7 +14,8 @@
    fold-0 clips of the background class (held out) and the ESC-50 wind clips. Calls at
    0, 5, 10, 15, 20 dB above the bed; 20 % of the soundscapes hold no call.
 4. ``animalsnd.detection.evaluate_detection`` per model: window mAP, precision/recall/F1 of
-   predict's default output (overlap >= min(1 s, half the event)), the share of the
+   predict's default output without calibration (a ``calibration.json`` fitted on fold 0 would
+   have seen the soundscapes' clips) (overlap >= min(1 s, half the event)), the share of the
    call-free soundscapes given an animal label; and, clip by clip, the share of the ESC-50
    wind and rain clips (other source, never trained on) and of the held-out background
    clips given an animal label by ``predict``'s default output.
@@ -43,6 +44,17 @@ PREPARE = os.environ.get("SOUNDSCAPE_PREPARE", "--preset study").split()  # full
 THRESHOLD = 0.5  # one uncalibrated confidence threshold, for comparison with the default output
 
 
+def _uncalibrated():
+    from animalsnd.predict import PredictOptions
+
+    return PredictOptions(calibrated=False)
+
+
+# A calibration.json written by `train` is fitted on the test fold when there is no --cv, and the
+# soundscapes are made of that fold's clips: the scores here are those of the uncalibrated output.
+UNCALIBRATED = _uncalibrated()
+
+
 def ensure_cache(cache: Path) -> None:
     if (cache / "manifest.csv").exists():
         return
@@ -65,13 +77,17 @@ def flagged_share(model: Path, files: list[Path]) -> dict:
     from animalsnd.detection import ScoredFile, threshold_rows
     from animalsnd.predict import predict
 
-    run = predict(model, files, jobs=1)
+    run = predict(model, files, jobs=1, options=UNCALIBRATED)
     hit = [r for r in run.processed if r.rows]
     at = [r for r in run.processed
           if threshold_rows(ScoredFile(r.path, r.duration_s, r.spans_s, r.probs, r.rows, []), run.classes, THRESHOLD)]
     n = max(1, len(run.processed))
     return {"clips": len(run.processed), "flagged": len(hit), "share": len(hit) / n,
             "labels": sorted({d.label for r in hit for d in r.rows}), f"share_at_{THRESHOLD:g}": len(at) / n}
+
+
+def pct(v) -> str:
+    return "-" if v is None else f"{v:.0%}"
 
 
 def recall_by_snr(report, built) -> dict:
@@ -151,7 +167,7 @@ def main() -> None:
 
     def score(name: str, model: Path, options=None) -> None:
         t0 = time.perf_counter()
-        rep = evaluate_detection(model, a.scapes, a.scapes, jobs=1, options=options)
+        rep = evaluate_detection(model, a.scapes, a.scapes, jobs=1, options=options or UNCALIBRATED)
         s = rep.summary()
         s["scan_seconds"] = round(time.perf_counter() - t0, 1)
         s["recall_by_snr"] = recall_by_snr(rep, built)
@@ -161,13 +177,13 @@ def main() -> None:
         s["held_out_background_clips"] = flagged_share(model, [Path(p) for p in held_bg])
         results[name] = s
         o = s["overall"]
-        print(f"{name}: window mAP {s['map']:.3f}; default output P {o['precision']:.3f} R {o['recall']:.3f} "
-              f"F1 {o['f1']:.3f}; call-free soundscapes flagged {s['empty_flagged']:.0%}; ESC wind/rain clips "
+        print(f"{name}: window mAP {s['map'] or 0:.3f}; default output P {o['precision']:.3f} R {o['recall']:.3f} "
+              f"F1 {o['f1']:.3f}; call-free soundscapes flagged {pct(s['empty_flagged'])}; ESC wind/rain clips "
               f"flagged {s['esc_noise_clips']['share']:.0%}; held-out background clips flagged "
               f"{s['held_out_background_clips']['share']:.0%}")
         o = s[f"at_{THRESHOLD:g}"]["overall"]
         print(f"  at confidence >= {THRESHOLD:g}: P {o['precision']:.3f} R {o['recall']:.3f} F1 {o['f1']:.3f}; call-free "
-              f"flagged {s[f'at_{THRESHOLD:g}']['empty_flagged']:.0%}; ESC clips flagged "
+              f"flagged {pct(s[f'at_{THRESHOLD:g}']['empty_flagged'])}; ESC clips flagged "
               f"{s['esc_noise_clips'][f'share_at_{THRESHOLD:g}']:.0%}")
         print("  recall by SNR: " + ", ".join(f"{k} {v['recall']:.2f}" for k, v in s["recall_by_snr"].items()))
     for kind in a.kinds:
@@ -177,7 +193,7 @@ def main() -> None:
 
         kind, w, h = variant.split(":")
         score(f"{kind} (window {w} s, hop {h} s)", ensure_model(a.cache, a.models, kind, tuned=a.tuned),
-              PredictOptions(window_s=float(w), hop_s=float(h)))
+              PredictOptions(window_s=float(w), hop_s=float(h), calibrated=False))
     if a.baseline:
         nobg = without_background(a.cache)
         for kind in a.baseline:
