@@ -182,15 +182,16 @@ def clip_properties(path: str) -> dict:
 
 
 def choose_cutoff(data_dir, *, sr: int, cutoff: str | float | None = "auto", jobs: int = -1,
-                  progress: Callable[[int, int], None] | None = None) -> float | None:
+                  progress: Callable[[int, int], None] | None = None, extra: Sequence[str] = ()) -> float | None:
     """The analysis cut-off of ``prepare``: ``"auto"`` (measured on the recordings
-    of ``data_dir`` with :func:`recommend_cutoff`), ``"none"``/None (the full
-    band), or a frequency in Hz (checked with :func:`check_cutoff`)."""
+    of ``data_dir`` and the ``extra`` files, e.g. the background clips, with
+    :func:`recommend_cutoff`), ``"none"``/None (the full band), or a
+    frequency in Hz (checked with :func:`check_cutoff`)."""
     if cutoff is None or str(cutoff).lower() == "none":
         return None
     if str(cutoff).lower() != "auto":
         return check_cutoff(cutoff, sr=sr)
     from animalsnd.dataset import discover
 
-    paths = [str(r.path) for r in discover(data_dir)]
+    paths = [str(r.path) for r in discover(data_dir)] + [str(p) for p in extra]
     return recommend_cutoff(measure_bandwidths(paths, jobs=jobs, progress=progress), sr=sr)

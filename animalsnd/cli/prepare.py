@@ -40,17 +40,19 @@ def prepare(
     from animalsnd.render import prepare_table
 
     check_output_folder(cache, "--cache", inputs=[data_dir])  # before any work
+    background_clips = []
     if background is not None:
         from animalsnd.background import discover_background
 
-        discover_background(background)  # a missing or audio-less --background is refused before any work
+        # a missing or audio-less --background is refused before any work
+        background_clips = [str(r.path) for r in discover_background(background)]
     from animalsnd.audit import choose_cutoff
     from animalsnd.presets import feature_preset
 
     norm, cutoff = feature_preset(preset, norm=norm, cutoff=cutoff)
     FeatureConfig(sr=sr, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, frames=frames, norm=norm)  # checks first
     with progress_bar("Measuring bandwidth") as cb:
-        fmax = choose_cutoff(data_dir, sr=sr, cutoff=cutoff, jobs=jobs, progress=cb)
+        fmax = choose_cutoff(data_dir, sr=sr, cutoff=cutoff, jobs=jobs, progress=cb, extra=background_clips)
     cfg = FeatureConfig(sr=sr, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, frames=frames, norm=norm,
                         fmax=fmax)
     console.print(f"analysis bandwidth: {'the full band' if fmax is None else f'0-{fmax:.0f} Hz'}"
