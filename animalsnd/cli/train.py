@@ -61,14 +61,13 @@ def train(
 
     from animalsnd.cache import atomic_write_text
     from animalsnd.errors import ConfigError
+    from animalsnd.fileutil import MODEL_FOLDER_NAMES, check_output_file, check_output_folder
+    from animalsnd.parallel import check_jobs
     from animalsnd.render_eval import folds_table, mean_std_line, metrics_line, per_class_table
     from animalsnd.train import TrainConfig, train as run_train
 
     if export not in (None, "tflite"):
         raise ConfigError(f"--export {export!r}: only 'tflite' is supported")
-    from animalsnd.fileutil import MODEL_FOLDER_NAMES, check_output_file, check_output_folder
-    from animalsnd.parallel import check_jobs
-
     check_jobs(jobs)
     check_output_folder(out, "--out", may_hold=MODEL_FOLDER_NAMES, inputs=[cache_dir])  # before any training
     check_output_file(json_out, "--json", inputs=[cache_dir / "manifest.csv", cache_dir / "config.json"])
