@@ -231,3 +231,18 @@ def test_os_errors_are_one_line(runner, tmp_path, monkeypatch, code, words):
     data = make_dataset(tmp_path / "d", {"a": 300.0, "b": 900.0}, n=2, sr=8000, seconds=0.2)
     res = _prepare(runner, data, tmp_path / "c")
     one_error_line(res, f"{tmp_path / 'c' / 'manifest.csv'}: {words}")
+
+
+def test_augmented_manifest_ids_must_be_copy_numbers(cache):
+    from animalsnd.augment.store import build_augmented, load_augmented
+    from animalsnd.errors import DatasetError
+    from test_augment_store import write_noise
+
+    name = build_augmented(cache, write_noise(cache.parent / "noise"), per_class=5, jobs=1).name
+    manifest = cache / "augment" / name / "manifest.csv"
+    with open(manifest, newline="") as f:
+        rows = list(csv.DictReader(f))
+    text = manifest.read_text()
+    manifest.write_text(text.replace(f"\n{rows[0]['id']},", "\n../../../../tmp/evil,", 1))
+    with pytest.raises(DatasetError, match="line 2: id '../../../../tmp/evil' is not a copy number"):
+        load_augmented(cache, name)

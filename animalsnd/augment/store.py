@@ -616,6 +616,10 @@ def load_augmented(cache_dir: str | Path, name: str) -> AugmentedSet:
         )
     with open(out_dir / "manifest.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
+    for i, r in enumerate(rows, start=2):  # ids are joined into paths: copy numbers only
+        if not re.fullmatch(r"[0-9]{1,12}", r.get("id") or ""):
+            raise DatasetError(f"{out_dir / 'manifest.csv'}: line {i}: id {str(r.get('id'))[:80]!r} is not a "
+                               f"copy number; re-run `animalsnd augment` with --name {name}")
     folds_now = {r["sha256"]: int(r["fold"]) for r in read_manifest(cache_dir) if r["status"] == "ok"}
     X = stack_npz([out_dir / f"{r['id']}.npz" for r in rows], cfg=cfg,
                   what="copy", fix="re-run augment")
