@@ -6,6 +6,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 
+import numpy as np
+
 from animalsnd.errors import ConfigError
 
 
@@ -15,6 +17,23 @@ def _positive_int(name: str, value: object) -> None:
 
 
 NORMS: tuple[str, ...] = ("band", "clip", "pcen", "floor")
+
+
+def _slaney_mel(f: np.ndarray) -> np.ndarray:
+    return np.where(f < 1000.0, f * 3 / 200, 15.0 + np.log(np.maximum(f, 1e-9) / 1000.0) * 27 / np.log(6.4))
+
+
+def _slaney_hz(m: np.ndarray) -> np.ndarray:
+    return np.where(m < 15.0, m * 200 / 3, 1000.0 * np.exp((m - 15.0) * np.log(6.4) / 27))
+
+
+def _empty_mel_bands(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> int:
+    """How many of librosa's (Slaney) Mel filters hold no FFT bin: their output is always 0."""
+    edges = _slaney_hz(np.linspace(_slaney_mel(np.float64(fmin)), _slaney_mel(np.float64(fmax)), n_mels + 2))
+    bins = np.linspace(0, sr / 2, n_fft // 2 + 1)
+    first_in = np.searchsorted(bins, edges[:-2], side="right")
+    first_past = np.searchsorted(bins, edges[2:], side="left")
+    return int((first_past <= first_in).sum())
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,13 @@ class FeatureConfig:
         if not 0 <= self.fmin < fmax <= nyquist:
             raise ConfigError(
                 f"need 0 <= fmin ({self.fmin}) < fmax ({fmax}) <= sr/2 ({nyquist})"
+            )
+        empty = _empty_mel_bands(self.sr, self.n_fft, self.n_mels, self.fmin, fmax)
+        if empty:
+            raise ConfigError(
+                f"n_fft={self.n_fft} at sr={self.sr} leaves {empty} of the n_mels={self.n_mels} Mel bands "
+                f"between {self.fmin:g} and {fmax:g} Hz without an FFT bin (all-zero features); "
+                "use a larger --n-fft or fewer --n-mels"
             )
 
     @property

@@ -246,3 +246,12 @@ def test_augmented_manifest_ids_must_be_copy_numbers(cache):
     manifest.write_text(text.replace(f"\n{rows[0]['id']},", "\n../../../../tmp/evil,", 1))
     with pytest.raises(DatasetError, match="line 2: id '../../../../tmp/evil' is not a copy number"):
         load_augmented(cache, name)
+
+
+def test_n_fft_that_leaves_mel_bands_empty():
+    from animalsnd.config import FeatureConfig
+    from animalsnd.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="n_fft=256 at sr=16000 leaves 13 of the n_mels=128 Mel bands"):
+        FeatureConfig(sr=16000, n_fft=256, hop_length=128)
+    FeatureConfig(sr=16000, n_fft=512, hop_length=128)  # every band holds a bin
