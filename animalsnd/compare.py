@@ -450,7 +450,7 @@ def compare(
     """
     from animalsnd.augment.noise import parse_snr_list
     from animalsnd.cache import load_features, read_config, read_manifest
-    from animalsnd.runpool import check_store, compare_run, pool_for, run_many
+    from animalsnd.runpool import bound_this_process, check_store, compare_run, pool_for, run_many
     from animalsnd.train import TrainConfig
 
     cache_dir = Path(cache_dir)
@@ -568,7 +568,8 @@ def compare(
                  for k, v, _, c, aug, key in todo]
         run_many(compare_run, tasks, pool, on_done=lambda i, rec: report(todo[i], rec, False),
                  name=lambda i: f"{todo[i][1].name} fold {todo[i][0]} seed {todo[i][2]}")
-    else:
+    elif todo:
+        bound_this_process()  # the threads of a worker's run: the same results as --jobs N
         loaded_aug: dict[str, object] = {}
         noisy_cache: dict[tuple, np.ndarray] = {}  # (fold, SNR, model input) -> noisy inputs
         for item in todo:

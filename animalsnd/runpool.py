@@ -5,9 +5,12 @@ run per fold) hand their runs to :func:`run_many`, which schedules them
 through :func:`animalsnd.parallel.run_parallel`, the mechanism of ``prepare``:
 loky processes for ``--jobs N``, one Dask task per run for ``--backend dask``.
 Every run seeds itself from its own key (its seed and test fold), so its result
-does not depend on the order or on the worker that ran it. A worker bounds
-TensorFlow's intra- and inter-op threads (:func:`threads_per_run`) so that N
-workers do not oversubscribe the cores. A run whose worker is lost is run
+does not depend on the order or on the worker that ran it. Every run, in a
+worker or in this process, uses the same number of TensorFlow intra- and
+inter-op threads (:func:`threads_per_run`: 1 unless ``ANIMALSND_TRAIN_THREADS``
+says otherwise), so N workers do not oversubscribe the cores and a run's
+floating-point results do not change with the number of workers (a
+convolution split over another number of threads sums in another order). A run whose worker is lost is run
 again once; workers write their results themselves (compare's run store, the
 fold bundles), so a run that finished is never lost.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +27,7 @@ from pathlib import Path
 from animalsnd.errors import AnimalsndError, ConfigError
 from animalsnd.parallel import TaskFailure, check_backend, check_jobs, dask_client, run_parallel
 
-#: TensorFlow threads per run in a worker (default: the cores shared out among the local
-#: workers; 1 per task slot on a Dask worker)
+#: TensorFlow threads of every run (default 1); the results depend on it, not on the pool
 THREADS_ENV = "ANIMALSND_TRAIN_THREADS"
 STORE_FORMAT = 1  # compare's run store layout (compare.runs/<key>.json records)
 _STORE_FILE = "store.json"
@@ -56,7 +59,7 @@ class Pool:
     def describe(self) -> str:
         if self.backend == "dask":
             return f"Dask scheduler {self.scheduler}"
-        return f"{self.workers} worker process{'es' * (self.workers != 1)}, {threads_per_run(self)} TensorFlow thread(s) each"
+        return f"{self.workers} worker process{'es' * (self.workers != 1)}, {threads_per_run()} TensorFlow thread(s) each"
 
 
 def pool_for(jobs: int = 1, backend: str = "local", scheduler: str | None = None) -> Pool:
@@ -76,15 +79,19 @@ def pool_for(jobs: int = 1, backend: str = "local", scheduler: str | None = None
     return Pool(jobs=jobs, backend=backend, scheduler=address)
 
 
-def threads_per_run(pool: Pool) -> int:
+def threads_per_run(pool: Pool | None = None) -> int:
+    """TensorFlow threads of one run: ``ANIMALSND_TRAIN_THREADS`` or 1, whatever the pool."""
     env = os.environ.get(THREADS_ENV, "").strip()
     if env:
         if not env.isdigit() or int(env) < 1:
             raise ConfigError(f"{THREADS_ENV}={env!r} must be a positive integer")
         return int(env)
-    if pool.backend == "dask":
-        return 1
-    return max(1, (os.cpu_count() or 1) // max(pool.workers, 1))
+    return 1
+
+
+def bound_this_process() -> None:
+    """Give the runs trained in this process the threads of a worker's (call before TensorFlow starts)."""
+    limit_threads(threads_per_run())
 
 
 def limit_threads(n: int) -> None:
@@ -104,7 +111,7 @@ def limit_threads(n: int) -> None:
 
 def _bounded(threads: int | None, func: Callable, args: tuple):
     if threads is None:  # on a Dask worker: the worker's own setting, read there
-        threads = threads_per_run(Pool(backend="dask"))
+        threads = threads_per_run()
     limit_threads(threads)
     return func(*args)
 
@@ -119,7 +126,7 @@ def run_many(func: Callable, tasks: list[tuple], pool: Pool, *, on_done: Callabl
         A run raised in its worker, or its worker was lost ``retries + 1``
         times; every run that finished has been passed to ``on_done``.
     """
-    threads = None if pool.backend == "dask" else threads_per_run(pool)
+    threads = None if pool.backend == "dask" else threads_per_run()
     failed: dict[int, TaskFailure] = {}
     pending = list(range(len(tasks)))
     for attempt in range(retries + 1):
@@ -129,8 +136,11 @@ def run_many(func: Callable, tasks: list[tuple], pool: Pool, *, on_done: Callabl
             if not isinstance(res, TaskFailure):
                 on_done(batch[j], res)
 
-        results = run_parallel(_bounded, [(threads, func, tasks[i]) for i in batch], jobs=pool.jobs,
-                               backend=pool.backend, scheduler=pool.scheduler, on_result=done, serial_below=1)
+        with warnings.catch_warnings():  # loky's notes on a replaced idle worker and on cancelled tasks
+            warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given")
+            warnings.filterwarnings("ignore", message=".* tasks which were still being processed")
+            results = run_parallel(_bounded, [(threads, func, tasks[i]) for i in batch], jobs=pool.jobs,
+                                   backend=pool.backend, scheduler=pool.scheduler, on_result=done, serial_below=1)
         failed = {i: r for i, r in zip(batch, results) if isinstance(r, TaskFailure)}
         pending = [i for i, r in failed.items() if r.lost]
         if not pending or attempt == retries:

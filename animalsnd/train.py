@@ -877,6 +877,10 @@ def train(
         run_many(train_fold_run, tasks, pool, on_done=lambda i, res: finished(res), name=lambda i: f"fold {fold_ids[i]}")
         results.sort(key=lambda r: r.fold)
     else:
+        if cv:  # the threads of a worker's run: the same results as --jobs N
+            from animalsnd.runpool import bound_this_process
+
+            bound_this_process()
         for k in fold_ids:
             fold_out = None if out is None else (out / f"fold-{k}" if cv else out)
             finished(train_fold(fs, config=config, test_fold=k, out_dir=fold_out, cache_dir=cache_dir,

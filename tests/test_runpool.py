@@ -34,6 +34,7 @@ def _scores(res) -> dict:
 
 def test_compare_same_table_sequential_jobs_and_cluster(tiny, tmp_path, cluster):
     seq = compare(_copy(tiny, tmp_path, "seq"), jobs=1, **RUNS)
+    assert os.environ["TF_NUM_INTRAOP_THREADS"] == "1"  # this process trains with a worker's threads
     seen = []
     par = compare(_copy(tiny, tmp_path, "par"), jobs=2, on_run=seen.append, **RUNS)
     on_dask = compare(_copy(tiny, tmp_path, "dask"), backend="dask", scheduler=cluster.scheduler_address, **RUNS)
