@@ -183,7 +183,10 @@ def prepare(
     check_jobs(jobs)
     check_backend(backend, scheduler)
     data_dir, cache_dir = Path(data_dir), Path(cache_dir)
-    check_output_folder(cache_dir, "--cache", inputs=[data_dir])
+    from animalsnd.annotated import is_clips_dir
+
+    # the clips cut from annotated recordings live inside the cache (animalsnd.annotated)
+    check_output_folder(cache_dir, "--cache", inputs=[] if is_clips_dir(data_dir, cache_dir) else [data_dir])
     recs = discover(data_dir)
     if background is not None:
         from animalsnd.background import discover_background

@@ -31,6 +31,7 @@ def prepare(
                                   help="Dask scheduler address (tcp://host:8786) or 'local'."),
     background: Path = typer.Option(None, "--background", help="Folder tree of non-target audio (wind, rain, people, machines), searched recursively: added as the reserved class 'background', which predict never reports. Merged with a DATA_DIR/background folder if there is one."),
     label_map: str = typer.Option(None, "--map", help="Prepare folders under other names as one class: hen=chicken,rooster=chicken,crow=bird, or a CSV file of folder,class rows."),
+    annotations: Path = typer.Option(None, "--annotations", help="Raven Pro selection tables (or file,start_s,end_s,label CSVs) for the long recordings in DATA_DIR: a clip is cut around each selection (0.5 s each side, at least 1 s) and background clips from the unannotated stretches, into CACHE/clips, which is then prepared."),
 ) -> None:
     """Decode, featurise (log-Mel) and fold a folder-per-class dataset into a cache."""
     from animalsnd.cache import prepare as run
@@ -40,6 +41,10 @@ def prepare(
     from animalsnd.render import prepare_table
 
     check_output_folder(cache, "--cache", inputs=[data_dir])  # before any work
+    if annotations is not None:
+        from animalsnd.cli.prepare_annotated import cut_clips
+
+        data_dir = cut_clips(data_dir, annotations, cache)
     background_clips = []
     if background is not None:
         from animalsnd.background import discover_background
