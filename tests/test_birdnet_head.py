@@ -132,10 +132,16 @@ def test_head_trains_evaluates_and_predicts(runner, tiny, tmp_path):
     assert raw.runs[0].result.metrics["n"] == 24
     # predicting a whole clip (one window) gives the clip's evaluation probabilities
     path = held.data.paths[0]
-    run = predict(out, [path], options=PredictOptions(window_s=3.0))
+    run = predict(out, [path], options=PredictOptions(window_s=3.0, calibrated=False))
     b = load_bundle(out)
     expected = b.predict_proba(held.data.X[:1])
     np.testing.assert_allclose(run.results[0].probs, expected, atol=1e-5)
+    # by default, train's calibration.json is applied: the same probabilities at its temperature
+    from animalsnd.calibration import apply_temperature, load_calibration
+
+    cal = load_calibration(out, b.classes)
+    calibrated = predict(out, [path], options=PredictOptions(window_s=3.0))
+    np.testing.assert_allclose(calibrated.results[0].probs, apply_temperature(expected, cal.temperature), atol=1e-5)
     assert run.results[0].spans_s.tolist() == [[0.0, 0.5]]
     noisy_run(runner, out, held, tmp_path)  # eval --noise re-embeds the noisy clips
 

@@ -53,6 +53,7 @@ def train(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write per-fold metrics and mean/std as JSON."),
     augmented: Optional[str] = typer.Option(None, "--augmented", help="Add copies from this augmented set (made by `animalsnd augment`) of the training clips."),
     export: Optional[str] = typer.Option(None, "--export", help="Also write model.tflite ('tflite')."),
+    target_precision: float = typer.Option(0.9, "--target-precision", help="Calibrate after training: a temperature for the probabilities and, per class, the lowest confidence at which held-out clips of that label are right this often (out-of-fold under --cv; the test fold otherwise). Written to MODEL_DIR/calibration.json; predict uses it by default. 0: no calibration."),
 ) -> None:
     """Train a model on a prepared cache and score its held-out fold."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
@@ -69,6 +70,8 @@ def train(
     if export not in (None, "tflite"):
         raise ConfigError(f"--export {export!r}: only 'tflite' is supported")
     check_jobs(jobs)
+    if not 0.0 <= target_precision < 1.0:
+        raise ConfigError(f"--target-precision {target_precision} must be at least 0 (0: no calibration) and below 1")
     check_output_folder(out, "--out", may_hold=MODEL_FOLDER_NAMES, inputs=[cache_dir])  # before any training
     check_output_file(json_out, "--json", inputs=[cache_dir / "manifest.csv", cache_dir / "config.json"])
     config = TrainConfig.for_model(
@@ -127,6 +130,7 @@ def train(
             + (f", +{r.n_augmented} augmented" if r.n_augmented else "") + "[/]"
         )
 
+    (out / "calibration.json").unlink(missing_ok=True)  # a folder holds one run: no earlier calibration stays
     with progress:
         run = run_train(cache_dir, out, config=config, test_fold=test_fold, cv=cv, augmented=augmented,
                         export_tflite=export == "tflite", on_epoch=on_epoch, on_fold_end=on_fold_end,
@@ -144,6 +148,14 @@ def train(
         fold = run.folds[0]
         console.print(per_class_table(fold.metrics, title=f"Held-out fold {fold.fold}"))
         console.print(f"Saved bundle to {out}")
+    if target_precision > 0:
+        from animalsnd.calibration import calibrate
+
+        cal = calibrate(out, target=target_precision, jobs=jobs)
+        missed = [c for c, a in cal.achieved.items() if a["precision"] < target_precision]
+        console.print(f"Calibrated on {cal.n_clips} {cal.source}: temperature {cal.temperature:.2f}, thresholds for "
+                      f"precision {target_precision:g} -> {out}/calibration.json"
+                      + (f" (not reached for: {', '.join(missed)})" if missed else ""), soft_wrap=True)
     if json_out is not None:
         import json
 
