@@ -41,6 +41,9 @@ def prepare(
     from animalsnd.render import prepare_table
 
     check_output_folder(cache, "--cache", inputs=[data_dir])  # before any work
+    from animalsnd.parallel import check_backend
+
+    check_backend(backend, scheduler)
     if annotations is not None:
         from animalsnd.cli.prepare_annotated import cut_clips
 
