@@ -1,6 +1,7 @@
 """Speed and peak memory of `animalsnd predict` on a one-hour 44.1 kHz recording.
 
     python benchmarks/predict_bench.py [--model DIR] [--minutes 60] [--runtime keras tflite] [--out NAME.json]
+        [--code SRC_TREE] [--no-features]
 
 Writes a synthetic recording (``animalsnd.synth.long_recording``, one minute
 at a time) with soundfile in blocks to /tmp, trains a small cnn1d-enhanced
@@ -11,8 +12,13 @@ runs the CLI in a child process per runtime and reports
   (Python start-up, imports and model loading included), and of the predict
   call alone (the CLI's own summary line);
 * peak RSS of that child (``ru_maxrss`` from ``os.wait4``) and its CPU time
-  (user + system, all threads), which does not depend on what else the
-  machine is running.
+  (user + system, all threads and child processes), which does not depend
+  on what else the machine is running, and the peak summed RSS of the CLI
+  and its children; the 1-minute load average at start and end of each run.
+
+With ``--model`` a birdnet-head ``--cv`` folder, use ``--runtime auto``.
+``--code`` runs the CLI from another source tree (a checkout of an earlier
+revision), to compare speed and outputs on the same recording.
 
 It also times the two ways of computing window features on the first ten
 minutes: the shared block spectrogram that predict uses, and
@@ -74,21 +80,48 @@ def train_model(out: Path) -> Path:
     return out
 
 
-def measured(args: list[str]) -> dict:
-    """Run the CLI in a child process; wall time, peak RSS (``os.wait4``) and its summary line."""
+def measured(args: list[str], *, code_root: Path = ROOT) -> dict:
+    """Run the CLI in a child process; wall time, peak RSS (``os.wait4``) and its summary line.
+
+    The CLI's own child processes (BirdNET workers) are counted in the CPU
+    time (``os.wait4`` includes reaped descendants); ``peak_tree_rss_mb`` is
+    the largest sum of the resident sizes of the CLI and its children,
+    sampled from /proc every 50 ms (Linux only, else None).
+    """
     code = (
-        "import json, os, subprocess, sys, time\n"
+        "import json, os, subprocess, sys, threading, time\n"
+        "def tree_rss(pid):\n"
+        "    total, todo = 0, [pid]\n"
+        "    while todo:\n"
+        "        q = todo.pop()\n"
+        "        try:\n"
+        "            total += int(open(f'/proc/{q}/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE')\n"
+        "            for t in os.listdir(f'/proc/{q}/task'):\n"
+        "                todo += [int(c) for c in open(f'/proc/{q}/task/{t}/children').read().split()]\n"
+        "        except (OSError, ValueError):\n"
+        "            pass\n"
+        "    return total\n"
         "t0 = time.perf_counter()\n"
         "p = subprocess.Popen([sys.executable, '-m', 'animalsnd', *sys.argv[1:]],"
         " stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)\n"
+        "peak = [0 if os.path.exists('/proc/self/statm') else None]\n"
+        "done = threading.Event()\n"
+        "def sample():\n"
+        "    while not done.is_set() and peak[0] is not None:\n"
+        "        peak[0] = max(peak[0], tree_rss(p.pid))\n"
+        "        time.sleep(0.05)\n"
+        "threading.Thread(target=sample, daemon=True).start()\n"
+        "load0 = os.getloadavg()[0]\n"
         "out = p.stdout.read()\n"
         "_, status, ru = os.wait4(p.pid, 0)\n"
+        "done.set()\n"
         "print(json.dumps({'wall_s': time.perf_counter() - t0, 'maxrss_kb': ru.ru_maxrss,"
-        " 'cpu_s': ru.ru_utime + ru.ru_stime, 'status': status, 'out': out}))\n"
+        " 'cpu_s': ru.ru_utime + ru.ru_stime, 'status': status, 'out': out, 'tree_rss': peak[0],"
+        " 'load_1m': [load0, os.getloadavg()[0]]}))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, "PYTHONPATH": str(code_root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                         env=env, cwd=ROOT, check=True)
+                         env=env, cwd=code_root, check=True)
     import json
 
     r = json.loads(res.stdout)
@@ -97,7 +130,10 @@ def measured(args: list[str]) -> dict:
     m = re.search(r"in ([0-9.]+) s \(([0-9]+)x real time\)", r["out"])
     return {"wall_s": round(r["wall_s"], 3), "predict_s": float(m.group(1)) if m else None,
             "cpu_s": round(r["cpu_s"], 2),
-            "peak_rss_mb": round(r["maxrss_kb"] / 1024, 1), "summary": r["out"].strip().splitlines()[-1]}
+            "peak_rss_mb": round(r["maxrss_kb"] / 1024, 1),
+            "peak_tree_rss_mb": round(r["tree_rss"] / 2**20, 1) if r["tree_rss"] else None,
+            "load_1m_start_end": [round(v, 2) for v in r["load_1m"]],
+            "summary": r["out"].strip().splitlines()[-1]}
 
 
 def feature_paths(wav: Path, *, seconds: float) -> dict:
@@ -137,6 +173,9 @@ def main() -> None:
     ap.add_argument("--runtime", nargs="+", default=["keras", "tflite"])
     ap.add_argument("--repeats", type=int, default=2, help="runs per runtime; the best is reported")
     ap.add_argument("--out", default="predict_bench.json", help="JSON file name under benchmarks/out/")
+    ap.add_argument("--code", type=Path, default=ROOT,
+                    help="source tree the CLI runs from (a checkout of another revision, to compare)")
+    ap.add_argument("--no-features", action="store_true", help="skip the log-Mel feature-path timing")
     args = ap.parse_args()
 
     wav = WORK / f"field_{args.minutes}min_{args.sr}.wav"
@@ -146,17 +185,21 @@ def main() -> None:
     runs = {}
     for rt in args.runtime:
         tries = [measured(["predict", str(model), str(wav), "--runtime", rt, "--format", "csv",
-                           "--out", str(WORK / f"pred-{rt}.csv")]) for _ in range(args.repeats)]
+                           "--out", str(WORK / f"pred-{Path(args.out).stem}-{rt}.csv")], code_root=args.code)
+                 for _ in range(args.repeats)]
         best = min(tries, key=lambda r: r["wall_s"])
         best["rtf_process"] = round(audio_s / best["wall_s"], 1)
         best["rtf_predict"] = round(audio_s / best["predict_s"], 1) if best["predict_s"] else None
         best["all_wall_s"] = [r["wall_s"] for r in tries]
         runs[rt] = best
         print(f"{rt:7s} wall {best['wall_s']:.2f} s ({best['rtf_process']:.0f}x real time), "
-              f"predict {best['predict_s']} s, CPU {best['cpu_s']:.1f} s, peak RSS {best['peak_rss_mb']:.0f} MB")
-    feats = feature_paths(wav, seconds=600.0)
-    print(f"features for 10 min: shared spectrogram {feats['shared_spectrogram_s']} s, "
-          f"logmel per window {feats['logmel_per_window_s']} s (max |diff| {feats['max_abs_diff']:.1e})")
+              f"predict {best['predict_s']} s, CPU {best['cpu_s']:.1f} s, peak RSS {best['peak_rss_mb']:.0f} MB "
+              f"(all processes {best['peak_tree_rss_mb']} MB), load {best['load_1m_start_end']}")
+    feats = None
+    if not args.no_features:
+        feats = feature_paths(wav, seconds=600.0)
+        print(f"features for 10 min: shared spectrogram {feats['shared_spectrogram_s']} s, "
+              f"logmel per window {feats['logmel_per_window_s']} s (max |diff| {feats['max_abs_diff']:.1e})")
     try:
         pressure = Path("/proc/pressure/cpu").read_text().splitlines()[0]
     except OSError:
@@ -165,8 +208,8 @@ def main() -> None:
         "cpu_pressure": pressure,
         "recording": {"path": str(wav), "minutes": args.minutes, "sample_rate": args.sr,
                       "generated_in_s": round(gen_s, 1)},
-        "model": str(model),
-        "targets": {"rtf_min": 500, "peak_rss_mb_max": 1024},
+        "model": str(model), "code": str(args.code),
+        "targets": {"rtf_min": 500, "rtf_min_birdnet_head": 150, "peak_rss_mb_max": 1024},
         "runs": runs,
         "features_10min": feats,
     })

@@ -16,6 +16,14 @@ segments (``--window`` and ``--hop`` are rounded to multiples of 3 s), so each
 segment is embedded once however much the windows overlap, and a window
 covering a whole clip gives exactly the embedding the clip had in training.
 Memory holds one block of audio plus one 8-KB feature per 3 s.
+
+Speed: every segment is embedded once for all fold bundles; with ``threads``
+> 1 the segments of each batch are shared between this process and
+``threads - 1`` child processes with one BirdNET interpreter each
+(:mod:`animalsnd.heads.birdnet_workers`), and plain dense heads run in NumPy
+(:mod:`animalsnd.heads.numpy_head`), so TensorFlow is not imported. The
+probabilities equal those of one interpreter and the Keras heads (to float32
+rounding of the heads, about 1e-7).
 """
 
 from __future__ import annotations
@@ -96,7 +104,10 @@ def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[floa
 
     def flush():
         if pending:
-            parts.append(embedder.features(band_windows(np.stack(pending), fmax)))
+            if hasattr(embedder, "submit"):  # a SplitEmbedder: results are collected at the end
+                parts.extend(embedder.submit(np.stack(pending), fmax))
+            else:
+                parts.append(embedder.features(band_windows(np.stack(pending), fmax)))
             pending.clear()
 
     for y in iter_blocks(path, sr=birdnet.BIRDNET_SR, block_frames=block_frames or BLOCK_FRAMES):
@@ -118,7 +129,7 @@ def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[floa
         tail[: buf.size] = buf
         pending.append(tail)
     flush()
-    return np.concatenate(parts), n
+    return np.concatenate([p.result() if hasattr(p, "result") else p for p in parts]), n
 
 
 class BirdnetPredictor(VectorPredictor):
@@ -146,13 +157,45 @@ class BirdnetPredictor(VectorPredictor):
         self.cfg = BirdnetInput(fmax=BirdnetInput.fmax if self.fmax is None else min(BirdnetInput.fmax, self.fmax))
         self.pool: str = self.bundles[0].meta["input"]["pool"]
         self.dim: int = int(self.bundles[0].meta["input"]["dim"])
-        self._embedder = birdnet.BirdNetEmbedder(num_threads=max(1, int(threads or 1)))
+        from animalsnd.heads.birdnet_workers import SplitEmbedder
+
+        # one single-threaded interpreter per core (here and in threads - 1 child processes)
+        self._embedder = SplitEmbedder(birdnet.BirdNetEmbedder(num_threads=1), max(1, int(threads or 1)) - 1)
+
+    _heads: list | None = None  # NumPy heads (animalsnd.heads.numpy_head) when every bundle has one
+
+    def _load(self) -> None:
+        """The heads in NumPy when they are plain dense heads (no TensorFlow), else in Keras."""
+        try:
+            from animalsnd.bundle import MODEL_FILE
+            from animalsnd.heads.numpy_head import load_numpy_head
+
+            heads = [load_numpy_head(b.owned_file(MODEL_FILE)) for b in self.bundles]
+            if any(h is None or h.dense[0][0].shape[0] != self.dim for h in heads):
+                return super()._load()
+            self._heads = heads
+            self._warm()
+        except BaseException as exc:  # re-raised in the caller's thread
+            self._error = exc
+
+    def predict_proba(self, X: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+        self._ready()
+        if self._heads is None:
+            return super().predict_proba(X, batch_size=batch_size)
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != self.dim:
+            raise BundleError(f"features of shape {X.shape[1:]} do not match the model input ({self.dim},)")
+        total = np.zeros((len(X), len(self.classes)), np.float64)
+        for h in self._heads:
+            total += h.predict_proba(X)
+        return (total / len(self._heads)).astype(np.float32)
 
     def _warm(self) -> None:
         from animalsnd.audio import _quiet_stderr
 
         with _quiet_stderr():  # LiteRT announces its delegate on stderr
-            self._embedder.embed_windows(np.zeros((1, SEGMENT), np.float32))
+            self._embedder.local.embed_windows(np.zeros((1, SEGMENT), np.float32))
+        self._embedder.start()
 
     def window_plan(self, window_s: float | None = None, hop_s: float | None = None) -> SegmentPlan:
         return SegmentPlan.from_seconds(window_s, hop_s)
