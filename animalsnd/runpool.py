@@ -10,9 +10,10 @@ worker or in this process, uses the same number of TensorFlow intra- and
 inter-op threads (:func:`threads_per_run`: 1 unless ``ANIMALSND_TRAIN_THREADS``
 says otherwise), so N workers do not oversubscribe the cores and a run's
 floating-point results do not change with the number of workers (a
-convolution split over another number of threads sums in another order). A run whose worker is lost is run
-again once; workers write their results themselves (compare's run store, the
-fold bundles), so a run that finished is never lost.
+convolution split over another number of threads sums in another order). A
+run whose worker is lost is run again once; workers write their results
+themselves (compare's run store, the fold bundles), so a run that finished is
+never lost.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from animalsnd.parallel import TaskFailure, check_backend, check_jobs, dask_clie
 
 #: TensorFlow threads of every run (default 1); the results depend on it, not on the pool
 THREADS_ENV = "ANIMALSND_TRAIN_THREADS"
-STORE_FORMAT = 1  # compare's run store layout (compare.runs/<key>.json records)
+STORE_FORMAT = 1  # compare's run store layout (CACHE/compare/runs/<key>.json records)
 _STORE_FILE = "store.json"
 _memo: dict = {}  # per worker process: loaded inputs, augmented sets, noisy test inputs
 
@@ -59,7 +60,8 @@ class Pool:
     def describe(self) -> str:
         if self.backend == "dask":
             return f"Dask scheduler {self.scheduler}"
-        return f"{self.workers} worker process{'es' * (self.workers != 1)}, {threads_per_run()} TensorFlow thread(s) each"
+        n = self.workers
+        return f"{n} worker process{'es' * (n != 1)}, {threads_per_run()} TensorFlow thread(s) each"
 
 
 def pool_for(jobs: int = 1, backend: str = "local", scheduler: str | None = None) -> Pool:
@@ -79,7 +81,7 @@ def pool_for(jobs: int = 1, backend: str = "local", scheduler: str | None = None
     return Pool(jobs=jobs, backend=backend, scheduler=address)
 
 
-def threads_per_run(pool: Pool | None = None) -> int:
+def threads_per_run() -> int:
     """TensorFlow threads of one run: ``ANIMALSND_TRAIN_THREADS`` or 1, whatever the pool."""
     env = os.environ.get(THREADS_ENV, "").strip()
     if env:
