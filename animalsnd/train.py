@@ -492,6 +492,7 @@ class AugmentedData:
     X: np.ndarray
     y: np.ndarray
     source_shas: list[str]
+    name: str = ""  # the set's name: the vector models re-render its copies from its manifest
 
 
 def load_augmented_for(cache_dir: Path, name: str, *, classes: list[str], shape) -> AugmentedData:
@@ -521,7 +522,7 @@ def load_augmented_for(cache_dir: Path, name: str, *, classes: list[str], shape)
     if unknown:
         raise DatasetError(f"augmented set {name!r} has classes not in the cache: {', '.join(unknown)}")
     y = np.array([classes.index(lab) for lab in labels], dtype=int)
-    return AugmentedData(X=X, y=y, source_shas=list(aug.source_shas))
+    return AugmentedData(X=X, y=y, source_shas=list(aug.source_shas), name=name)
 
 
 def _optimizer(config: TrainConfig):
@@ -838,10 +839,6 @@ def train(
     if backend == "dask" and not cv:
         raise ConfigError("--backend dask trains the folds of --cv; a single fold trains in this process")
     pool = pool_for(cv_jobs, backend, scheduler)
-    if augmented and config.model in ("birdnet-head", "stats-mlp"):
-        from animalsnd.heads import birdnet_head, stats_head
-
-        raise ConfigError((birdnet_head if config.model == "birdnet-head" else stats_head)._AUG_MSG)
     fs = load_inputs(cache_dir, config, jobs=jobs, progress=on_embed)
     if len(fs.classes) < 2:
         raise DatasetError(f"{cache_dir}: need at least two classes, found {len(fs.classes)}")
