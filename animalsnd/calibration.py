@@ -9,11 +9,14 @@ clip that no model trained on. From these:
   ``softmax(log p / T)``, so that a confidence of 0.9 is right about 90 % of
   the time on held-out clips;
 - **per-class thresholds** for a target precision (default 0.9): for class
-  ``c``, the lowest confidence ``t`` such that the held-out clips whose top
-  class is ``c`` with confidence at least ``t`` are class ``c`` at least that
-  often. A class that never reaches the target gets the threshold of its
-  most precise point (the highest-precision confidence with at least
-  :data:`MIN_SUPPORT` clips above it).
+  ``c``, the held-out clips whose top class is ``c`` are ranked by
+  confidence, and the threshold lies halfway between the least confident one
+  that still keeps their precision at the target and the next one, which
+  would bring it below. When every clip given label ``c`` keeps the target,
+  there is no evidence for a threshold and it is 0. A class that never
+  reaches the target gets the threshold of its most precise point (the
+  highest-precision confidence with at least :data:`MIN_SUPPORT` clips above
+  it).
 
 Both are written to ``MODEL_DIR/calibration.json`` and used by ``predict`` by
 default: a window is reported only when its (calibrated) confidence reaches
@@ -96,8 +99,12 @@ def class_threshold(conf: np.ndarray, correct: np.ndarray, *, target: float) -> 
     c, ok = conf[order], correct[order].astype(float)
     precision = np.cumsum(ok) / np.arange(1, c.size + 1)  # keeping the k most confident clips
     meets = np.nonzero(precision >= target)[0]
-    if meets.size:  # the lowest confidence that still meets the target
+    if meets.size:
         k = int(meets[-1])
+        if k == c.size - 1:  # every prediction of the class meets the target: no evidence for a threshold
+            return 0.0, float(precision[k]), int(c.size)
+        # halfway to the next, less confident prediction, which brings precision below the target
+        return float((c[k] + c[k + 1]) / 2), float(precision[k]), k + 1
     else:
         supported = np.arange(MIN_SUPPORT - 1, c.size) if c.size >= MIN_SUPPORT else np.arange(c.size)
         k = int(supported[np.argmax(precision[supported])])

@@ -36,10 +36,11 @@ def test_class_threshold_is_the_lowest_confidence_meeting_the_target():
     conf = np.array([0.99, 0.95, 0.9, 0.8, 0.7, 0.6])
     correct = np.array([1, 1, 1, 1, 0, 0], bool)
     t, prec, kept = class_threshold(conf, correct, target=0.9)
-    assert (t, prec, kept) == (0.8, 1.0, 4)
-    t, prec, kept = class_threshold(conf, correct, target=0.7)
-    assert t == 0.6 or prec >= 0.7  # 4 of 6 right at 0.6 is 0.67 < 0.7: stops at 0.7 (4 of 5)
-    assert (t, kept) == (0.7, 5)
+    assert (t, prec, kept) == (pytest.approx(0.75), 1.0, 4)  # halfway to the first wrong one
+    t, prec, kept = class_threshold(conf, correct, target=0.7)  # 4 of 5 right down to 0.7, 4 of 6 at 0.6
+    assert (t, prec, kept) == (pytest.approx(0.65), 0.8, 5)
+    t, prec, kept = class_threshold(conf, np.ones(6, bool), target=0.9)
+    assert (t, prec, kept) == (0.0, 1.0, 6)  # never wrong: no evidence for any threshold
     t, prec, kept = class_threshold(np.array([0.9, 0.8, 0.7]), np.zeros(3, bool), target=0.9)
     assert prec == 0.0 and kept == 3  # never right: the most precise supported point
     assert class_threshold(np.zeros(0), np.zeros(0, bool), target=0.9) == (1.0, 0.0, 0)
