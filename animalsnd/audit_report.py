@@ -178,10 +178,14 @@ def _model(n_props: int, n_train: int):
 
 def _cv_predict(X: np.ndarray, y: np.ndarray, folds: np.ndarray) -> np.ndarray:
     """Out-of-fold predictions over the cache's own folds."""
+    import warnings
+
     pred = np.empty_like(y)
     for k in np.unique(folds):
         test = folds == k
-        clf = _model(X.shape[1], int((~test).sum())).fit(X[~test], y[~test])
+        with warnings.catch_warnings():  # many classes of few clips: sklearn asks whether y is a regression target
+            warnings.simplefilter("ignore", UserWarning)
+            clf = _model(X.shape[1], int((~test).sum())).fit(X[~test], y[~test])
         pred[test] = clf.predict(X[test])
     return pred
 

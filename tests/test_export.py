@@ -56,11 +56,11 @@ def test_raven_tables_one_per_file(tmp_path):
         table = list(csv.DictReader(f, delimiter="\t"))
     assert list(table[0]) == RAVEN_COLUMNS == [
         "Selection", "View", "Channel", "Begin Time (s)", "End Time (s)",
-        "Low Freq (Hz)", "High Freq (Hz)", "label", "confidence"]
+        "Low Freq (Hz)", "High Freq (Hz)", "Species", "label", "confidence"]
     assert [r["Selection"] for r in table] == ["1", "2"]
     assert table[1] == {"Selection": "2", "View": "Spectrogram 1", "Channel": "1", "Begin Time (s)": "8.000",
                         "End Time (s)": "24.000", "Low Freq (Hz)": "0.0", "High Freq (Hz)": "8000.0",
-                        "label": "unknown", "confidence": "0.4000"}
+                        "Species": "unknown", "label": "unknown", "confidence": "0.4000"}
     assert written[1].read_text() == "\t".join(RAVEN_COLUMNS) + "\n"  # no rows: header only
 
 
