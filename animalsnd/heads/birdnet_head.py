@@ -18,8 +18,8 @@ It is trained like a logistic regression: an L2 penalty on the weights
 
 Augmentation happens in embedding space, on training batches only: Gaussian
 noise on the standardised embedding (``noise``, off by default) and, with ``--mixup``, mixup
-of pooled embeddings and their labels. The ``--augmented`` sets of
-``animalsnd augment`` hold log-Mel features, not audio, so they are refused.
+of pooled embeddings and their labels; ``--augmented`` adds an augment set's noisy
+copies, re-rendered from its manifest and embedded (:mod:`animalsnd.augment.vectors`).
 """
 
 from __future__ import annotations

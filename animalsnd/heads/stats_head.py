@@ -14,8 +14,9 @@ log-Mel input removes every band's level; the descriptors keep that spectral
 envelope, which is where the convolutional models lose most (docs/models.md).
 
 Augmentation happens in descriptor space (Gaussian noise on the standardised
-input, ``--mixup``); the ``--augmented`` sets hold log-Mel features and are
-refused. Prediction on long recordings describes each window the same way
+input, ``--mixup``) and, with ``--augmented``, on an augment set's noisy copies,
+re-rendered from its manifest and described (:mod:`animalsnd.augment.vectors`).
+Prediction on long recordings describes each window the same way
 (:class:`StatsPredictor`).
 """
 
