@@ -1,6 +1,6 @@
 """`compare` on a real cache: one run after another vs `--jobs N` vs a 2-worker Dask LocalCluster.
 
-    nice -n 5 python benchmarks/train_scaling_bench.py --cache /work/runs/scale-cache \\
+    nice -n 5 python benchmarks/train_scaling_bench.py --cache runs/scale-cache \\
         --variants baseline,enhanced-no-noise --folds 5 --seeds 1 --epochs 4 --jobs 2
 
 The cache must be writable (each mode gets a fresh run store; the stores are
