@@ -102,3 +102,18 @@ def test_a_calibration_for_other_classes_is_refused(tmp_path):
     with pytest.raises(BundleError, match="unreadable calibration"):
         load_calibration(tmp_path, ["a", "b"])
     assert load_calibration(tmp_path / "none", ["a"]) is None
+
+
+def test_a_model_that_cannot_be_calibrated_is_still_saved(runner, tiny, tmp_path, monkeypatch):
+    from animalsnd.cli import app
+
+    def refuse(*args, **kwargs):
+        raise ConfigError("calibration needs held-out predictions of at least two clips")
+
+    monkeypatch.setattr("animalsnd.calibration.calibrate", refuse)
+    out = tmp_path / "m"
+    res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "stats-mlp", "--out", str(out),
+                              "--epochs", "2", "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    assert "not calibrated (calibration needs held-out predictions" in " ".join(res.output.split())
+    assert (out / "bundle.json").exists() and not (out / "calibration.json").exists()

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from animalsnd.cli._app import app, console, handle_errors
+from animalsnd.cli._app import app, console, handle_errors, warn
 
 _MODELS = ("cnn1d, cnn1d-enhanced, alexnet-mel, transformer-mel, birdnet-head (needs the birdnet extra), protonet, "
            "stats-mlp")
@@ -150,12 +150,17 @@ def train(
         console.print(f"Saved bundle to {out}")
     if target_precision > 0:
         from animalsnd.calibration import calibrate
+        from animalsnd.errors import AnimalsndError
 
-        cal = calibrate(out, target=target_precision, jobs=jobs)
-        missed = [c for c, a in cal.achieved.items() if a["precision"] < target_precision]
-        console.print(f"Calibrated on {cal.n_clips} {cal.source}: temperature {cal.temperature:.2f}, thresholds for "
-                      f"precision {target_precision:g} -> {out}/calibration.json"
-                      + (f" (not reached for: {', '.join(missed)})" if missed else ""), soft_wrap=True)
+        try:
+            cal = calibrate(out, target=target_precision, jobs=jobs)
+        except AnimalsndError as exc:  # the model is saved; predict then works uncalibrated
+            warn(f"not calibrated ({exc}); predict reports every window, as with --no-calibration")
+        else:
+            missed = [c for c, a in cal.achieved.items() if a["precision"] < target_precision]
+            console.print(f"Calibrated on {cal.n_clips} {cal.source}: temperature {cal.temperature:.2f}, thresholds "
+                          f"for precision {target_precision:g} -> {out}/calibration.json"
+                          + (f" (not reached for: {', '.join(missed)})" if missed else ""), soft_wrap=True)
     if json_out is not None:
         import json
 
