@@ -15,7 +15,7 @@ import numpy as np
 
 from animalsnd.chains import CHAINS, render
 from animalsnd.errors import AudioError
-from animalsnd.metrics import SUMMARY_KEYS, aggregate
+from animalsnd.metrics import SUMMARY_KEYS, condition_summary
 from animalsnd.parallel import TaskFailure, run_parallel
 
 __all__ = ["ChainReport", "chain_inputs", "evaluate_chains", "input_spec"]
@@ -23,12 +23,11 @@ __all__ = ["ChainReport", "chain_inputs", "evaluate_chains", "input_spec"]
 
 def input_spec(bundle) -> tuple:
     """What decides a bundle's input for one waveform (hashable, picklable)."""
-    inp = bundle.meta["input"]
     if bundle.kind == "logmel":
         return ("logmel", json.dumps(bundle.cfg.to_dict(), sort_keys=True))
     if bundle.kind == "stats":
-        return ("stats", inp.get("spec", {}).get("fmax"))
-    return ("birdnet", inp.get("pool", "mean"), inp.get("fmax"))
+        return ("stats", bundle.cfg.fmax)
+    return ("birdnet", bundle.meta["input"].get("pool", "mean"), bundle.cfg.fmax)
 
 
 def _model_input(y: np.ndarray, spec: tuple) -> np.ndarray:
@@ -42,10 +41,9 @@ def _model_input(y: np.ndarray, spec: tuple) -> np.ndarray:
         from animalsnd import descriptors as D
 
         return D.describe(y, fmax=spec[1])
-    from animalsnd.backbones import birdnet
-    from animalsnd.embeddings import embed_signal
+    from animalsnd.embeddings import pooled_embedding
 
-    return birdnet.pool(embed_signal(y, spec[2]), method=spec[1])
+    return pooled_embedding(y, pool=spec[1], fmax=spec[2])
 
 
 def _rate(spec: tuple) -> int:
@@ -113,13 +111,7 @@ class ChainReport:
         """``{"clean": {...}, "8k": {...}, ...}`` with the mean (and, for a CV
         folder, ``std`` and ``folds``) of accuracy, macro and weighted F1, plus
         ``worst_drop``: the largest loss in accuracy against clean."""
-        out = {}
-        for name, rows in self.scores.items():
-            mean, std = aggregate(rows)
-            entry = dict(mean)
-            if len(rows) > 1:
-                entry.update(std=std, folds=rows)
-            out[name] = entry
+        out = condition_summary(self.scores)
         clean = out["clean"]["accuracy"]
         out["worst_drop"] = max((clean - out[c]["accuracy"] for c in self.chains), default=0.0)
         return out

@@ -19,7 +19,7 @@ from animalsnd.bundle import Bundle, find_bundles, load_bundle
 from animalsnd.config import FeatureConfig
 from animalsnd.errors import DatasetError
 from animalsnd.labelmap import class_index, unmatched_note, using
-from animalsnd.metrics import SUMMARY_KEYS, aggregate, classification_metrics
+from animalsnd.metrics import SUMMARY_KEYS, aggregate, classification_metrics, condition_summary
 
 Progress = Callable[[int, int], None]
 _MAX_LISTED = 10
@@ -428,14 +428,7 @@ class NoiseReport:
         """``{"clean": {...}, "20": {...}, ...}``: each holds accuracy, macro_f1,
         weighted_f1 (the mean over fold models for a CV folder) and, for a CV
         folder, ``std`` and ``folds``."""
-        out = {}
-        for label, rows in self.scores.items():
-            mean, std = aggregate(rows)
-            entry = dict(mean)
-            if len(rows) > 1:
-                entry.update(std=std, folds=rows)
-            out[label] = entry
-        return out
+        return condition_summary(self.scores)
 
 
 def snr_key(snr: float) -> str:

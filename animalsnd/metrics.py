@@ -103,3 +103,17 @@ def aggregate(
         mean[k] = float(v.mean())
         std[k] = float(v.std())
     return mean, std
+
+
+def condition_summary(scores: dict[str, Sequence[dict]]) -> dict[str, dict]:
+    """Per condition (``"clean"``, an SNR, a recording chain): the mean of
+    ``SUMMARY_KEYS`` over the runs, plus ``std`` and the runs themselves
+    (``folds``) when there is more than one."""
+    out = {}
+    for label, rows in scores.items():
+        mean, std = aggregate(rows)
+        entry = dict(mean)
+        if len(rows) > 1:
+            entry.update(std=std, folds=list(rows))
+        out[label] = entry
+    return out

@@ -70,7 +70,7 @@ def _noisy_vector(
     """Worker: a vector model's input (pooled BirdNET embedding or clip descriptor) of one noisy clip."""
     if kind == "birdnet":
         from animalsnd.backbones import birdnet
-        from animalsnd.embeddings import embed_signal
+        from animalsnd.embeddings import pooled_embedding
 
         sr = birdnet.BIRDNET_SR
     else:
@@ -82,7 +82,7 @@ def _noisy_vector(
     except AudioError as exc:
         return str(exc)
     if kind == "birdnet":
-        return birdnet.pool(embed_signal(mixed, fmax), method=pool), snr
+        return pooled_embedding(mixed, pool=pool, fmax=fmax), snr
     return D.describe(mixed, sr=sr, fmax=fmax), snr
 
 
@@ -169,7 +169,7 @@ def noisy_inputs(paths: list[str], bundle, noise_dir: str | Path,
     if bundle.kind == "logmel":
         return noisy_features(paths, bundle.cfg, noise_dir, **options)
     return noisy_vectors(paths, bundle.kind, noise_dir, pool=bundle.meta["input"].get("pool", ""),
-                         fmax=bundle.meta["input"].get("fmax", bundle.meta["input"].get("spec", {}).get("fmax")),
+                         fmax=bundle.cfg.fmax,
                          **options)
 
 

@@ -83,12 +83,7 @@ def input_meta(es) -> dict:
     """The bundle's ``input`` section for a head trained on ``es``."""
     return {"kind": "birdnet", "backbone": es.backbone, "pool": es.pool, "dim": int(es.X.shape[1]),
             "sr": birdnet.BIRDNET_SR, "window_s": birdnet.WINDOW_S, "hop_s": birdnet.WINDOW_S,
-            "min_tail_s": birdnet.MIN_TAIL_S, "feature": es.cfg.to_dict(), "fmax": es.cfg.fmax}
-
-
-def bundle_fmax(bundle) -> float | None:
-    """The analysis cut-off of a birdnet-head bundle's input (None: the full band)."""
-    return bundle.meta["input"].get("fmax")
+            "min_tail_s": birdnet.MIN_TAIL_S, "feature": es.cfg.to_dict()}
 
 
 def embedding_set_for(cache_dir, pool: str, *, jobs: int = -1, progress=None):
@@ -165,7 +160,7 @@ def eval_data(bundle, data=None, *, jobs: int = -1, progress=None):
 
     check_backbone(bundle)
     pool, dim = bundle.meta["input"]["pool"], int(bundle.meta["input"]["dim"])
-    fmax = bundle_fmax(bundle)
+    fmax = bundle.cfg.fmax  # the analysis cut-off
     if data is None or is_cache(Path(data)):
         return store_data(bundle, data, ensure=partial(ensure_embeddings, fmax=fmax), dim=dim, jobs=jobs,
                           progress=progress, read=lambda store, sha: birdnet.pool(read_windows(store, sha), method=pool))

@@ -144,16 +144,16 @@ class BirdnetPredictor(VectorPredictor):
 
     def __init__(self, bundles: Sequence, *, runtime: str = "auto", threads: int | None = None):
         def check(b, first) -> None:
-            same = ("backbone", "pool", "dim", "fmax")
-            if list(b.classes) != list(first.classes) or any(b.meta["input"].get(k) != first.meta["input"].get(k)
-                                                             for k in same):
+            same = ("backbone", "pool", "dim")
+            if list(b.classes) != list(first.classes) or b.cfg.fmax != first.cfg.fmax \
+                    or any(b.meta["input"][k] != first.meta["input"][k] for k in same):
                 raise BundleError(f"{b.path}: classes, backbone or pooling differ from {first.path}; cannot average folds")
 
         super().__init__(bundles, runtime=runtime, check=check)
-        from animalsnd.heads.birdnet_head import bundle_fmax, check_backbone
+        from animalsnd.heads.birdnet_head import check_backbone
 
         check_backbone(self.bundles[0])
-        self.fmax = bundle_fmax(self.bundles[0])
+        self.fmax = self.bundles[0].cfg.fmax
         self.cfg = BirdnetInput(fmax=BirdnetInput.fmax if self.fmax is None else min(BirdnetInput.fmax, self.fmax))
         self.pool: str = self.bundles[0].meta["input"]["pool"]
         self.dim: int = int(self.bundles[0].meta["input"]["dim"])

@@ -45,11 +45,6 @@ def input_meta(ds) -> dict:
             "feature": ds.cfg.to_dict()}
 
 
-def bundle_fmax(bundle) -> float | None:
-    """The analysis cut-off a stats-mlp bundle was trained with (None: the full band)."""
-    return bundle.meta["input"].get("spec", {}).get("fmax")
-
-
 def descriptor_set_for(cache_dir, *, jobs: int = -1, progress=None):
     """The cache's descriptors (memoised per cache)."""
     key = str(Path(cache_dir).resolve())
@@ -94,7 +89,7 @@ def copy_descriptors(cache_dir, augmented, fmax):
 # ------------------------------------------------------------------ evaluation data
 def check_spec(bundle) -> None:
     """The installed descriptor definition must be the one the bundle was trained on."""
-    want = D.spec(bundle_fmax(bundle))
+    want = D.spec(bundle.cfg.fmax)  # the analysis cut-off is the bundle's feature config's
     if bundle.meta["input"].get("spec") != want:
         raise BundleError(f"{bundle.path}: trained on descriptors {bundle.meta['input'].get('spec')}, "
                           f"but this animalsnd computes {want}; retrain the model")
@@ -112,7 +107,7 @@ def eval_data(bundle, data=None, *, jobs: int = -1, progress=None):
     from animalsnd.evaluate import folder_inputs, is_cache, store_data
 
     check_spec(bundle)
-    fmax = bundle_fmax(bundle)
+    fmax = bundle.cfg.fmax
     if data is None or is_cache(Path(data)):
         return store_data(bundle, data, ensure=partial(D.ensure_descriptors, fmax=fmax), read=D.read_descriptor,
                           dim=D.DIM, jobs=jobs, progress=progress)
@@ -211,7 +206,7 @@ class StatsPredictor(VectorPredictor):
             check_spec(b)
 
         super().__init__(bundles, runtime=runtime, check=check)
-        self.fmax = bundle_fmax(self.bundles[0])
+        self.fmax = self.bundles[0].cfg.fmax
         self.cfg = StatsInput(self.fmax)
 
     def window_plan(self, window_s: float | None = None, hop_s: float | None = None) -> StatsPlan:
