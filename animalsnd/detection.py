@@ -192,6 +192,7 @@ class DetectionReport:
     problems: list[str] = field(default_factory=list)
     window_s: float = 0.0
     hop_s: float = 0.0
+    output: dict = field(default_factory=dict)  # how the rows were chosen (:func:`output_rule`)
 
     def summary(self) -> dict:
         """JSON-ready: mAP, overall and per-class scores, the matching rule, the problems."""
@@ -201,9 +202,18 @@ class DetectionReport:
             "audio_s": round(sum(f.duration_s for f in self.files), 2),
             "events": sum(len(f.events) for f in self.files),
             "window_s": self.window_s, "hop_s": self.hop_s,
-            "rule": f"overlap >= min({MIN_OVERLAP_S:g} s, half the event)",
+            "rule": f"overlap >= min({MIN_OVERLAP_S:g} s, half the event)", "output": dict(self.output),
             **s, "problems": list(self.problems),
         }
+
+
+def output_rule(options) -> dict:
+    """How ``predict`` chose its rows under these (effective) options: ``calibrated`` (the
+    temperature and per-class thresholds of ``calibration.json`` were applied), ``temperature``,
+    ``thresholds``, ``min_confidence`` and ``unknown_below``."""
+    return {"calibrated": bool(options.thresholds), "temperature": float(options.temperature),
+            "thresholds": dict(options.thresholds) or None, "min_confidence": float(options.min_confidence),
+            "unknown_below": float(options.unknown_below)}
 
 
 def evaluate_detection(
@@ -264,4 +274,5 @@ def evaluate_detection(
     spans = max((f.spans_s for f in files), key=len)
     hop = float(spans[1, 0] - spans[0, 0]) if len(spans) > 1 else 0.0
     return DetectionReport(Path(model_dir), classes, files, score_files(files, classes), problems,
-                           window_s=float(np.max(spans[:, 1] - spans[:, 0])) if len(spans) else 0.0, hop_s=hop)
+                           window_s=float(np.max(spans[:, 1] - spans[:, 0])) if len(spans) else 0.0, hop_s=hop,
+                           output=output_rule(run.options))

@@ -39,6 +39,16 @@ def detection_line(summary: dict) -> str:
     return line
 
 
+def output_line(output: dict) -> str:
+    """How the scored rows were chosen: calibrated thresholds, one confidence, or every window."""
+    if output.get("calibrated"):
+        return (f"output: calibrated (temperature {output['temperature']:.3g}, a threshold per class; "
+                "--no-calibration to score without)")
+    if output.get("min_confidence"):
+        return f"output: uncalibrated, windows with confidence >= {output['min_confidence']:g}"
+    return "output: uncalibrated, every window's best class but background"
+
+
 def plot_pr_curves(curves: dict, folder: str | Path, *, aps: dict | None = None) -> list[Path]:
     """One precision-recall PNG per class, ``pr_<class>.png`` in ``folder``."""
     from animalsnd.render_eval import _pyplot

@@ -216,3 +216,43 @@ def test_predicts_raven_output_reads_back(tmp_path):
     ann = read_annotations(tmp_path)
     assert ann.problems == []
     assert [(e.start_s, e.end_s, e.label) for e in ann.events["x"]] == [(0.0, 3.0, "cat"), (3.0, 6.0, "dog")]
+
+
+def test_eval_annotations_with_and_without_calibration(scapes, trained, runner, tmp_path):  # noqa: F811
+    import shutil
+
+    from animalsnd.calibration import CALIBRATION_FILE, Calibration
+    from animalsnd.predict import load_predictor
+
+    model = tmp_path / "m"
+    shutil.copytree(trained, model)
+    classes = list(load_predictor(model).classes)
+    # thresholds no window reaches: the calibrated output has no row at all
+    cal = Calibration(temperature=2.0, thresholds={c: 1.01 for c in classes}, target_precision=0.9, n_clips=10)
+    (model / CALIBRATION_FILE).write_text(json.dumps(cal.to_dict()))
+    args = ["eval", str(model), str(scapes["out"]), "--annotations", str(scapes["out"]), "--jobs", "1",
+            "--window", "0.5", "--hop", "0.25"]
+
+    def run(*extra):
+        out = tmp_path / f"det{len(extra)}{'-'.join(extra)}.json"
+        res = runner.invoke(app, [*args, *extra, "--json", str(out)])
+        assert res.exit_code == 0, res.output
+        return res.output, json.loads(out.read_text())
+
+    text, on = run()
+    assert on["output"]["calibrated"] and on["output"]["temperature"] == 2.0
+    assert on["overall"]["rows"] == 0 and "output: calibrated (temperature 2" in text
+    text, off = run("--no-calibration")
+    assert not off["output"]["calibrated"] and off["output"]["temperature"] == 1.0
+    assert off["overall"]["rows"] > 0 and "every window's best class but background" in text
+    # window AP ranks the probabilities: a temperature changes them, --no-calibration gives the raw ones
+    assert off["map"] != on["map"] or off["per_class"] != on["per_class"]
+    # --min-confidence replaces the calibration (thresholds and temperature), as in predict
+    text, low = run("--min-confidence", "0.01")
+    assert not low["output"]["calibrated"] and low["output"]["min_confidence"] == 0.01
+    assert low["map"] == off["map"] and low["overall"] == off["overall"]
+    assert "confidence >= 0.01" in text
+    _, high = run("--min-confidence", "0.999")
+    assert high["overall"]["rows"] == 0 and high["map"] == off["map"]
+    res = runner.invoke(app, ["eval", str(model), "--no-calibration"])
+    assert res.exit_code == 1 and "--no-calibration scores predict's output on long recordings" in res.output

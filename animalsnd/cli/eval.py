@@ -19,6 +19,8 @@ def eval_(
     annotations: Optional[Path] = typer.Option(None, "--annotations", help="Folder of Raven selection tables (<stem>.Table.1.selections.txt or <stem>.txt) or file,start_s,end_s,label CSVs for RECORDINGS: score detection (window AP per class, mAP, precision/recall/F1 of predict's default output)."),
     window: Optional[float] = typer.Option(None, "--window", help="With --annotations: predict's --window (seconds). [default: the model's]"),
     hop: Optional[float] = typer.Option(None, "--hop", help="With --annotations: predict's --hop (seconds). [default: half a window]"),
+    calibration: Optional[bool] = typer.Option(None, "--calibration/--no-calibration", help="With --annotations: score predict's output with (default) or without the model folder's calibration.json, as predict --no-calibration does."),
+    min_confidence: Optional[float] = typer.Option(None, "--min-confidence", help="With --annotations: predict's --min-confidence; it replaces the calibration (temperature and per-class thresholds)."),
     data: Optional[Path] = typer.Option(None, "--data", help="A prepared cache or a raw folder-per-class directory. [default: the model's own held-out fold]"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON."),
     plots: Optional[Path] = typer.Option(None, "--plots", help="Folder for confusion-matrix and per-class PNGs."),
@@ -39,7 +41,12 @@ def eval_(
         from animalsnd.cli.eval_detection import eval_detection
 
         return eval_detection(model_dir, recordings, annotations, json_out=json_out, plots=plots, jobs=jobs,
-                              window=window, hop=hop)
+                              window=window, hop=hop, calibration=calibration, min_confidence=min_confidence)
+    for flag, value in (("--no-calibration", calibration), ("--min-confidence", min_confidence)):
+        if value is not None:
+            from animalsnd.errors import ConfigError
+
+            raise ConfigError(f"{flag} scores predict's output on long recordings: it needs RECORDINGS --annotations DIR")
     from animalsnd.cache import atomic_write_text
     from animalsnd.evaluate import evaluate, is_cache
     from animalsnd.render_eval import (

@@ -9,13 +9,14 @@ from animalsnd.cli._app import console, warn
 
 def eval_detection(model_dir: Path, recordings: Path | None, annotations: Path | None, *,
                    json_out: Path | None, plots: Path | None, jobs: int, window: float | None = None,
-                   hop: float | None = None) -> None:
+                   hop: float | None = None, calibration: bool | None = None,
+                   min_confidence: float | None = None) -> None:
     """Scan RECORDINGS with the model, score against the annotations, print, write JSON and PR plots."""
     from animalsnd.cache import atomic_write_text
     from animalsnd.detection import evaluate_detection
     from animalsnd.errors import ConfigError
     from animalsnd.predict import PredictOptions
-    from animalsnd.render_detection import detection_line, detection_table, plot_pr_curves
+    from animalsnd.render_detection import detection_line, detection_table, output_line, plot_pr_curves
 
     if annotations is None:
         raise ConfigError("RECORDINGS needs --annotations DIR (Raven selection tables or a file,start_s,end_s,label CSV)")
@@ -25,7 +26,9 @@ def eval_detection(model_dir: Path, recordings: Path | None, annotations: Path |
 
     with audio_progress("Scanning") as cb:
         report = evaluate_detection(model_dir, recordings, annotations, jobs=jobs, progress=cb,
-                                    options=PredictOptions(window_s=window, hop_s=hop))
+                                    options=PredictOptions(window_s=window, hop_s=hop,
+                                                           calibrated=calibration is not False,
+                                                           min_confidence=min_confidence or 0.0))
     for line in report.problems:
         warn(line)
     summary = report.summary()
@@ -33,6 +36,7 @@ def eval_detection(model_dir: Path, recordings: Path | None, annotations: Path |
                   f"{summary['events']} event(s); window {report.window_s:g} s, hop {report.hop_s:g} s")
     console.print(detection_table(summary))
     console.print(detection_line(summary))
+    console.print(output_line(summary["output"]))
     if plots is not None:
         aps = {c: s.get("ap") for c, s in summary["per_class"].items()}
         written = plot_pr_curves(report.scores["curves"], plots, aps=aps)
