@@ -27,6 +27,7 @@ thresholds; ``--no-calibration`` ignores the file.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,8 @@ import numpy as np
 
 from animalsnd.errors import BundleError, ConfigError
 
-__all__ = ["CALIBRATION_FILE", "Calibration", "apply_temperature", "calibrate", "fit", "load_calibration"]
+__all__ = ["CALIBRATION_FILE", "Calibration", "apply_temperature", "calibrate", "fit", "fit_out_of_fold",
+           "load_calibration"]
 
 CALIBRATION_FILE = "calibration.json"
 DEFAULT_TARGET = 0.9
@@ -134,6 +136,44 @@ def fit(proba: np.ndarray, y: np.ndarray, classes: list[str], *, target: float =
                        n_clips=int(len(y)), achieved=achieved, source=source)
 
 
+def fit_out_of_fold(folds: Sequence[tuple[np.ndarray, np.ndarray]], classes: list[str], *,
+                    target: float = DEFAULT_TARGET, source: str = "") -> Calibration:
+    """:func:`fit` on out-of-fold predictions pooled over folds.
+
+    Parameters
+    ----------
+    folds : sequence of (proba, y)
+        Per fold, the probabilities ``(n_k, C)`` that the model which did not
+        train on fold ``k`` gives its clips, and their true class indices
+        ``(n_k,)``. Each clip is scored once, by a model that never saw it,
+        so one temperature and one threshold per class fitted on the pool
+        hold for clips that no model trained or calibrated on (a soundscape
+        built from a fold outside ``folds``).
+    classes : list of str
+        The ``C`` class names, in column order.
+
+    Raises
+    ------
+    ConfigError
+        No fold, a fold whose shapes disagree with ``classes`` or its labels,
+        fewer than two clips in all, or a bad ``target``.
+    """
+    if not folds:
+        raise ConfigError("out-of-fold calibration needs the held-out predictions of at least one fold")
+    probas, ys = [], []
+    for k, (proba, y) in enumerate(folds):
+        proba, y = np.asarray(proba, np.float64), np.asarray(y, int)
+        if proba.ndim != 2 or proba.shape[1] != len(classes) or len(y) != len(proba):
+            raise ConfigError(f"fold {k}: probabilities of shape {proba.shape} and {len(y)} labels "
+                              f"for {len(classes)} classes")
+        if y.size and not 0 <= y.min() <= y.max() < len(classes):
+            raise ConfigError(f"fold {k}: a label index outside 0-{len(classes) - 1}")
+        probas.append(proba)
+        ys.append(y)
+    source = source or f"out-of-fold predictions of {len(folds)} fold(s)"
+    return fit(np.concatenate(probas), np.concatenate(ys), classes, target=target, source=source)
+
+
 def calibrate(model_dir: str | Path, *, target: float = DEFAULT_TARGET, jobs: int = -1) -> Calibration:
     """Fit a calibration on the held-out folds of ``model_dir``'s bundles and write it there.
 
@@ -144,10 +184,9 @@ def calibrate(model_dir: str | Path, *, target: float = DEFAULT_TARGET, jobs: in
     from animalsnd.evaluate import evaluate
 
     report = evaluate(model_dir, jobs=jobs)
-    proba = np.concatenate([r.result.proba for r in report.runs])
-    y = np.concatenate([r.result.y_true for r in report.runs])
     source = "out-of-fold predictions" if len(report.runs) > 1 else f"held-out fold {report.runs[0].fold}"
-    cal = fit(proba, y, list(report.classes), target=target, source=source)
+    cal = fit_out_of_fold([(r.result.proba, r.result.y_true) for r in report.runs], list(report.classes),
+                          target=target, source=source)
     from animalsnd.fileutil import atomic_write_text
 
     atomic_write_text(Path(model_dir) / CALIBRATION_FILE, json.dumps(cal.to_dict(), indent=2) + "\n")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from animalsnd.calibration import (
-    Calibration, apply_temperature, class_threshold, fit, fit_temperature, load_calibration,
+    Calibration, apply_temperature, class_threshold, fit, fit_out_of_fold, fit_temperature, load_calibration,
 )
 from animalsnd.errors import BundleError, ConfigError
 from animalsnd.predict import detections
@@ -58,6 +58,27 @@ def test_fit_reaches_the_target_on_its_own_data(rng):
             assert np.mean(y[keep] == c) >= 0.9
     with pytest.raises(ConfigError, match="--target-precision"):
         fit(p, y, ["a", "b", "c"], target=1.0)
+
+
+def test_out_of_fold_calibration_pools_the_folds_and_holds_on_an_unseen_one(rng):
+    # four folds scored by four models that never saw them, plus a fifth fold kept out of it
+    folds = [_overconfident(rng, n=300, acc=0.75) for _ in range(5)]
+    cal = fit_out_of_fold(folds[:4], ["a", "b", "c"], target=0.9)
+    pooled = fit(np.concatenate([p for p, _ in folds[:4]]), np.concatenate([y for _, y in folds[:4]]),
+                 ["a", "b", "c"], target=0.9)
+    assert cal.n_clips == 1200 and cal.temperature == pooled.temperature and cal.thresholds == pooled.thresholds
+    assert cal.source == "out-of-fold predictions of 4 fold(s)"
+    # the temperature fitted on the pool makes a confidence mean its accuracy on the unseen fold too
+    p5, y5 = folds[4]
+    q = apply_temperature(p5, cal.temperature)
+    assert q.max(axis=1).mean() == pytest.approx(np.mean(q.argmax(1) == y5), abs=0.05)
+    assert fit_out_of_fold(folds[:1], ["a", "b", "c"]).n_clips == 300
+    with pytest.raises(ConfigError, match="at least one fold"):
+        fit_out_of_fold([], ["a", "b", "c"])
+    with pytest.raises(ConfigError, match=r"fold 1: probabilities of shape \(300, 2\) and 300 labels for 3 classes"):
+        fit_out_of_fold([folds[0], (folds[1][0][:, :2], folds[1][1])], ["a", "b", "c"])
+    with pytest.raises(ConfigError, match="fold 0: a label index outside 0-2"):
+        fit_out_of_fold([(folds[0][0], folds[0][1] + 3)], ["a", "b", "c"])
 
 
 def test_detections_drop_windows_below_their_class_threshold():
