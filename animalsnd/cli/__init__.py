@@ -8,6 +8,7 @@ from animalsnd.cli import predict as _predict  # noqa: F401
 from animalsnd.cli import compare as _compare  # noqa: F401
 from animalsnd.cli import demo as _demo  # noqa: F401
 from animalsnd.cli import audit as _audit  # noqa: F401
+from animalsnd.cli import review as _review  # noqa: F401
 from animalsnd.cli import placeholders as _placeholders  # noqa: F401
 
 
