@@ -92,10 +92,10 @@ def _card_dict(card, clip) -> dict:
 
 
 def _remove_stale(folder: Path, keep: set[str]) -> None:
-    """Clips and images of cards no longer in the review (another sampling) are removed."""
+    """Clips and images no card uses any more (another sampling, another clip format) are removed."""
     for sub in ("clips", "spec"):
         for p in (folder / sub).iterdir():
-            if p.is_file() and p.stem not in keep:
+            if p.is_file() and f"{sub}/{p.name}" not in keep:
                 p.unlink()
 
 
@@ -111,7 +111,7 @@ def write_page(folder: str | Path, plan, clips: dict, *, options) -> ReviewFolde
         version=__version__, classes=plan.classes, detections=plan.per_class, sampling=plan.sampling,
         clip_options=options.to_dict(), decision_columns=DECISION_COLUMNS, cards=cards,
     )
-    _remove_stale(folder, {c.id for c in plan.cards})
+    _remove_stale(folder, {c[k] for c in cards for k in ("audio", "image")})
     atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     reviewable = sum(plan.per_class.values())
     summary = f"{len(cards)} of {reviewable} detection(s), {len(per_class)} class(es)"

@@ -1,0 +1,105 @@
+"""The review page in a real browser: headless Chromium driven by Selenium, from disk (file://)."""
+
+import csv
+import io
+import json
+
+import pytest
+
+from animalsnd.review import browser, build_review
+
+from test_review import predictions, recording
+
+why = browser.missing()
+pytestmark = pytest.mark.skipif(why is not None, reason=f"no browser to drive: {why}")
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    root = tmp_path_factory.mktemp("page")
+    recording(root / "a.wav", seconds=120)
+    rows = [(str(root / "a.wav"), s, s + 4, ("bird", "frog", "dog")[s // 4 % 3], round(0.3 + (s % 17) / 25, 3))
+            for s in range(0, 116, 4)]
+    pred = predictions(root / "p.csv", rows)
+    build_review(pred, root / "r", top=3, random=3)
+    return root / "r"
+
+
+@pytest.fixture(scope="module")
+def driver():
+    d = browser.headless()
+    yield d
+    d.quit()
+
+
+def visible(d):
+    return d.execute_script("return Array.from(document.querySelectorAll('.card')).filter(c => !c.hidden).length")
+
+
+def exported(d) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(d.execute_script("return window.review.csv()"))))
+
+
+def keys(d, *ks):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    chain = ActionChains(d)
+    for k in ks:
+        chain.send_keys(k)
+    chain.perform()
+
+
+def test_loads_without_console_errors(driver, page):
+    ms = browser.open_page(driver, page / "index.html")
+    assert browser.severe_logs(driver) == []
+    m = json.loads((page / "review.json").read_text())
+    assert driver.execute_script("return document.querySelectorAll('.card').length") == len(m["cards"]) == 18
+    assert ms < 2000
+    assert driver.find_element("id", "progress").text.startswith("reviewed 0 of 18")
+
+
+def test_filters(driver, page):
+    from selenium.webdriver.support.ui import Select
+
+    browser.open_page(driver, page / "index.html")
+    Select(driver.find_element("id", "f-class")).select_by_value("frog")
+    assert visible(driver) == 6
+    labels = driver.execute_script(
+        "return Array.from(document.querySelectorAll('.card')).filter(c => !c.hidden).map(c => c.querySelector('.lab').textContent)")
+    assert set(labels) == {"frog"}
+    lo = driver.find_element("id", "f-min")
+    lo.send_keys("0.8")
+    m = json.loads((page / "review.json").read_text())
+    want = sum(c["label"] == "frog" and c["confidence"] >= 0.8 for c in m["cards"])
+    assert 0 < visible(driver) == want < 6
+    lo.clear()
+    Select(driver.find_element("id", "f-class")).select_by_value("")
+    Select(driver.find_element("id", "f-sample")).select_by_value("random")
+    assert visible(driver) == 9
+    Select(driver.find_element("id", "f-sort")).select_by_value("conf-asc")
+    confs = driver.execute_script(
+        "return Array.from(document.querySelectorAll('.card')).filter(c => !c.hidden).map(c => +c.querySelector('.conf').textContent)")
+    assert confs == sorted(confs) and len(confs) == 9
+
+
+def test_keyboard_decisions_reach_the_export_and_survive_a_reload(driver, page):
+    browser.open_page(driver, page / "index.html")
+    driver.execute_script("localStorage.clear()")
+    driver.refresh()
+    browser.open_page(driver, page / "index.html")
+    first = exported(driver)
+    assert all(r["decision"] == "" for r in first) and len(first) == 18
+    keys(driver, "a", "r", "c", "2")  # accept the first card, reject the second, relabel the third as classes[1]
+    rows = exported(driver)
+    assert [(r["decision"], r["corrected_label"]) for r in rows[:3]] == [("accepted", ""), ("rejected", ""),
+                                                                         ("corrected", "dog")]
+    assert rows[0]["run"] == json.loads((page / "review.json").read_text())["run"]
+    assert driver.find_element("id", "progress").text.startswith("reviewed 3 of 18 (accepted 1, rejected 1, relabelled 1)")
+    assert driver.execute_script("return document.getElementById('export-csv').value") == \
+        driver.execute_script("return window.review.csv()")
+    driver.refresh()
+    browser.open_page(driver, page / "index.html")
+    assert [r["decision"] for r in exported(driver)[:4]] == ["accepted", "rejected", "corrected", ""]
+    keys(driver, "j", "u")  # after a reload the first card is current: undo the second one's decision
+    assert [r["decision"] for r in exported(driver)[:3]] == ["accepted", "", "corrected"]
+    assert browser.severe_logs(driver) == []
