@@ -2,9 +2,12 @@
 
 A chain takes a clip at its native rate and renders it as a different
 recording chain would: resampled to the chain's rate (which removes what
-lies above its Nyquist frequency), optionally low-passed, given the
-self-noise floor of a full-band recorder, or sent through a lossy codec
-(MP3 or Ogg Vorbis through libsndfile). The result is resampled to the
+lies above its Nyquist frequency), optionally in a small room, coloured by a
+microphone's low cut and high shelf, low-passed, set to another peak level
+(soft-clipped above full scale), given the self-noise floor of a full-band
+recorder, or sent through a codec (MP3, Ogg Vorbis, µ-law through
+libsndfile). The stages are the functions of the training-time chain
+augmentation (:mod:`animalsnd.augment.chain`), at fixed values. The result is resampled to the
 model's rate, so the model sees it exactly as it would see a clip from that
 chain.
 
@@ -19,7 +22,6 @@ number of workers.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,9 +45,20 @@ class Chain:
         A white self-noise floor over the chain's whole band, this many dB
         below the clip's active level (full-band recorders).
     codec : str or None
-        ``"mp3"`` or ``"ogg"``: a round trip through libsndfile at ``quality``.
+        A round trip through libsndfile (:data:`animalsnd.augment.codec.CODECS`:
+        ``"mp3"``, ``"ogg"``, ``"ulaw"``, ...) at ``quality``.
     quality : float
         libsndfile's compression level in [0, 1] (1: the lowest bit rate).
+    lowcut_hz : float or None
+        A microphone's low cut (Hz, :func:`animalsnd.augment.eq.equalize`).
+    shelf_db, shelf_hz : float
+        A high shelf of ``shelf_db`` dB above about ``shelf_hz`` (a duller or
+        brighter microphone).
+    peak_dbfs : float or None
+        The clip scaled to this peak level, soft-clipped above 0 dBFS
+        (:mod:`animalsnd.augment.gain`).
+    rt60_s, wet_db : float or None
+        A small room (:mod:`animalsnd.augment.room`, tail seed 0).
     """
 
     rate: int
@@ -53,15 +66,31 @@ class Chain:
     floor_db: float | None = None
     codec: str | None = None
     quality: float = 0.8
+    lowcut_hz: float | None = None
+    shelf_db: float = 0.0
+    shelf_hz: float = 1500.0
+    peak_dbfs: float | None = None
+    rt60_s: float | None = None
+    wet_db: float = -10.0
 
     def describe(self) -> str:
         parts = [f"{self.rate / 1000:g} kHz"]
+        if self.rt60_s:
+            parts.append(f"room {self.rt60_s:g} s at {self.wet_db:g} dB")
+        if self.lowcut_hz:
+            parts.append(f"low cut {self.lowcut_hz:g} Hz")
+        if self.shelf_db:
+            parts.append(f"shelf {self.shelf_db:+g} dB above {self.shelf_hz / 1000:g} kHz")
         if self.lowpass_hz:
             parts.append(f"low-pass {self.lowpass_hz / 1000:g} kHz")
+        if self.peak_dbfs is not None:
+            parts.append(f"peak {self.peak_dbfs:+g} dBFS" + (", soft-clipped" if self.peak_dbfs > 0 else ""))
         if self.floor_db is not None:
             parts.append(f"noise floor {self.floor_db:g} dB")
         if self.codec:
-            parts.append(f"{self.codec.upper()} (compression {self.quality:g})")
+            names = {"ulaw": "µ-law", "alaw": "A-law", "pcm8": "8-bit PCM"}
+            parts.append(names[self.codec] if self.codec in names
+                         else f"{self.codec.upper()} (compression {self.quality:g})")
         return ", ".join(parts)
 
 
@@ -74,6 +103,12 @@ CHAINS: dict[str, Chain] = {
     "44k-full": Chain(44100, floor_db=-40.0),
     "mp3": Chain(44100, codec="mp3"),
     "ogg": Chain(44100, codec="ogg"),
+    # colouring, level and room: not in the default set (kept comparable with earlier runs)
+    "phone": Chain(8000, lowcut_hz=300.0, lowpass_hz=3400.0, codec="ulaw"),
+    "dull-mic": Chain(44100, lowcut_hz=200.0, shelf_db=-6.0),
+    "hot": Chain(44100, peak_dbfs=6.0),
+    "quiet": Chain(44100, peak_dbfs=-30.0),
+    "room": Chain(44100, rt60_s=0.3, wet_db=-8.0),
 }
 DEFAULT_CHAINS = ("8k", "11k", "22k", "44k-lowpass", "44k-full", "mp3")
 
@@ -93,22 +128,6 @@ def parse_chains(text: str | None) -> list[str]:
     return names
 
 
-def _codec_round_trip(y: np.ndarray, sr: int, codec: str, quality: float) -> np.ndarray:
-    import soundfile as sf
-
-    fmt, subtype = {"mp3": ("MP3", "MPEG_LAYER_III"), "ogg": ("OGG", "VORBIS")}[codec]
-    buf = io.BytesIO()
-    peak = float(np.max(np.abs(y))) if y.size else 0.0
-    scale = 0.99 / peak if peak > 0.99 else 1.0  # a codec clips at full scale
-    sf.write(buf, y * scale, sr, format=fmt, subtype=subtype, compression_level=quality)
-    buf.seek(0)
-    out, _ = sf.read(buf, dtype="float32", always_2d=True)
-    out = out[:, 0] / scale
-    if out.size < y.size:  # encoder delay and padding: keep the clip's length
-        out = np.pad(out, (0, y.size - out.size))
-    return out[: y.size].astype(np.float32)
-
-
 def render(y: np.ndarray, sr: int, chain: Chain, *, out_sr: int, seed: int = 0, index: int = 0) -> np.ndarray:
     """Clip ``y`` (mono, native rate ``sr``) as recorded by ``chain``, at ``out_sr``.
 
@@ -117,15 +136,25 @@ def render(y: np.ndarray, sr: int, chain: Chain, *, out_sr: int, seed: int = 0, 
     np.ndarray, shape (n,), float32
     """
     from animalsnd.audio import band_limit, resample
+    from animalsnd.augment.codec import codec_round_trip
+    from animalsnd.augment.eq import equalize
+    from animalsnd.augment.gain import apply_gain, peak_dbfs
     from animalsnd.augment.noise import active_rms
+    from animalsnd.augment.room import reverberate
 
     x = resample(np.asarray(y, np.float32), sr, chain.rate)
+    if chain.rt60_s:
+        x = reverberate(x, chain.rate, rt60_s=chain.rt60_s, wet_db=chain.wet_db, ir_seed=0)
+    if chain.lowcut_hz or chain.shelf_db:
+        x = equalize(x, chain.rate, lowcut_hz=chain.lowcut_hz, shelf_hz=chain.shelf_hz, shelf_db=chain.shelf_db)
     if chain.lowpass_hz:
         x = band_limit(x, chain.rate, chain.lowpass_hz, taper_hz=0.2 * chain.lowpass_hz)
+    if chain.peak_dbfs is not None and x.size and np.any(x):
+        x = apply_gain(x, chain.peak_dbfs - peak_dbfs(x))
     if chain.floor_db is not None and x.size:
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
         level = active_rms(x, sr=chain.rate) * 10 ** (chain.floor_db / 20)
         x = (x + rng.standard_normal(x.size).astype(np.float32) * level).astype(np.float32)
     if chain.codec:
-        x = _codec_round_trip(x, chain.rate, chain.codec, chain.quality)
+        x = codec_round_trip(x, chain.rate, chain.codec, chain.quality)
     return resample(x, chain.rate, out_sr)

@@ -87,7 +87,7 @@ REFERENCE = {"calibrated": "active", "simple": "whole"}
 MANIFEST_COLUMNS = [
     "id", "copy_index", "source_path", "source_sha256", "source_fold", "label",
     "noise_file", "offset", "target_snr_db", "realised_snr_db", "active_snr_db",
-    "gain", "n_frames",
+    "gain", "n_frames", "chain",
 ]
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _FORMAT = 1  # bump when the stored copies change meaning
@@ -286,8 +286,14 @@ def _augment_source(
     seed: int,
     copies: list[tuple[int, str]],
     out_dir: str,
+    chain: str | None = None,
 ) -> list[dict]:
-    """Worker: all pending copies of one source clip; returns their metadata."""
+    """Worker: all pending copies of one source clip; returns their metadata.
+
+    ``chain`` ``"random"``: each noisy copy then goes through a random
+    recording chain (:mod:`animalsnd.augment.chain`), drawn from the copy's
+    generator after the noise, and its parameters are kept in ``chain``.
+    """
     try:
         y, _ = load(path, sr=cfg.sr, min_samples=cfg.n_fft)
     except AudioError as exc:
@@ -296,8 +302,13 @@ def _augment_source(
     noises = load_noise_waveforms(noise_root, noise_names, cfg.sr)
     mixer = NoiseMixer(noises, snr_db=snr, reference=reference, sr=cfg.sr, noise_names=noise_names)
     out = []
+    recorder = None if chain is None else _random_chain(cfg.sr)
     for index, cid in copies:
-        mixed, info = mix(y, mixer, copy_rng(seed, index))
+        rng = copy_rng(seed, index)
+        mixed, info = mix(y, mixer, rng)
+        if recorder is not None:
+            mixed = recorder(mixed, rng)
+            info["chain"] = json.dumps(recorder.params, sort_keys=True)
         x = logmel(mixed, cfg=cfg, pad=False)
         meta = {"id": cid, "copy_index": index, **info, "n_frames": int(x.shape[0])}
         save_npz(Path(out_dir) / f"{cid}.npz", x=x, meta=np.array(json.dumps(meta)))
@@ -373,6 +384,7 @@ def build_augmented(
     backend: str = "local",
     scheduler: str | None = None,
     progress: Progress | None = None,
+    chain: str | None = None,
 ) -> AugmentResult:
     """Mix background noise into a prepared cache's clips and cache the features.
 
@@ -398,6 +410,9 @@ def build_augmented(
         :func:`animalsnd.parallel.run_parallel`). Does not change the result.
     progress : callable(done, total), optional
         Called as source clips finish.
+    chain : {None, "random"}
+        ``"random"``: every copy also goes through a random recording chain
+        (:class:`animalsnd.augment.chain.RandomChain`).
 
     Returns
     -------
@@ -411,6 +426,7 @@ def build_augmented(
         Not a cache, no usable noise, or no source audio left.
     """
     snr_db, name = _check_options(mode, snr, per_class, name, seed, jobs)
+    chain_spec = _chain_spec(chain)
     check_backend(backend, scheduler)
     reference = REFERENCE[mode]
     cache_dir = Path(cache_dir)
@@ -450,6 +466,7 @@ def build_augmented(
         "noise": bank.fingerprint(),
         "feature_hash": cfg.hash(),
         "plan": [[c.index, c.source["sha256"], c.source["label"]] for c in plan],
+        **({"chain": chain_spec} if chain_spec else {}),
     }
     key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
     out_dir = cache_dir / "augment" / name
@@ -472,6 +489,7 @@ def build_augmented(
         "feature": cfg.to_dict(),
         "feature_hash": cfg.hash(),
         "copies": len(plan),
+        "chain": chain_spec,
     }
     atomic_write_text(out_dir / "config.json", json.dumps(aconf, indent=2) + "\n")
 
@@ -486,7 +504,7 @@ def build_augmented(
     reused = len(metas)
     tasks = [
         (path, cfg, str(bank.root), tuple(bank.names), snr_db, reference, seed,
-         [(c.index, c.id) for c in cs], str(out_dir))
+         [(c.index, c.id) for c in cs], str(out_dir), "random" if chain_spec else None)
         for path, cs in pending.items()
     ]
     failed = []
@@ -526,7 +544,21 @@ def _manifest_row(c: Copy, meta: dict) -> dict:
         "label": s["label"],
         **{k: meta[k] for k in ("noise_file", "offset", "target_snr_db", "realised_snr_db",
                                 "active_snr_db", "gain", "n_frames")},
+        "chain": meta.get("chain", ""),
     }
+
+
+def _random_chain(sr: int):
+    from animalsnd.augment.chain import RandomChain
+
+    return RandomChain(sr=sr)
+
+
+def _chain_spec(chain: str | None) -> dict | None:
+    """What decides the chain draws of ``chain`` (None: no chain), for the build key."""
+    from animalsnd.augment.chain import parse_chain
+
+    return None if parse_chain(chain) is None else _random_chain(16000).to_dict()
 
 
 def _read_json(path: Path) -> dict:

@@ -2,7 +2,7 @@
 
 An augmented set (``animalsnd augment``) stores the log-Mel features of its
 copies and, in its manifest, each copy's recipe: source clip, noise file,
-offset and target SNR. The vector models re-render every copy from that
+offset and target SNR, and with ``--chain random`` the copy's recording chain. The vector models re-render every copy from that
 recipe at their own sample rate (the same noise segment, scaled to the same
 SNR against the call's active level) and describe or embed it exactly as
 a training clip, so ``train --augmented NAME`` means the same copies for
@@ -49,7 +49,9 @@ def copy_signal(recipe: dict, *, sr: int, noise_root: str, cache_sr: int, refere
 
     The noise offset is stored in samples at the cache's rate ``cache_sr``;
     it is rescaled to ``sr``. The SNR is the copy's target SNR, measured
-    against the source's active level at ``sr``.
+    against the source's active level at ``sr``. A copy of a set made with
+    ``augment --chain random`` then goes through its stored recording chain
+    (:func:`animalsnd.augment.chain.apply_chain`) at ``sr``.
     """
     from animalsnd.audio import load
     from animalsnd.augment.noise import NoiseMixer
@@ -62,7 +64,12 @@ def copy_signal(recipe: dict, *, sr: int, noise_root: str, cache_sr: int, refere
     offset = int(round(int(recipe["offset"]) * sr / cache_sr)) % noise.size
     mixer.params = {"snr_db": float(recipe["target_snr_db"]), "noise_index": 0,
                     "noise_name": recipe["noise_file"], "offset": offset}
-    return mixer.apply(y).astype(np.float32)
+    y = mixer.apply(y).astype(np.float32)
+    if recipe.get("chain"):  # the copy's recording chain, drawn when the set was made
+        from animalsnd.augment.chain import apply_chain
+
+        y = apply_chain(y, sr, recipe["chain"])
+    return y
 
 
 def _copy_work(recipe: dict, out: str, compute: Callable, sr: int, noise_root: str, cache_sr: int,

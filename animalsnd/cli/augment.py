@@ -42,23 +42,28 @@ def augment(
     snr: str = typer.Option(None, "--snr", help="SNR range LOW:HIGH in dB (default: 10:20 calibrated, 0:20 simple)."),
     per_class: int = typer.Option(None, "--per-class", help="Augmented copies per class (default: enough to bring every class to the size of the largest)."),
     name: str = typer.Option(None, "--name", help="Name of the augmented set, a folder under CACHE_DIR/augment (default: the mode)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the noise, offset and SNR draws."),
+    chain: str = typer.Option("none", "--chain", help="random: each copy also goes through a random recording chain (room, microphone colouring, level and soft clipping, storage rate, encoding; docs/augmentation.md) so models learn the animal, not the recorder; none: noise only."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the noise, offset, SNR and chain draws."),
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers (-1: all cores); the result does not depend on it."),
     backend: str = typer.Option("local", "--backend", help="local (processes on this machine) or dask (a cluster)."),
     scheduler: str = typer.Option(None, "--scheduler", envvar="ANIMALSND_DASK_SCHEDULER",
                                   help="Dask scheduler address (tcp://host:8786) or 'local'."),
 ) -> None:
-    """Mix background noise into the cached clips at a measured SNR and cache the features."""
+    """Mix background noise into the cached clips at a measured SNR (optionally through random recording chains) and cache the features."""
+    from animalsnd.augment.chain import parse_chain
     from animalsnd.augment.store import build_augmented
+
+    parse_chain(chain)  # a bad value fails before any work
 
     with progress_bar("Mixing noise", unit="clips") as cb:
         res = build_augmented(cache_dir, noise, mode=mode, snr=snr, per_class=per_class,
                               name=name, seed=seed, jobs=jobs, backend=backend,
-                              scheduler=scheduler, progress=cb)
+                              scheduler=scheduler, progress=cb, chain=chain)
     lo, hi = res.snr_db
+    through = ", then random recording chains" if parse_chain(chain) else ""
     console.print(augment_table(
         res.per_class(),
-        title=f"Augmented set {res.name!r}: {res.mode}, {lo:g} to {hi:g} dB against the {res.reference} level",
+        title=f"Augmented set {res.name!r}: {res.mode}, {lo:g} to {hi:g} dB against the {res.reference} level{through}",
     ))
     for w in res.warnings:
         warn(w)
