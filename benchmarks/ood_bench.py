@@ -1,17 +1,29 @@
 """Out of distribution: every model kind, the study's features against the defaults.
 
 For each feature preset (``study``: the full band; ``default``: the analysis
-bandwidth measured from the recordings, ``prepare --cutoff auto``) and each
-model, a 5-fold CV run on animal-sounds-10, then ``eval`` of the fold models
-with every held-out clip re-rendered through the default recording chains
-(``--chain``) and mixed with rain no model heard in training (``--noise``);
-each model also with noisy copies of every class from another noise source
-(``augment --snr 0:20 --per-class 100``, the "+noise" rows).
-Every step is the CLI a user runs; results go to
-``benchmarks/out/ood_bench.json`` (and one JSON per run under
-``benchmarks/out/ood/``).
+bandwidth measured from the recordings, ``prepare --cutoff auto``), each model
+and each training recipe, a CV run on animal-sounds-10, then ``eval`` of the
+fold models with every held-out clip re-rendered through recording chains
+(``--chain``, by default ``all``: the six default chains plus Ogg, a
+telephone line, a dull microphone, a hot (soft-clipped) and a quiet level and
+a small room) and mixed with rain no model heard in training (``--noise``).
+The recipes (``--recipes``):
 
-    nice -n 5 python benchmarks/ood_bench.py [--models stats-mlp,birdnet-head] [--presets study,default]
+``clean``
+    the training clips only;
+``noise``
+    plus 100 noisy copies of every class from another noise source
+    (``augment --snr 0:20 --per-class 100``, set ``bg-each-100``);
+``noise+chain``
+    the same noisy copies, each also through a random recording chain
+    (``augment ... --chain random``, set ``bg-chain-each-100``).
+
+Every step is the CLI a user runs; results go to
+``benchmarks/out/ood_bench.json`` (and one JSON per run under ``--work``).
+``--test-fold K`` (one held-out fold instead of ``--cv``) and ``--epochs N``
+make a reduced run, recorded as such in the JSON and in the run names.
+
+    nice -n 15 python benchmarks/ood_bench.py [--models stats-mlp,birdnet-head] [--presets study,default]
 """
 
 from __future__ import annotations
@@ -25,6 +37,8 @@ import time
 from _common import NOISE_DIR, OUT, REAL_DATA, require, write_json
 
 MODELS = ("stats-mlp", "birdnet-head", "cnn1d-enhanced")
+RECIPES = {"clean": None, "noise": "bg-each-100", "noise+chain": "bg-chain-each-100"}
+DEFAULT_CHAINS = ("8k", "11k", "22k", "44k-lowpass", "44k-full", "mp3")  # animalsnd.chains.DEFAULT_CHAINS
 
 
 def run(cmd: list[str]) -> None:
@@ -32,54 +46,79 @@ def run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 
 
+def _worst(chain: dict, names) -> dict:
+    clean = chain["clean"]["accuracy"]
+    names = [n for n in names if n in chain]
+    if not names:
+        return {}
+    worst = max(names, key=lambda n: clean - chain[n]["accuracy"])
+    return {"chain": worst, "accuracy": chain[worst]["accuracy"], "drop": round(clean - chain[worst]["accuracy"], 4)}
+
+
+def summarise(train: dict, ev: dict) -> dict:
+    chain = ev.get("chain", {})
+    names = [k for k in chain if k not in ("clean", "worst_drop")]
+    return {
+        "cv": train["mean"], "cv_std": train["std"],
+        "chain": {k: {m: v[m] for m in ("accuracy", "macro_f1")} for k, v in chain.items() if k != "worst_drop"},
+        "worst_default_chain": _worst(chain, DEFAULT_CHAINS),
+        "worst_chain": _worst(chain, names),
+        "rain": {k: {m: v[m] for m in ("accuracy", "macro_f1")} for k, v in ev.get("snr", {}).items()},
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--presets", default="study,default")
+    ap.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated from {', '.join(RECIPES)}")
     ap.add_argument("--work", default=str(OUT / "ood"), help="caches, models and per-run JSON")
     ap.add_argument("--snr", default="10,0")
+    ap.add_argument("--chains", default="all", help="eval --chain")
     ap.add_argument("--train-noise", default=str(NOISE_DIR.parent / "background"),
-                    help="noise for the '+noise' variants (augment --snr 0:20 --per-class 100); '' to skip them")
+                    help="noise of the copies (augment --snr 0:20 --per-class 100)")
+    ap.add_argument("--test-fold", type=int, default=None, help="train --test-fold K instead of --cv: a reduced run")
+    ap.add_argument("--epochs", type=int, default=None, help="train --epochs: a reduced run")
+    ap.add_argument("--out", default="ood_bench.json", help="file name under benchmarks/out")
     args = ap.parse_args()
     require(REAL_DATA)
     rain = require(NOISE_DIR / "rain")
     work = OUT.__class__(args.work)
     work.mkdir(parents=True, exist_ok=True)
     cli = [sys.executable, "-m", "animalsnd"]
+    split = ["--cv"] if args.test_fold is None else ["--test-fold", str(args.test_fold)]
+    reduced = ["--epochs", str(args.epochs)] if args.epochs else []
+    suffix = "".join(f"-{k}{v}" for k, v in (("fold", args.test_fold), ("e", args.epochs)) if v is not None)
     results = {}
     for preset in args.presets.split(","):
         cache = work / f"cache-{preset}"
         if not (cache / "config.json").exists():
             run([*cli, "prepare", str(REAL_DATA), "--cache", str(cache), "--preset", preset])
         cutoff = json.loads((cache / "config.json").read_text())["feature"].get("fmax")
-        noisy = [""]
-        if args.train_noise:
-            noisy.append("+noise")
-            if not (cache / "augment" / "noise-each-100" / "manifest.csv").exists():
+        for recipe in args.recipes.split(","):
+            name = RECIPES[recipe]
+            if name and not (cache / "augment" / name / "manifest.csv").exists():
                 run([*cli, "augment", str(cache), "--noise", args.train_noise, "--snr", "0:20", "--per-class", "100",
-                     "--name", "noise-each-100"])
-        for model, extra in ((m, x) for m in args.models.split(",") for x in noisy):
-            key = f"{model}{extra}/{preset}"
-            tag = f"{model}{'-noise' if extra else ''}-{preset}"
-            models, train_json = work / f"m-{tag}", work / f"train-{tag}.json"
+                     "--name", name, *(["--chain", "random"] if "chain" in recipe else [])])
+        for model, recipe in ((m, r) for m in args.models.split(",") for r in args.recipes.split(",")):
+            key = f"{model}/{preset}/{recipe}{suffix}"
+            tag = f"{model}-{preset}-{recipe.replace('+', '-')}{suffix}"
+            models, train_json, eval_json = work / f"m-{tag}", work / f"train-{tag}.json", work / f"eval-{tag}.json"
             t0 = time.time()
             if not train_json.exists():
-                run([*cli, "train", str(cache), "--model", model, "--cv", "--out", str(models),
-                     "--json", str(train_json), *(["--augmented", "noise-each-100"] if extra else [])])
-            eval_json = work / f"eval-{tag}.json"
+                name = RECIPES[recipe]
+                run([*cli, "train", str(cache), "--model", model, *split, "--out", str(models), "--json",
+                     str(train_json), *(["--augmented", name] if name else []), *reduced])
             if not eval_json.exists():
-                run([*cli, "eval", str(models), "--chain", "default", "--noise", str(rain), "--snr", args.snr,
+                run([*cli, "eval", str(models), "--chain", args.chains, "--noise", str(rain), "--snr", args.snr,
                      "--json", str(eval_json)])
-            ev = json.loads(eval_json.read_text())
-            results[key] = {"model": model, "preset": preset, "cutoff_hz": cutoff, "noise_copies": bool(extra),
-                            "cv": json.loads(train_json.read_text())["mean"],
-                            "cv_std": json.loads(train_json.read_text())["std"],
-                            "chain": {k: (v if k == "worst_drop" else {m: v[m] for m in ("accuracy", "macro_f1")})
-                                      for k, v in ev["chain"].items()},
-                            "rain": {k: {m: v[m] for m in ("accuracy", "macro_f1")} for k, v in ev["snr"].items()},
+            results[key] = {"model": model, "preset": preset, "cutoff_hz": cutoff, "recipe": recipe,
+                            "augmented": RECIPES[recipe], "folds": "all" if args.test_fold is None else [args.test_fold], "epochs": args.epochs,
+                            **summarise(json.loads(train_json.read_text()), json.loads(eval_json.read_text())),
                             "seconds": round(time.time() - t0, 1)}
-            print(key, json.dumps(results[key]["chain"]["worst_drop"]), flush=True)
-    write_json("ood_bench.json", {"data": str(REAL_DATA), "rain": str(rain), "results": results})
+            print(key, json.dumps({k: results[key][k] for k in ("cv", "worst_default_chain", "worst_chain")}),
+                  flush=True)
+    write_json(args.out, {"data": str(REAL_DATA), "rain": str(rain), "chains": args.chains, "results": results})
 
 
 if __name__ == "__main__":
