@@ -92,7 +92,8 @@ def review(
     context: float = typer.Option(1.0, "--context", help="Seconds of audio before and after each detection."),
     clip_format: str = typer.Option("flac", "--clip-format", help="flac (lossless) or ogg (Vorbis, smaller)."),
     fmax: Optional[float] = typer.Option(None, "--fmax", help="Top of the spectrograms in Hz (default: the Nyquist rate, at most 12 kHz)."),
-    classes: Optional[str] = typer.Option(None, "--classes", help="More labels to offer for relabelling, comma-separated."),
+    model: Optional[Path] = typer.Option(None, "--model", help="The model folder that made PREDICTIONS: its classes are offered for relabelling."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="More labels to offer for relabelling (and, with --import, to accept), comma-separated."),
     import_: Optional[Path] = typer.Option(None, "--import", help="A decisions CSV exported by the page: write its clips into --out."),
     page: Optional[Path] = typer.Option(None, "--page", help="With --import: the review folder (default: the CSV's folder)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="With --import: where to write the precision estimate (default: OUT/precision.json)."),
@@ -105,5 +106,10 @@ def review(
         return
     if predictions is None:
         fail("give PREDICTIONS (predict's CSV or JSON output) or --import DECISIONS.csv")
+    extra = _classes(classes)
+    if model is not None:
+        from animalsnd.review.plan import model_classes
+
+        extra += model_classes(model)
     _build(predictions, out, audio=audio, top=top, random=random, seed=seed, every=every,
-           classes=_classes(classes), context_s=context, clip_format=clip_format.lower(), fmax=fmax)
+           classes=extra, context_s=context, clip_format=clip_format.lower(), fmax=fmax)

@@ -191,6 +191,13 @@ def sample_cards(rows: list[dict], *, top: int, random: int, seed: int, every: b
     return out
 
 
+def model_classes(model_dir: str | Path) -> list[str]:
+    """The classes of a model folder (one bundle or a ``--cv`` folder), read from its ``bundle.json``."""
+    from animalsnd.bundle import find_bundles, load_bundle
+
+    return list(load_bundle(find_bundles(model_dir)[0]).classes)
+
+
 def plan_review(
     predictions: str | Path,
     *,
@@ -216,7 +223,8 @@ def plan_review(
     every : bool
         Review every detection instead.
     classes : sequence of str
-        Labels offered for relabelling besides those in the file.
+        Labels offered for relabelling besides those in the file (a model's
+        classes: :func:`model_classes`).
 
     Raises
     ------
