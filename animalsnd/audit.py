@@ -22,8 +22,9 @@ import numpy as np
 
 from animalsnd.errors import ConfigError
 
-__all__ = ["BANDWIDTH_DB", "MIN_CUTOFF_HZ", "PROPERTIES", "check_cutoff", "clip_properties",
-           "effective_bandwidth", "encoding_of", "file_bandwidth", "measure_bandwidths", "recommend_cutoff"]
+__all__ = ["BANDWIDTH_DB", "MIN_CUTOFF_HZ", "PROPERTIES", "WAVEFORM_PROPERTIES", "check_cutoff", "clip_properties",
+           "effective_bandwidth", "encoding_of", "file_bandwidth", "measure_bandwidths", "recommend_cutoff",
+           "waveform_properties"]
 
 BANDWIDTH_DB = 60.0  # a frequency counts as carried when within this many dB of the strongest one
 MIN_CUTOFF_HZ = 1000.0
@@ -163,19 +164,33 @@ def clip_properties(path: str) -> dict:
 
     sr = read_info(path).sample_rate
     y, info = load(path, sr=sr)
-    db = _frame_db(y, sr)
-    active = np.nonzero(db >= db.max() - ACTIVE_DB)[0]
-    power = 10 ** (db[active] / 10)
     encoding, bits = encoding_of(info.subtype)
+    audio = waveform_properties(y, sr)
     return {
         "sample_rate": int(sr),
-        "bandwidth_hz": round(effective_bandwidth(y, sr), 1),
+        "bandwidth_hz": audio["bandwidth_hz"],
         "channels": int(info.channels),
         "encoding": encoding,
         "bit_depth": bits,
+        **{k: audio[k] for k in WAVEFORM_PROPERTIES[1:]},
+    }
+
+
+WAVEFORM_PROPERTIES = ("bandwidth_hz", "duration_s", "rms_dbfs", "peak_dbfs", "lead_silence_s", "trail_silence_s")
+"""The properties of :data:`PROPERTIES` that the audio itself shows (no header)."""
+
+
+def waveform_properties(y: np.ndarray, sr: int) -> dict:
+    """The :data:`WAVEFORM_PROPERTIES` of mono waveform ``y`` at ``sr`` (see :func:`clip_properties`)."""
+    y = np.asarray(y)
+    db = _frame_db(y, sr)
+    active = np.nonzero(db >= db.max() - ACTIVE_DB)[0]
+    power = 10 ** (db[active] / 10)
+    return {
+        "bandwidth_hz": round(effective_bandwidth(y, sr), 1),
         "duration_s": round(y.size / sr, 3),
         "rms_dbfs": round(float(10 * np.log10(power.mean())), 2),
-        "peak_dbfs": round(float(20 * np.log10(max(float(np.abs(y).max()), 1e-10))), 2),
+        "peak_dbfs": round(float(20 * np.log10(max(float(np.abs(y).max()) if y.size else 0.0, 1e-10))), 2),
         "lead_silence_s": round(float(active[0] * _FRAME_S), 2),
         "trail_silence_s": round(float((db.size - 1 - active[-1]) * _FRAME_S), 2),
     }
