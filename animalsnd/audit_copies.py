@@ -13,8 +13,6 @@ alone, and both together (the training data of ``train --augmented``).
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -49,7 +47,8 @@ def heard_properties(cache_dir: str | Path, name: str | None = None, *, jobs: in
     DatasetError
         No such set, or a clip or copy that can no longer be rendered.
     """
-    from animalsnd.augment.store import feature_window, list_augmented
+    from animalsnd.augment.store import feature_window
+    from animalsnd.augment.vectors import read_set
     from animalsnd.cache import read_config, read_manifest, usable_rows
     from animalsnd.config import FeatureConfig
     from animalsnd.parallel import TaskFailure, run_parallel
@@ -62,12 +61,7 @@ def heard_properties(cache_dir: str | Path, name: str | None = None, *, jobs: in
         meta = [{"label": r["label"], "fold": int(r["fold"]), "copy": False} for r in rows]
         tasks = [(None, r["path"], cfg.sr, window, "", "active") for r in rows]
     else:
-        if name not in list_augmented(cache_dir):
-            raise DatasetError(f"{cache_dir}: no augmented set {name!r}; run `animalsnd augment` first")
-        folder = cache_dir / "augment" / name
-        conf = json.loads((folder / "config.json").read_text())
-        with open(folder / "manifest.csv", newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+        conf, rows = read_set(cache_dir, name)
         folds = {r["sha256"]: int(r["fold"]) for r in read_manifest(cache_dir) if r["status"] == "ok"}
         meta = [{"label": r["label"], "fold": folds.get(r["source_sha256"], int(r["source_fold"])), "copy": True}
                 for r in rows]

@@ -26,7 +26,7 @@ import numpy as np
 
 from animalsnd.errors import AudioError, DatasetError
 
-__all__ = ["CopyVectors", "copy_signal", "copy_vectors"]
+__all__ = ["CopyVectors", "copy_signal", "copy_vectors", "read_set"]
 
 
 @dataclass
@@ -85,6 +85,25 @@ def _copy_work(recipe: dict, out: str, compute: Callable, sr: int, noise_root: s
     return None
 
 
+def read_set(cache_dir: str | Path, name: str) -> tuple[dict, list[dict]]:
+    """``(config, manifest rows)`` of augmented set ``name`` of a cache.
+
+    Raises
+    ------
+    DatasetError
+        No such (complete) set.
+    """
+    from animalsnd.augment.store import list_augmented
+
+    cache_dir = Path(cache_dir)
+    if name not in list_augmented(cache_dir):
+        raise DatasetError(f"{cache_dir}: no augmented set {name!r}; run `animalsnd augment` first")
+    folder = cache_dir / "augment" / name
+    with open(folder / "manifest.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return json.loads((folder / "config.json").read_text()), rows
+
+
 def copy_vectors(cache_dir: str | Path, name: str, *, store: Path, compute: Callable, sr: int,
                  jobs: int = -1, progress=None) -> CopyVectors:
     """Vectors (``compute(waveform at sr)``) of every copy of augmented set ``name``.
@@ -96,17 +115,11 @@ def copy_vectors(cache_dir: str | Path, name: str, *, store: Path, compute: Call
     DatasetError
         No such set, or a copy whose source or noise can no longer be read.
     """
-    from animalsnd.augment.store import list_augmented
     from animalsnd.cache import read_config
     from animalsnd.parallel import TaskFailure, run_parallel
 
     cache_dir = Path(cache_dir)
-    if name not in list_augmented(cache_dir):
-        raise DatasetError(f"{cache_dir}: no augmented set {name!r}; run `animalsnd augment` first")
-    folder = cache_dir / "augment" / name
-    conf = json.loads((folder / "config.json").read_text())
-    with open(folder / "manifest.csv", newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    conf, rows = read_set(cache_dir, name)
     out_dir = store / "augment" / f"{name}-{conf.get('key', 'x')}"
     out_dir.mkdir(parents=True, exist_ok=True)
     cache_sr = int(read_config(cache_dir)["feature"]["sr"])
