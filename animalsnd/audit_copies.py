@@ -4,8 +4,8 @@ The audit (:mod:`animalsnd.audit_report`) scores the recordings as they were
 delivered. A model trains on what it hears of them: each clip resampled to the
 cache's rate and cut to the feature window, plus the copies of an augmented
 set. :func:`training_shortcut` measures the properties the audio itself shows
-(:data:`animalsnd.audit.WAVEFORM_PROPERTIES`: effective bandwidth, duration,
-level, peak, silence) on both, exactly as rendered (a chain copy through its
+(:data:`animalsnd.audit.WAVEFORM_PROPERTIES`: effective bandwidth, capped at
+the cache's analysis cut-off, duration, level, peak, silence) on both, exactly as rendered (a chain copy through its
 own recording chain), and scores the audit's shortcut forest on them over the
 cache's folds (a copy in its source clip's fold): clean clips alone, copies
 alone, and both together (the training data of ``train --augmented``).
@@ -71,6 +71,8 @@ def heard_properties(cache_dir: str | Path, name: str | None = None, *, jobs: in
     for m, t, res in zip(meta, tasks, run_parallel(_heard, tasks, jobs=jobs, progress=progress)):
         if isinstance(res, (str, TaskFailure)):
             raise DatasetError(f"{t[1]}: {res if isinstance(res, str) else res.error}")
+        if cfg.fmax:  # nothing above the analysis cut-off reaches a model
+            res = {**res, "bandwidth_hz": min(res["bandwidth_hz"], float(cfg.fmax))}
         out.append({**m, **res})
     return out
 

@@ -80,6 +80,8 @@ def main() -> None:
     ap.add_argument("--test-fold", type=int, default=None, help="train --test-fold K instead of --cv: a reduced run")
     ap.add_argument("--epochs", type=int, default=None, help="train --epochs: a reduced run")
     ap.add_argument("--out", default="ood_bench.json", help="file name under benchmarks/out")
+    ap.add_argument("--audit", action="store_true",
+                    help="also the shortcut score of what the models hear of each recipe's training data")
     args = ap.parse_args()
     require(REAL_DATA)
     rain = require(NOISE_DIR / "rain")
@@ -89,7 +91,7 @@ def main() -> None:
     split = ["--cv"] if args.test_fold is None else ["--test-fold", str(args.test_fold)]
     reduced = ["--epochs", str(args.epochs)] if args.epochs else []
     suffix = "".join(f"-{k}{v}" for k, v in (("fold", args.test_fold), ("e", args.epochs)) if v is not None)
-    results = {}
+    results, audits = {}, {}
     for preset in args.presets.split(","):
         cache = work / f"cache-{preset}"
         if not (cache / "config.json").exists():
@@ -100,6 +102,8 @@ def main() -> None:
             if name and not (cache / "augment" / name / "manifest.csv").exists():
                 run([*cli, "augment", str(cache), "--noise", args.train_noise, "--snr", "0:20", "--per-class", "100",
                      "--name", name, *(["--chain", "random"] if "chain" in recipe else [])])
+        if args.audit:
+            audits[preset] = audit_recipes(cache, args.recipes.split(","))
         for model, recipe in ((m, r) for m in args.models.split(",") for r in args.recipes.split(",")):
             key = f"{model}/{preset}/{recipe}{suffix}"
             tag = f"{model}-{preset}-{recipe.replace('+', '-')}{suffix}"
@@ -118,8 +122,32 @@ def main() -> None:
                             "seconds": round(time.time() - t0, 1)}
             print(key, json.dumps({k: results[key][k] for k in ("cv", "worst_default_chain", "worst_chain")}),
                   flush=True)
-    write_json(args.out, {"data": str(REAL_DATA), "rain": str(rain), "chains": args.chains, "results": results})
+    write_json(args.out, {"data": str(REAL_DATA), "rain": str(rain), "chains": args.chains, "results": results,
+                          **({"training_shortcut": audits} if audits else {})})
 
+
+def audit_recipes(cache, recipes) -> dict:
+    """Shortcut scores of the waveform properties (all, and the level alone) of what the models hear
+    of each recipe's training data: clean clips, copies, both."""
+    from animalsnd.audit import WAVEFORM_PROPERTIES
+    from animalsnd.audit_copies import LEVEL_PROPERTIES, heard_properties
+    from animalsnd.audit_report import shortcut_score
+
+    def score(clips, props) -> dict:
+        v = shortcut_score(clips, props)
+        return {"balanced_accuracy": round(v.balanced_accuracy, 4), "accuracy": round(v.accuracy, 4),
+                "per_property": {p: d["balanced_accuracy"] for p, d in v.per_property.items()},
+                "per_class_recall": {c: round(r, 3) for c, r in v.per_class_recall.items()}}
+
+    clean = heard_properties(cache)
+    out = {}
+    for recipe in recipes:
+        copies = heard_properties(cache, RECIPES[recipe]) if RECIPES[recipe] else []
+        for label, props in (("audio", WAVEFORM_PROPERTIES), ("level", LEVEL_PROPERTIES)):
+            views = {"clean": clean, **({"copies": copies, "clean+copies": clean + copies} if copies else {})}
+            out[f"{recipe}/{label}"] = {k: score(v, props) for k, v in views.items()}
+            print(recipe, label, {k: v["balanced_accuracy"] for k, v in out[f"{recipe}/{label}"].items()}, flush=True)
+    return out
 
 if __name__ == "__main__":
     main()
