@@ -50,9 +50,10 @@ def _build(predictions: Path, out: Path, **kw) -> None:
         warn(p)
     t = Table(title="Cards to review")
     t.add_column("class")
+    t.add_column("detections", justify="right")
     t.add_column("cards", justify="right")
     for label, n in sorted(folder.per_class.items()):
-        t.add_row(label, str(n))
+        t.add_row(label, str(folder.detections_per_class.get(label, n)), str(n))
     console.print(t)
     console.print(f"wrote {folder.page} (review run {folder.run_id}): {folder.cards} card(s) of {folder.detections} detection(s), "
                   f"{len(folder.per_class)} class(es); folder {_size(folder.size_bytes)}, "

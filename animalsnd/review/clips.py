@@ -22,7 +22,8 @@ from animalsnd.errors import ConfigError
 
 FORMATS = {"flac": ("FLAC", "PCM_16"), "ogg": ("OGG", "VORBIS")}
 WIDTH, HEIGHT = 400, 120  # spectrogram image, pixels
-DYNAMIC_DB = 80.0
+DYNAMIC_DB = 80.0  # at most this range is shown, at least MIN_RANGE_DB, from the 20th percentile up
+MIN_RANGE_DB = 30.0
 JPEG_QUALITY = 85  # about 10 kB an image; a PNG of the same noise is 80 kB
 
 
@@ -73,7 +74,9 @@ def spectrogram_rgb(y: np.ndarray, sr: int, *, span: tuple[float, float], fmax: 
     rows = np.linspace(0, min(fmax, sr / 2), height)
     img = np.stack([np.interp(rows, freqs, col) for col in power], axis=1)  # (height, width)
     db = 10 * np.log10(np.maximum(img, 1e-12))
-    db = np.clip((db - (db.max() - DYNAMIC_DB)) / DYNAMIC_DB, 0, 1)[::-1]
+    hi = db.max()
+    lo = min(max(hi - DYNAMIC_DB, np.percentile(db, 20)), hi - MIN_RANGE_DB)  # the noise floor near black
+    db = np.clip((db - lo) / (hi - lo), 0, 1)[::-1]
     rgb = (colormaps["magma"](db)[..., :3] * 255).astype(np.uint8)
     dur = y.size / sr
     a, b = (int(round(np.clip(t / dur, 0, 1) * (width - 1))) for t in span)

@@ -41,6 +41,7 @@ class ReviewFolder:
     cards: int
     per_class: dict[str, int]  # cards per label
     detections: int  # detections in the predictions file that could be reviewed
+    detections_per_class: dict[str, int]
     size_bytes: int
     problems: list[str]
 
@@ -123,7 +124,8 @@ def write_page(folder: str | Path, plan, clips: dict, *, options) -> ReviewFolde
             .replace("__MANIFEST__", inline))
     atomic_write_text(folder / PAGE, text)
     return ReviewFolder(folder=folder, page=folder / PAGE, run_id=plan.run_id, cards=len(cards),
-                        per_class=per_class, detections=reviewable, size_bytes=folder_bytes(folder),
+                        per_class=per_class, detections=reviewable, detections_per_class=dict(plan.per_class),
+                        size_bytes=folder_bytes(folder),
                         problems=list(plan.problems))
 
 
