@@ -36,7 +36,7 @@ import numpy as np
 from animalsnd.errors import BundleError, ConfigError
 
 __all__ = ["CALIBRATION_FILE", "Calibration", "apply_temperature", "calibrate", "fit", "fit_out_of_fold",
-           "load_calibration"]
+           "load_calibration", "reliability"]
 
 CALIBRATION_FILE = "calibration.json"
 DEFAULT_TARGET = 0.9
@@ -87,6 +87,28 @@ def fit_temperature(proba: np.ndarray, y: np.ndarray) -> float:
     lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
     fine = np.exp(np.linspace(np.log(lo), np.log(hi), 41))
     return float(fine[int(np.argmin([_nll(proba, y, t) for t in fine]))])
+
+
+def reliability(proba: np.ndarray, y: np.ndarray, *, bins: int = 10) -> dict:
+    """How often the top class is right, per band of confidence (a reliability diagram).
+
+    Returns ``{"edges": (bins + 1,), "confidence": (bins,), "accuracy": (bins,),
+    "count": (bins,), "ece": float}``: per band of top-class confidence, the mean
+    confidence and the share of right top classes (NaN in an empty band), and the
+    expected calibration error (their count-weighted mean absolute gap).
+    """
+    proba, y = np.asarray(proba, np.float64), np.asarray(y, int)
+    if bins < 1 or len(y) != len(proba) or not len(y):
+        raise ConfigError(f"reliability needs bins >= 1 and one label per probability row (bins={bins})")
+    conf, right = proba.max(axis=1), proba.argmax(axis=1) == y
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    band = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
+    count = np.bincount(band, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(band, conf, minlength=bins) / count
+        acc = np.bincount(band, right, minlength=bins) / count
+    ece = float(np.nansum(count * np.abs(mean_conf - acc)) / len(y))
+    return {"edges": edges, "confidence": mean_conf, "accuracy": acc, "count": count, "ece": ece}
 
 
 def class_threshold(conf: np.ndarray, correct: np.ndarray, *, target: float) -> tuple[float, float, int]:

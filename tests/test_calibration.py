@@ -7,6 +7,7 @@ import pytest
 
 from animalsnd.calibration import (
     Calibration, apply_temperature, class_threshold, fit, fit_out_of_fold, fit_temperature, load_calibration,
+    reliability,
 )
 from animalsnd.errors import BundleError, ConfigError
 from animalsnd.predict import detections
@@ -30,6 +31,18 @@ def test_temperature_makes_confidence_match_accuracy(rng):
     assert conf.mean() == pytest.approx(0.7, abs=0.05)
     np.testing.assert_array_equal(apply_temperature(p, t).argmax(1), p.argmax(1))  # decisions unchanged
     assert apply_temperature(p, 1.0) is p
+
+
+def test_reliability_shows_overconfidence_and_the_temperature_removes_it(rng):
+    p, y = _overconfident(rng, n=2000, acc=0.7)
+    raw = reliability(p, y, bins=10)
+    assert raw["count"].sum() == 2000 and raw["count"][-1] == 2000  # every confidence is 0.97
+    assert raw["confidence"][-1] == pytest.approx(0.97) and raw["accuracy"][-1] == pytest.approx(0.7, abs=0.03)
+    assert raw["ece"] == pytest.approx(0.27, abs=0.03) and np.isnan(raw["accuracy"][0])
+    scaled = reliability(apply_temperature(p, fit_temperature(p, y)), y, bins=10)
+    assert scaled["ece"] < 0.05
+    with pytest.raises(ConfigError, match="one label per probability row"):
+        reliability(p, y[:-1])
 
 
 def test_class_threshold_is_the_lowest_confidence_meeting_the_target():

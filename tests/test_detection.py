@@ -18,7 +18,7 @@ from animalsnd.detection import (
     threshold_rows,
     window_targets,
 )
-from animalsnd.errors import DatasetError
+from animalsnd.errors import ConfigError, DatasetError
 from animalsnd.predict import Detection
 
 RAVEN_HEAD = "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tSpecies\n"
@@ -256,3 +256,25 @@ def test_eval_annotations_with_and_without_calibration(scapes, trained, runner, 
     assert high["overall"]["rows"] == 0 and high["map"] == off["map"]
     res = runner.invoke(app, ["eval", str(model), "--no-calibration"])
     assert res.exit_code == 1 and "--no-calibration scores predict's output on long recordings" in res.output
+
+
+def test_pool_windows_takes_the_overlapping_neighbours_only():
+    from animalsnd.detection import pool_windows
+
+    spans = np.array([[0, 2], [1, 3], [2, 4], [3, 5], [4, 6]], float)  # hop half a window
+    p = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7], [0.2, 0.8], [0.6, 0.4]])
+    mx = pool_windows(spans, p, mode="max")
+    np.testing.assert_allclose(mx[:, 0], [0.8, 0.8, 0.8, 0.6, 0.6])
+    np.testing.assert_allclose(mx[:, 1], [0.9, 0.9, 0.8, 0.8, 0.8])
+    mean = pool_windows(spans, p, mode="mean")
+    np.testing.assert_allclose(mean[:, 0], [0.45, 0.4, 0.43333333, 0.36666667, 0.4])
+    # windows that do not overlap keep their own scores; a wider overlap rule reaches two on each side
+    hop3 = np.array([[0, 3], [3, 6], [6, 9]], float)
+    np.testing.assert_array_equal(pool_windows(hop3, p[:3], mode="max"), p[:3])
+    dense = np.array([[0, 3], [1, 4], [2, 5], [3, 6]], float)
+    np.testing.assert_allclose(pool_windows(dense, p[:4], mode="max", min_overlap=0.3)[0], [0.8, 0.9])
+    np.testing.assert_allclose(pool_windows(dense, p[:4], mode="max")[0], [0.8, 0.9])
+    np.testing.assert_allclose(pool_windows(dense, p[:4], mode="max")[3], [0.3, 0.8])  # [1,4] overlaps by 1 s < 1.5
+    assert pool_windows(spans, p, mode="none") is p
+    with pytest.raises(ConfigError, match="pooling 'median' must be one of none, max, mean"):
+        pool_windows(spans, p, mode="median")
