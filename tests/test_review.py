@@ -263,3 +263,13 @@ def test_nothing_to_review_is_an_error(tmp_path):
     pred = predictions(tmp_path / "p.csv", [(str(tmp_path / "a.wav"), 20, 25, "tone", 0.9)])
     with pytest.raises(DatasetError, match="no detection lies within its recording"):
         plan_review(pred)
+
+
+def test_threads_write_the_same_files(field, tmp_path):
+    build_review(field, tmp_path / "one", jobs=1)
+    build_review(field, tmp_path / "two", jobs=2)
+    for sub in ("clips", "spec"):
+        one = sorted((tmp_path / "one" / sub).iterdir())
+        assert len(one) == 13
+        for p in one:
+            assert p.read_bytes() == (tmp_path / "two" / sub / p.name).read_bytes()

@@ -93,6 +93,7 @@ def review(
     context: float = typer.Option(1.0, "--context", help="Seconds of audio before and after each detection."),
     clip_format: str = typer.Option("flac", "--clip-format", help="flac (lossless) or ogg (Vorbis, smaller)."),
     fmax: Optional[float] = typer.Option(None, "--fmax", help="Top of the spectrograms in Hz (default: the Nyquist rate, at most 12 kHz)."),
+    jobs: int = typer.Option(-1, "--jobs", help="Threads writing clips and images (-1: one per core)."),
     model: Optional[Path] = typer.Option(None, "--model", help="The model folder that made PREDICTIONS: its classes are offered for relabelling."),
     classes: Optional[str] = typer.Option(None, "--classes", help="More labels to offer for relabelling (and, with --import, to accept), comma-separated."),
     import_: Optional[Path] = typer.Option(None, "--import", help="A decisions CSV exported by the page: write its clips into --out."),
@@ -113,4 +114,4 @@ def review(
 
         extra += model_classes(model)
     _build(predictions, out, audio=audio, top=top, random=random, seed=seed, every=every,
-           classes=extra, context_s=context, clip_format=clip_format.lower(), fmax=fmax)
+           classes=extra, context_s=context, jobs=jobs, clip_format=clip_format.lower(), fmax=fmax)

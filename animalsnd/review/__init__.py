@@ -21,7 +21,7 @@ PAGE = "index.html"
 
 def build_review(predictions, out_dir, *, audio=None, top: int = 10, random: int = 10, seed: int = 0,
                  every: bool = False, classes=(), context_s: float = 1.0, clip_format: str = "flac",
-                 fmax: float | None = None, progress=None):
+                 fmax: float | None = None, jobs: int = -1, progress=None):
     """Plan, cut and write a review folder; returns :class:`~animalsnd.review.page.ReviewFolder`."""
     from animalsnd.review.clips import ClipOptions, cut_clips
     from animalsnd.review.page import check_review_folder, write_page
@@ -32,7 +32,8 @@ def build_review(predictions, out_dir, *, audio=None, top: int = 10, random: int
     plan = plan_review(predictions, audio=audio, top=top, random=random, seed=seed, every=every,
                        classes=classes)
     previous = check_review_folder(out_dir, plan.run_id)
-    clips = cut_clips(plan.cards, out_dir, options=opts, previous=previous, progress=progress)
+    clips = cut_clips(plan.cards, out_dir, options=opts, previous=previous, jobs=jobs,
+                      progress=progress)
     return write_page(out_dir, plan, clips, options=opts)
 
 
