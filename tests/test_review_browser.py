@@ -103,3 +103,24 @@ def test_keyboard_decisions_reach_the_export_and_survive_a_reload(driver, page):
     keys(driver, "j", "u")  # after a reload the first card is current: undo the second one's decision
     assert [r["decision"] for r in exported(driver)[:3]] == ["accepted", "", "corrected"]
     assert browser.severe_logs(driver) == []
+
+
+def test_load_csv_takes_this_runs_rows_only(driver, page):
+    browser.open_page(driver, page / "index.html")
+    driver.execute_script("localStorage.clear()")
+    driver.refresh()
+    browser.open_page(driver, page / "index.html")
+    rows = exported(driver)
+    rows[4]["decision"] = "rejected"
+    rows[5].update(decision="corrected", corrected_label="frog")
+    rows[6].update(decision="accepted", run="0123456789ab")  # another review run: ignored
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    driver.execute_script("window.review.load(arguments[0], 'old.csv')", buf.getvalue())
+    after = exported(driver)
+    assert [(r["decision"], r["corrected_label"]) for r in after[4:7]] == [("rejected", ""), ("corrected", "frog"),
+                                                                          ("", "")]
+    assert driver.find_element("id", "saved").text == \
+        "loaded 2 decision(s) from old.csv; 1 row(s) of another review run ignored"
