@@ -124,3 +124,26 @@ def test_load_csv_takes_this_runs_rows_only(driver, page):
                                                                           ("", "")]
     assert driver.find_element("id", "saved").text == \
         "loaded 2 decision(s) from old.csv; 1 row(s) of another review run ignored"
+
+
+def test_play_button_plays_the_clip(driver, page):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.open_page(driver, page / "index.html")
+    driver.find_element("css selector", ".card [data-act=play]").click()
+    WebDriverWait(driver, 10).until(lambda d: d.execute_script(
+        "const p = document.getElementById('player'); return !p.paused && p.currentTime > 0.2"))
+    src = driver.execute_script("return document.getElementById('player').src")
+    assert src.endswith(".flac") and "/clips/" in src
+    assert driver.execute_script("return document.querySelector('.card .head').style.display") == "block"
+    second = driver.find_elements("css selector", ".card .spec")[1]
+    second.click()  # the middle of the spectrogram: play from the middle of the clip
+    m = json.loads((page / "review.json").read_text())
+    c = m["cards"][1]
+    half = (c["clip_end_s"] - c["clip_start_s"]) / 2
+    WebDriverWait(driver, 10).until(lambda d: d.execute_script(
+        "const p = document.getElementById('player'); return p.src.includes(arguments[0]) && p.currentTime > 0",
+        c["id"]))
+    t = driver.execute_script("return document.getElementById('player').currentTime")
+    assert half - 0.1 < t < half + 1.0
+    assert browser.severe_logs(driver) == []

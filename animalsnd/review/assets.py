@@ -230,9 +230,10 @@ JS = r""""use strict";
       return;
     }
     if (playing !== i) { player.src = c.audio; playing = i; }
-    const dur = c.clip_end_s - c.clip_start_s;
-    const go = () => { player.currentTime = frac === undefined ? 0 : frac * dur; player.play().catch(() => {}); };
-    if (player.readyState >= 1) go(); else player.addEventListener("loadedmetadata", go, {once: true});
+    const at = frac === undefined ? 0 : frac * (c.clip_end_s - c.clip_start_s);
+    if (player.readyState >= 1) player.currentTime = at;
+    else player.addEventListener("loadedmetadata", () => { player.currentTime = at; }, {once: true});
+    player.play().catch(() => {});  // starts loading too (the player preloads nothing)
   }
   player.addEventListener("timeupdate", () => {
     if (playing < 0) return;
@@ -271,6 +272,7 @@ JS = r""""use strict";
     const el = e.target.closest("[data-act]");
     if (!el) return;
     const act = el.dataset.act;
+    if (el.tagName === "BUTTON") el.blur();  // keys go to the page, not to a focused button
     if (act === "play") play(i);
     else if (act === "seek") { const r = el.getBoundingClientRect(); play(i, (e.clientX - r.left) / r.width); }
     else if (act === "relabel") openChooser(i);
