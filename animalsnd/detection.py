@@ -164,6 +164,75 @@ def pool_windows(spans_s: np.ndarray, probs: np.ndarray, *, mode: str = "max",
     return out.astype(probs.dtype)
 
 
+@dataclass(frozen=True)
+class WindowScores:
+    """How window scores are made beyond ``predict``'s own scan.
+
+    ``shifts_s``: each recording is also scanned started this many seconds
+    later (one more grid of windows per shift, interleaved with the first:
+    for a model whose hop cannot be shorter than its window, e.g.
+    ``birdnet-head``'s 3-s segments, a shift of half a window gives windows
+    every half window). ``pooling``: :func:`pool_windows` over the windows
+    that overlap by half a window. The default output rows are then made
+    from these scores by ``predict``'s own rule (its thresholds and options).
+    """
+
+    shifts_s: tuple[float, ...] = ()
+    pooling: str = "none"
+
+    def __post_init__(self) -> None:
+        if any(not s > 0 for s in self.shifts_s):
+            raise ConfigError(f"window shifts {self.shifts_s} must be positive seconds")
+        if self.pooling not in POOLING:
+            raise ConfigError(f"pooling {self.pooling!r} must be one of {', '.join(POOLING)}")
+
+    @property
+    def plain(self) -> bool:
+        return not self.shifts_s and self.pooling == "none"
+
+
+def shifted_scan(model_dir: str | Path, paths: Sequence[Path], shift_s: float, *, options,
+                 jobs: int = 1) -> dict[Path, tuple[np.ndarray, np.ndarray]]:
+    """Windows and probabilities of ``paths`` scanned from ``shift_s`` seconds in.
+
+    Each recording is decoded at its own sample rate, cut, and written to a
+    temporary WAV that ``predict`` scans with ``options``; the windows are
+    moved back to the recording's time. Returns ``{path: (spans_s, probs)}``
+    (recordings shorter than the shift are left out).
+    """
+    import tempfile
+
+    import soundfile as sf
+
+    from animalsnd.audio import load
+    from animalsnd.predict import predict
+    from animalsnd.stream import probe
+
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="animalsnd-shift-") as tmp:
+        cut = {}
+        for i, p in enumerate(paths):
+            sr = probe(p).sample_rate
+            y, _ = load(p, sr=sr)
+            k = int(round(shift_s * sr))
+            if y.size - k >= sr // 10:
+                dst = Path(tmp) / f"{i:05d}.wav"
+                sf.write(dst, y[k:], sr, subtype="FLOAT")
+                cut[dst] = Path(p)
+        run = predict(model_dir, list(cut), options=options, jobs=jobs)
+        for r in run.processed:
+            out[cut[r.path]] = (np.asarray(r.spans_s, float) + shift_s, np.asarray(r.probs))
+    return out
+
+
+def interleave(*grids: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of several grids of one recording, in order of start: ``(spans_s, probs)``."""
+    spans = np.concatenate([np.asarray(s, float).reshape(-1, 2) for s, _ in grids])
+    probs = np.concatenate([np.asarray(p) for _, p in grids])
+    order = np.argsort(spans[:, 0], kind="stable")
+    return spans[order], probs[order]
+
+
 def threshold_rows(f: ScoredFile, classes: Sequence[str], thresholds: float | Mapping[str, float]) -> list:
     """The rows per-class thresholds give: each window whose best class ``c`` is not
     ``background`` and whose probability of ``c`` is at least ``thresholds[c]``
@@ -262,6 +331,15 @@ class DetectionReport:
         }
 
 
+def predict_rows(path: Path, spans_s: np.ndarray, probs: np.ndarray, classes: Sequence[str], options) -> list:
+    """The rows ``predict`` makes of these windows under its (effective) ``options``."""
+    from animalsnd.predict import detections
+
+    return detections(str(path), spans_s, probs, classes, min_confidence=options.min_confidence,
+                      top_k=min(options.top_k, len(classes)), unknown_below=options.unknown_below,
+                      merge=options.merge, thresholds=dict(options.thresholds) or None)
+
+
 def output_rule(options) -> dict:
     """How ``predict`` chose its rows under these (effective) options: ``calibrated`` (the
     temperature and per-class thresholds of ``calibration.json`` were applied), ``temperature``,
@@ -277,10 +355,14 @@ def evaluate_detection(
     annotations: str | Path,
     *,
     options=None,
+    scores: WindowScores = WindowScores(),
     jobs: int = 1,
     progress: Callable[[float, float], None] | None = None,
 ) -> DetectionReport:
     """Scan the annotated recordings with the model and score them (see the module doc).
+
+    ``scores``: extra window grids and pooling (:class:`WindowScores`); the
+    rows are then remade from the pooled scores by ``predict``'s rule.
 
     Recordings are matched to annotation tables by file stem. A recording
     without a table, a table naming no recording, an unreadable recording
@@ -316,6 +398,9 @@ def evaluate_detection(
                            f"(tables are matched by file stem: <stem>.Table.1.selections.txt, <stem>.txt)")
     run = predict(model_dir, list(by_stem.values()), options=options, jobs=jobs, progress=progress)
     classes = list(run.classes)
+    ok = [res for res in run.results if res.ok]
+    shifted = [shifted_scan(model_dir, [res.path for res in ok], s, options=run.options, jobs=jobs)
+               for s in scores.shifts_s]
     files = []
     for res in run.results:
         if not res.ok:
@@ -323,11 +408,17 @@ def evaluate_detection(
             continue
         events = check_events(ann.events[res.path.stem], duration_s=res.duration_s,
                               classes=scored_classes(classes), problems=problems)
-        files.append(ScoredFile(res.path, res.duration_s, res.spans_s, res.probs, res.rows, events))
+        spans, probs, rows = res.spans_s, res.probs, res.rows
+        if not scores.plain:
+            spans, probs = interleave((spans, probs), *[g[res.path] for g in shifted if res.path in g])
+            probs = pool_windows(spans, probs, mode=scores.pooling)
+            rows = predict_rows(res.path, spans, probs, classes, run.options)
+        files.append(ScoredFile(res.path, res.duration_s, spans, probs, rows, events))
     if not files:
         raise DatasetError("no annotated recording could be read")
     spans = max((f.spans_s for f in files), key=len)
     hop = float(spans[1, 0] - spans[0, 0]) if len(spans) > 1 else 0.0
     return DetectionReport(Path(model_dir), classes, files, score_files(files, classes), problems,
                            window_s=float(np.max(spans[:, 1] - spans[:, 0])) if len(spans) else 0.0, hop_s=hop,
-                           output=output_rule(run.options))
+                           output={**output_rule(run.options), "shifts_s": list(scores.shifts_s),
+                                   "pooling": scores.pooling, "merge": bool(run.options.merge)})

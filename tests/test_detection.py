@@ -278,3 +278,51 @@ def test_pool_windows_takes_the_overlapping_neighbours_only():
     assert pool_windows(spans, p, mode="none") is p
     with pytest.raises(ConfigError, match="pooling 'median' must be one of none, max, mean"):
         pool_windows(spans, p, mode="median")
+
+
+def test_eval_annotations_shifted_grid_equals_the_shorter_hop(scapes, trained, runner, tmp_path):  # noqa: F811
+    from animalsnd.detection import WindowScores, evaluate_detection
+    from animalsnd.predict import PredictOptions
+
+    out = scapes["out"]
+    # frame-aligned (32 ms frames): a window of 16 frames, a hop of 8, or a hop of 16 plus a grid 8 frames later
+    hop = evaluate_detection(trained, out, out, options=PredictOptions(window_s=0.512, hop_s=0.256))
+    shift = evaluate_detection(trained, out, out, options=PredictOptions(window_s=0.512, hop_s=0.512),
+                               scores=WindowScores(shifts_s=(0.256,)))
+    for a, b in zip(hop.files, shift.files):
+        n = min(len(a.spans_s), len(b.spans_s))
+        assert n >= len(a.spans_s) - 2
+        np.testing.assert_allclose(a.spans_s[:n], b.spans_s[:n], atol=1e-6)
+        np.testing.assert_allclose(a.probs[:n], b.probs[:n], atol=0.02)
+    assert shift.summary()["output"]["shifts_s"] == [0.256] and shift.hop_s == pytest.approx(0.256)
+    js = tmp_path / "pooled.json"
+    res = runner.invoke(app, ["eval", str(trained), str(out), "--annotations", str(out), "--jobs", "1", "--window",
+                              "0.512", "--hop", "0.512", "--shift", "0.256", "--pool", "max", "--json", str(js)])
+    assert res.exit_code == 0, res.output
+    pooled = json.loads(js.read_text())
+    assert pooled["output"]["pooling"] == "max" and pooled["map"] != shift.summary()["map"]
+    base = ["eval", str(trained), str(out), "--annotations", str(out), "--jobs", "1"]
+    res = runner.invoke(app, [*base, "--pool", "median"])
+    assert res.exit_code == 1 and "pooling 'median' must be one of none, max, mean" in res.output
+    res = runner.invoke(app, [*base, "--shift", "-1"])
+    assert res.exit_code == 1 and "window shifts (-1.0,) must be positive seconds" in res.output
+    res = runner.invoke(app, ["eval", str(trained), "--pool", "max"])
+    assert res.exit_code == 1 and "--pool scores predict's output on long recordings" in res.output
+
+
+def test_synthetic_noise_is_seeded_varied_and_at_its_level(tmp_path):
+    from animalsnd.soundscape import synthetic_noise, write_synthetic_noise
+
+    a = synthetic_noise(np.random.default_rng(1), 32000, sr=32000)
+    np.testing.assert_array_equal(a, synthetic_noise(np.random.default_rng(1), 32000, sr=32000))
+    assert np.sqrt(np.mean(a.astype(float) ** 2)) == pytest.approx(0.05, rel=1e-3)
+    # the colours differ from draw to draw: the share of energy below 1 kHz spreads widely
+    def low_share(y):
+        power = np.abs(np.fft.rfft(y)) ** 2
+        return power[np.fft.rfftfreq(y.size, 1 / 32000) < 1000].sum() / power.sum()
+    shares = [low_share(synthetic_noise(np.random.default_rng(i), 32000, sr=32000)) for i in range(12)]
+    assert max(shares) - min(shares) > 0.3
+    paths = write_synthetic_noise(tmp_path, count=3, length_s=0.5, sr=8000)
+    y, sr = sf.read(paths[2])
+    assert [p.name for p in paths] == ["synth_000.wav", "synth_001.wav", "synth_002.wav"]
+    assert sr == 8000 and y.shape == (4000,) and np.all(np.isfinite(y))

@@ -10,10 +10,11 @@ from animalsnd.cli._app import console, warn
 def eval_detection(model_dir: Path, recordings: Path | None, annotations: Path | None, *,
                    json_out: Path | None, plots: Path | None, jobs: int, window: float | None = None,
                    hop: float | None = None, calibration: bool | None = None,
-                   min_confidence: float | None = None) -> None:
+                   min_confidence: float | None = None, shift: float | None = None,
+                   pool: str = "none") -> None:
     """Scan RECORDINGS with the model, score against the annotations, print, write JSON and PR plots."""
     from animalsnd.cache import atomic_write_text
-    from animalsnd.detection import evaluate_detection
+    from animalsnd.detection import WindowScores, evaluate_detection
     from animalsnd.errors import ConfigError
     from animalsnd.predict import PredictOptions
     from animalsnd.render_detection import detection_line, detection_table, output_line, plot_pr_curves
@@ -24,8 +25,9 @@ def eval_detection(model_dir: Path, recordings: Path | None, annotations: Path |
         raise ConfigError("--annotations needs the RECORDINGS to score: animalsnd eval MODEL RECORDINGS --annotations DIR")
     from animalsnd.cli.predict import audio_progress
 
+    scores = WindowScores(shifts_s=(shift,) if shift is not None else (), pooling=pool)  # bad values fail first
     with audio_progress("Scanning") as cb:
-        report = evaluate_detection(model_dir, recordings, annotations, jobs=jobs, progress=cb,
+        report = evaluate_detection(model_dir, recordings, annotations, jobs=jobs, progress=cb, scores=scores,
                                     options=PredictOptions(window_s=window, hop_s=hop,
                                                            calibrated=calibration is not False,
                                                            min_confidence=min_confidence or 0.0))
