@@ -74,3 +74,42 @@ def plot_pr_curves(curves: dict, folder: str | Path, *, aps: dict | None = None)
         plt.close(fig)
         out.append(path)
     return out
+
+
+def plot_calibration(models: dict, path: str | Path) -> Path:
+    """Two panels: reliability of the out-of-fold confidences before and after temperature
+    scaling, and the precision and recall that each ``--target-precision`` gives on folds
+    its thresholds were not fitted on.
+
+    ``models``: ``{name: {"raw": reliability, "scaled": reliability, "targets": [{"target",
+    "precision", "recall"}, ...]}}`` (:func:`animalsnd.calibration.reliability`).
+    """
+    import numpy as np
+
+    from animalsnd.render_eval import _pyplot, save_figure
+
+    plt = _pyplot()
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4.4))
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+    bx.plot([0.5, 1], [0.5, 1], color="grey", lw=0.8, ls=":")
+    for i, (name, m) in enumerate(models.items()):
+        colour = f"C{i}"
+        for key, style in (("raw", "--"), ("scaled", "-")):
+            r = m[key]
+            ok = np.asarray(r["count"]) > 0
+            label = f"{name}, {'raw' if key == 'raw' else 'temperature-scaled'} (ECE {r['ece']:.3f})"
+            ax.plot(np.asarray(r["confidence"])[ok], np.asarray(r["accuracy"])[ok], style, marker="o", ms=3,
+                    color=colour, label=label)
+        t = [row["target"] for row in m["targets"]]
+        bx.plot(t, [row["precision"] for row in m["targets"]], "-", marker="o", ms=3, color=colour,
+                label=f"{name}: precision")
+        bx.plot(t, [row["recall"] for row in m["targets"]], "--", marker="s", ms=3, color=colour,
+                label=f"{name}: recall")
+    ax.set(xlim=(0, 1.02), ylim=(0, 1.02), xlabel="confidence of the top class",
+           ylabel="share right", title="Reliability (out-of-fold clips)")
+    bx.set(xlim=(0.48, 1.0), ylim=(0, 1.02), xlabel="--target-precision",
+           ylabel="on held-out folds", title="What a target gives (animal labels)")
+    for a in (ax, bx):
+        a.grid(alpha=0.3)
+        a.legend(fontsize=7, loc="lower right")
+    return save_figure(fig, path, dpi=110)

@@ -116,6 +116,16 @@ def _pyplot():
     return plt
 
 
+def save_figure(fig, path: str | Path, *, dpi: int = 120) -> Path:
+    """Lay out, write (making the folder) and close a matplotlib figure; returns ``path``."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    _pyplot().close(fig)
+    return path
+
+
 def plot_confusion(metrics: dict, path: str | Path, *, title: str = "Confusion matrix") -> Path:
     """Confusion matrix PNG: colour = row-normalised recall, text = counts."""
     import numpy as np
@@ -138,12 +148,7 @@ def plot_confusion(metrics: dict, path: str | Path, *, title: str = "Confusion m
                 ax.text(j, i, str(int(cm[i, j])), ha="center", va="center",
                         color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_per_class(metrics: dict, path: str | Path, *, title: str = "Per-class scores") -> Path:
@@ -165,12 +170,7 @@ def plot_per_class(metrics: dict, path: str | Path, *, title: str = "Per-class s
     ax.set_title(title)
     ax.legend(loc="upper center", ncol=3, fontsize=8, frameon=False)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def chain_table(chains: dict, labels: dict[str, str], *, title: str = "Recording chains") -> Table:

@@ -151,3 +151,15 @@ def test_a_model_that_cannot_be_calibrated_is_still_saved(runner, tiny, tmp_path
     assert res.exit_code == 0, res.output
     assert "not calibrated (calibration needs held-out predictions" in " ".join(res.output.split())
     assert (out / "bundle.json").exists() and not (out / "calibration.json").exists()
+
+
+def test_calibration_figure_is_written(rng, tmp_path):
+    from animalsnd.render_detection import plot_calibration
+
+    p, y = _overconfident(rng, n=300)
+    r = reliability(p, y)
+    models = {"m": {"raw": r, "scaled": reliability(apply_temperature(p, 2.0), y),
+                    "targets": [{"target": 0.8, "precision": 0.85, "recall": 0.7},
+                                {"target": 0.9, "precision": 0.92, "recall": 0.6}]}}
+    out = plot_calibration(models, tmp_path / "figs" / "calibration.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
