@@ -273,3 +273,13 @@ def test_threads_write_the_same_files(field, tmp_path):
         assert len(one) == 13
         for p in one:
             assert p.read_bytes() == (tmp_path / "two" / sub / p.name).read_bytes()
+
+
+def test_another_sampling_keeps_the_earlier_cards(field, tmp_path):
+    build_review(field, tmp_path / "r", top=1, random=1, seed=0)
+    first = {c["id"]: c["sample"] for c in json.loads((tmp_path / "r" / "review.json").read_text())["cards"]}
+    build_review(field, tmp_path / "r", top=1, random=0)
+    again = {c["id"]: c["sample"] for c in json.loads((tmp_path / "r" / "review.json").read_text())["cards"]}
+    assert len(first) == 4 and first.items() <= again.items()
+    fresh = plan_review(field, top=1, random=0)
+    assert len(fresh.cards) == 2 < len(again)

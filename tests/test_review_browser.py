@@ -147,3 +147,19 @@ def test_play_button_plays_the_clip(driver, page):
     t = driver.execute_script("return document.getElementById('player').currentTime")
     assert half - 0.1 < t < half + 1.0
     assert browser.severe_logs(driver) == []
+
+
+def test_accept_on_an_unknown_card_asks_for_its_class(driver, tmp_path):
+    recording(tmp_path / "u.wav", seconds=20)
+    pred = predictions(tmp_path / "p.csv", [(str(tmp_path / "u.wav"), 5, 10, "unknown", 0.4),
+                                            (str(tmp_path / "u.wav"), 10, 15, "frog", 0.9)])
+    build_review(pred, tmp_path / "r", classes=["frog", "dog"])
+    browser.open_page(driver, tmp_path / "r" / "index.html")
+    driver.execute_script("localStorage.clear()")
+    driver.refresh()
+    browser.open_page(driver, tmp_path / "r" / "index.html")
+    driver.find_elements("css selector", ".card")[1].click()  # class order: frog, then unknown
+    keys(driver, "a")
+    assert driver.find_elements("css selector", ".chooser") and exported(driver)[1]["decision"] == ""
+    keys(driver, "1")  # classes: dog, frog
+    assert (exported(driver)[1]["decision"], exported(driver)[1]["corrected_label"]) == ("corrected", "dog")

@@ -29,9 +29,12 @@ def build_review(predictions, out_dir, *, audio=None, top: int = 10, random: int
 
     out_dir = Path(out_dir)
     opts = ClipOptions(context_s=context_s, fmt=clip_format, fmax=fmax)
-    plan = plan_review(predictions, audio=audio, top=top, random=random, seed=seed, every=every,
-                       classes=classes)
+    args = dict(audio=audio, top=top, random=random, seed=seed, every=every, classes=classes)
+    plan = plan_review(predictions, **args)
     previous = check_review_folder(out_dir, plan.run_id)
+    if previous and {c["id"] for c in previous["cards"]} - {c.id for c in plan.cards}:
+        # another sampling of the same predictions: the earlier cards (and their decisions) stay
+        plan = plan_review(predictions, keep={c["id"]: c["sample"] for c in previous["cards"]}, **args)
     clips = cut_clips(plan.cards, out_dir, options=opts, previous=previous, jobs=jobs,
                       progress=progress)
     return write_page(out_dir, plan, clips, options=opts)

@@ -185,6 +185,7 @@ JS = r""""use strict";
   function decide(i, d, to) {
     if (i < 0) return;
     const c = cards[i];
+    if (d === "accepted" && c.label === "unknown") { openChooser(i); return; }  // no class to accept: pick one
     if (d === "clear") delete state[c.id];
     else if (d === "corrected" && to === c.label) state[c.id] = {d: "accepted", t: Date.now()};
     else state[c.id] = to ? {d: d, to: to, t: Date.now()} : {d: d, t: Date.now()};

@@ -207,6 +207,7 @@ def plan_review(
     seed: int = 0,
     every: bool = False,
     classes=(),
+    keep: dict[str, str] | None = None,
 ) -> ReviewPlan:
     """Read a predictions file, check it against its recordings and pick the cards.
 
@@ -225,6 +226,9 @@ def plan_review(
     classes : sequence of str
         Labels offered for relabelling besides those in the file (a model's
         classes: :func:`model_classes`).
+    keep : dict, optional
+        Card id -> sample of the cards of an earlier review of this file:
+        they stay cards whatever the new sampling, so no decision is orphaned.
 
     Raises
     ------
@@ -273,10 +277,17 @@ def plan_review(
         kept += [r for r in mine if r["end_s"] <= dur + END_TOLERANCE_S]
     if not kept:
         raise DatasetError(f"{predictions}: no detection lies within its recording; nothing to review")
+    chosen = sample_cards(kept, top=top, random=random, seed=seed, every=every)
+    if keep:
+        ids = {id(r) for r, _ in chosen}
+        extra = [(r, keep[cid]) for r in kept if id(r) not in ids
+                 and (cid := card_id(r["file"], r["start_s"], r["end_s"], r["label"])) in keep]
+        chosen = sorted(chosen + extra, key=lambda rs: (rs[0]["label"], -rs[0]["confidence"], rs[0]["file"],
+                                                        rs[0]["start_s"]))
     cards = [Card(id=card_id(r["file"], r["start_s"], r["end_s"], r["label"]), file=r["file"],
                   path=where[r["file"]], start_s=r["start_s"], end_s=min(r["end_s"], durations[r["file"]]),
                   label=r["label"], confidence=r["confidence"], top=r["top"], sample=s, row=r["row"])
-             for r, s in sample_cards(kept, top=top, random=random, seed=seed, every=every)]
+             for r, s in chosen]
     labels = {r["label"] for r in kept} | {lab for r in kept for lab, _ in r["top"]} | set(classes)
     per_class: dict[str, int] = {}
     for r in kept:
