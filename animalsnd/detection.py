@@ -349,6 +349,34 @@ def output_rule(options) -> dict:
             "unknown_below": float(options.unknown_below)}
 
 
+def scan_windows(model_dir: str | Path, paths: Sequence[Path], *, options, scores: WindowScores = WindowScores(),
+                 jobs: int = 1, progress=None) -> tuple:
+    """``predict`` on ``paths``, with the extra grids and pooling of ``scores``.
+
+    Returns ``(run, [(spans_s, probs, rows), ...])``: predict's run (its
+    results in input order; ``run.options`` the effective options) and per
+    result the windows, their (pooled) probabilities and the rows predict's
+    rule makes of them (``None`` for an unreadable input).
+    """
+    from animalsnd.predict import predict
+
+    run = predict(model_dir, list(paths), options=options, jobs=jobs, progress=progress)
+    ok = [res.path for res in run.results if res.ok]
+    shifted = [shifted_scan(model_dir, ok, s, options=run.options, jobs=jobs) for s in scores.shifts_s]
+    out = []
+    for res in run.results:
+        if not res.ok:
+            out.append(None)
+            continue
+        spans, probs, rows = res.spans_s, res.probs, res.rows
+        if not scores.plain:
+            spans, probs = interleave((spans, probs), *[g[res.path] for g in shifted if res.path in g])
+            probs = pool_windows(spans, probs, mode=scores.pooling)
+            rows = predict_rows(res.path, spans, probs, list(run.classes), run.options)
+        out.append((spans, probs, rows))
+    return run, out
+
+
 def evaluate_detection(
     model_dir: str | Path,
     recordings: str | Path | Sequence[str | Path],
@@ -375,7 +403,7 @@ def evaluate_detection(
     BundleError
         Missing or unusable model.
     """
-    from animalsnd.predict import PredictOptions, collect_inputs, predict
+    from animalsnd.predict import PredictOptions, collect_inputs
 
     options = options or PredictOptions()
     ann = read_annotations(annotations)
@@ -396,24 +424,17 @@ def evaluate_detection(
     if not by_stem:
         raise DatasetError(f"no annotated recording to score in {', '.join(map(str, paths))} "
                            f"(tables are matched by file stem: <stem>.Table.1.selections.txt, <stem>.txt)")
-    run = predict(model_dir, list(by_stem.values()), options=options, jobs=jobs, progress=progress)
+    run, scanned = scan_windows(model_dir, list(by_stem.values()), options=options, scores=scores, jobs=jobs,
+                                progress=progress)
     classes = list(run.classes)
-    ok = [res for res in run.results if res.ok]
-    shifted = [shifted_scan(model_dir, [res.path for res in ok], s, options=run.options, jobs=jobs)
-               for s in scores.shifts_s]
     files = []
-    for res in run.results:
-        if not res.ok:
+    for res, got in zip(run.results, scanned):
+        if got is None:
             problems.append(f"{res.path}: unreadable, not scored ({res.error})")
             continue
         events = check_events(ann.events[res.path.stem], duration_s=res.duration_s,
                               classes=scored_classes(classes), problems=problems)
-        spans, probs, rows = res.spans_s, res.probs, res.rows
-        if not scores.plain:
-            spans, probs = interleave((spans, probs), *[g[res.path] for g in shifted if res.path in g])
-            probs = pool_windows(spans, probs, mode=scores.pooling)
-            rows = predict_rows(res.path, spans, probs, classes, run.options)
-        files.append(ScoredFile(res.path, res.duration_s, spans, probs, rows, events))
+        files.append(ScoredFile(res.path, res.duration_s, *got, events))
     if not files:
         raise DatasetError("no annotated recording could be read")
     spans = max((f.spans_s for f in files), key=len)

@@ -281,6 +281,8 @@ def test_pool_windows_takes_the_overlapping_neighbours_only():
 
 
 def test_eval_annotations_shifted_grid_equals_the_shorter_hop(scapes, trained, runner, tmp_path):  # noqa: F811
+    import shutil
+
     from animalsnd.detection import WindowScores, evaluate_detection
     from animalsnd.predict import PredictOptions
 
@@ -295,10 +297,15 @@ def test_eval_annotations_shifted_grid_equals_the_shorter_hop(scapes, trained, r
         np.testing.assert_allclose(a.spans_s[:n], b.spans_s[:n], atol=1e-6)
         np.testing.assert_allclose(a.probs[:n], b.probs[:n], atol=0.02)
     assert shift.summary()["output"]["shifts_s"] == [0.256] and shift.hop_s == pytest.approx(0.256)
+    recs = tmp_path / "recs"
+    shutil.copytree(out, recs)
+    (recs / "broken.wav").write_bytes(b"RIFF0000WAVEfmt " + bytes(40))
+    _raven(recs / "broken.Table.1.selections.txt", [(0, 1, "chirp")])
     js = tmp_path / "pooled.json"
-    res = runner.invoke(app, ["eval", str(trained), str(out), "--annotations", str(out), "--jobs", "1", "--window",
+    res = runner.invoke(app, ["eval", str(trained), str(recs), "--annotations", str(recs), "--jobs", "1", "--window",
                               "0.512", "--hop", "0.512", "--shift", "0.256", "--pool", "max", "--json", str(js)])
     assert res.exit_code == 0, res.output
+    assert "broken.wav" in res.output and json.loads(js.read_text())["recordings"] == 4
     pooled = json.loads(js.read_text())
     assert pooled["output"]["pooling"] == "max" and pooled["map"] != shift.summary()["map"]
     base = ["eval", str(trained), str(out), "--annotations", str(out), "--jobs", "1"]
