@@ -283,3 +283,19 @@ def test_another_sampling_keeps_the_earlier_cards(field, tmp_path):
     assert len(first) == 4 and first.items() <= again.items()
     fresh = plan_review(field, top=1, random=0)
     assert len(fresh.cards) == 2 < len(again)
+
+
+def test_precision_estimate_for_all_detections():
+    from animalsnd.review.importer import precision_table
+
+    cards = [dict(id=f"t{i}", label="bird", sample="top") for i in range(2)]
+    cards += [dict(id=f"r{i}", label="bird", sample="random") for i in range(4)]
+    manifest = dict(cards=cards, detections={"bird": 100})
+    decided = [(c, "accepted" if c["id"] in ("t0", "t1", "r0", "r1") else "rejected", "x") for c in cards]
+    row = precision_table(decided, manifest)["bird"]
+    assert row["reviewed"]["precision"] == round(4 / 6, 4) and row["unbiased"]["precision"] == 0.5
+    lo, hi = wilson(2, 4)
+    assert row["estimate"] == dict(detections=100, precision=0.51,
+                                   ci95=[round((2 + 98 * lo) / 100, 4), round((2 + 98 * hi) / 100, 4)])
+    # a top card left undecided: no estimate (it would lean on the most confident alone)
+    assert precision_table(decided[1:], manifest)["bird"]["estimate"] is None

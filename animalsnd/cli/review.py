@@ -21,22 +21,24 @@ def _classes(text: Optional[str]) -> list[str]:
     return [c.strip() for c in (text or "").split(",") if c.strip()]
 
 
-def _ci(row: dict) -> str:
-    if not row["n"]:
+def _ci(row: dict | None) -> str:
+    if not row or row.get("precision") is None:
         return "—"
     lo, hi = row["ci95"]
     return f"{row['precision']:.2f} ({lo:.2f}-{hi:.2f})"
 
 
 def precision_rich(precision: dict) -> Table:
-    """Per predicted class: reviewed, accepted, precision with its 95 % interval, the same on the random draws."""
+    """Per predicted class: detections, reviewed, accepted, precision of the reviewed cards and of all detections."""
     t = Table(title="Precision from the review, Wilson 95 % interval")
-    for name in ("class", "reviewed", "accepted", "precision", "random", "precision"):
+    for name in ("class", "found", "reviewed", "accepted", "precision", "all found"):
         t.add_column(name, justify="left" if name == "class" else "right")
     for label, r in precision.items():
-        t.add_row(label, str(r["reviewed"]["n"]), str(r["reviewed"]["accepted"]), _ci(r["reviewed"]),
-                  str(r["unbiased"]["n"]), _ci(r["unbiased"]))
-    t.caption = "random: the cards drawn at random (or every detection of a class reviewed whole)"
+        est = r["estimate"]
+        t.add_row(label, str(est["detections"]) if est else "", str(r["reviewed"]["n"]),
+                  str(r["reviewed"]["accepted"]), _ci(r["reviewed"]), _ci(est))
+    t.caption = ("found: detections of the class; precision: of the reviewed cards; all found: the top cards "
+                 "as decided, the rest at the rate of the random ones")
     return t
 
 

@@ -12,7 +12,9 @@ folder.
 Precision per predicted label is accepted / reviewed, with a Wilson 95 %
 interval, over every reviewed card and over the unbiased part of the sample
 alone (the random draws, and labels reviewed whole): the top-N cards are the
-most confident and make the first figure optimistic.
+most confident and make the first figure optimistic. The estimate for all
+the label's detections counts the top cards as they were decided and the
+rest of the detections at the random cards' rate (and its interval).
 """
 
 from __future__ import annotations
@@ -133,8 +135,30 @@ def _match(rows, manifest: dict, path: Path, classes: set[str], problems: list[s
     return out, pending
 
 
-def precision_table(decided) -> dict[str, dict]:
-    """Per predicted label: reviewed, accepted, precision and its Wilson 95 % interval, overall and unbiased."""
+def _estimate(mine, cards: list[dict], detections: int) -> dict | None:
+    """Precision of all ``detections`` of a class: the top cards are a census, the random ones a sample of the rest.
+
+    ``None`` when a top card is undecided or no random card is (the estimate
+    would lean on the most confident detections alone).
+    """
+    decided = {c["id"]: d for c, d in mine}
+    top = [c for c in cards if c["sample"] == "top"]
+    if any(c["id"] not in decided for c in top):
+        return None
+    sample = [d for c, d in mine if c["sample"] in ("random", "all")]
+    if not sample:
+        return None
+    k, n = sum(d == "accepted" for d in sample), len(sample)
+    lo, hi = wilson(k, n)
+    a_top, rest = sum(decided[c["id"]] == "accepted" for c in top), max(detections - len(top), 0)
+    total = len(top) + rest
+    share = (lambda p: (a_top + rest * p) / total) if total else (lambda p: p)
+    return dict(detections=detections, precision=round(share(k / n), 4), ci95=[round(share(lo), 4), round(share(hi), 4)])
+
+
+def precision_table(decided, manifest: dict) -> dict[str, dict]:
+    """Per predicted label: precision with its Wilson 95 % interval over the reviewed cards, over the
+    random ones (``unbiased``), and estimated for all the label's detections (``estimate``)."""
     out: dict[str, dict] = {}
     for label in sorted({c["label"] for c, _, _ in decided} - {UNKNOWN}):
         mine = [(c, d) for c, d, _ in decided if c["label"] == label]
@@ -145,6 +169,8 @@ def precision_table(decided) -> dict[str, dict]:
             lo, hi = wilson(k, n)
             row[name] = dict(n=n, accepted=k, precision=round(k / n, 4) if n else None,
                              ci95=[round(lo, 4), round(hi, 4)])
+        cards = [c for c in manifest["cards"] if c["label"] == label]
+        row["estimate"] = _estimate(mine, cards, manifest.get("detections", {}).get(label, len(cards)))
         row["rejected"] = sum(d == "rejected" for _, d in mine)
         row["corrected"] = sum(d == "corrected" for _, d in mine)
         out[label] = row
@@ -255,5 +281,5 @@ def import_decisions(
     _write_ledger(out, ledger)
     mine = {(manifest["run"], c["id"]) for c, _, _ in decided}
     return ImportReport(decisions=decisions, page=page, out=out, run_id=manifest["run"],
-                        precision=precision_table(decided), written=written,
+                        precision=precision_table(decided, manifest), written=written,
                         kept=sum(k not in mine for k in ledger), pending=pending, problems=problems)
