@@ -299,3 +299,4 @@ def test_precision_estimate_for_all_detections():
                                    ci95=[round((2 + 98 * lo) / 100, 4), round((2 + 98 * hi) / 100, 4)])
     # a top card left undecided: no estimate (it would lean on the most confident alone)
     assert precision_table(decided[1:], manifest)["bird"]["estimate"] is None
+    assert precision_table(decided[1:], manifest)["bird"]["detections"] == 100

@@ -34,9 +34,8 @@ def precision_rich(precision: dict) -> Table:
     for name in ("class", "found", "reviewed", "accepted", "precision", "all found"):
         t.add_column(name, justify="left" if name == "class" else "right")
     for label, r in precision.items():
-        est = r["estimate"]
-        t.add_row(label, str(est["detections"]) if est else "", str(r["reviewed"]["n"]),
-                  str(r["reviewed"]["accepted"]), _ci(r["reviewed"]), _ci(est))
+        t.add_row(label, str(r["detections"]), str(r["reviewed"]["n"]), str(r["reviewed"]["accepted"]),
+                  _ci(r["reviewed"]), _ci(r["estimate"]))
     t.caption = ("found: detections of the class; precision: of the reviewed cards; all found: the top cards "
                  "as decided, the rest at the rate of the random ones")
     return t

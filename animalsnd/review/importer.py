@@ -170,7 +170,8 @@ def precision_table(decided, manifest: dict) -> dict[str, dict]:
             row[name] = dict(n=n, accepted=k, precision=round(k / n, 4) if n else None,
                              ci95=[round(lo, 4), round(hi, 4)])
         cards = [c for c in manifest["cards"] if c["label"] == label]
-        row["estimate"] = _estimate(mine, cards, manifest.get("detections", {}).get(label, len(cards)))
+        row["detections"] = manifest.get("detections", {}).get(label, len(cards))
+        row["estimate"] = _estimate(mine, cards, row["detections"])
         row["rejected"] = sum(d == "rejected" for _, d in mine)
         row["corrected"] = sum(d == "corrected" for _, d in mine)
         out[label] = row
