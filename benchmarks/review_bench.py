@@ -21,7 +21,7 @@ random label, all with random confidences. Then, for FLAC and Ogg clips:
 
 Writes benchmarks/out/review_bench.json. ``--screenshot PAGE PNG`` instead
 opens a review page, makes three decisions with the keyboard (accept,
-reject, accept) and saves a screenshot of it.
+reject, accept) and saves a screenshot of it (128 colours).
 """
 
 from __future__ import annotations
@@ -138,6 +138,9 @@ def screenshot(page: Path, png: Path) -> None:
         time.sleep(0.5)
         png.parent.mkdir(parents=True, exist_ok=True)
         d.save_screenshot(str(png))
+        from PIL import Image
+
+        Image.open(png).convert("RGB").quantize(128, method=Image.Quantize.MEDIANCUT).save(png, optimize=True)
         d.execute_script("localStorage.clear()")
     finally:
         d.quit()
