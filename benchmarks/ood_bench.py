@@ -24,6 +24,7 @@ Every step is the CLI a user runs; results go to
 make a reduced run, recorded as such in the JSON and in the run names.
 
     nice -n 15 python benchmarks/ood_bench.py [--models stats-mlp,birdnet-head] [--presets study,default]
+    nice -n 15 python benchmarks/ood_bench.py --models '' --presets default --audit   # the training data's shortcut only
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def main() -> None:
                      "--name", name, *(["--chain", "random"] if "chain" in recipe else [])])
         if args.audit:
             audits[preset] = audit_recipes(cache, args.recipes.split(","))
-        for model, recipe in ((m, r) for m in args.models.split(",") for r in args.recipes.split(",")):
+        for model, recipe in ((m, r) for m in args.models.split(",") if m for r in args.recipes.split(",")):
             key = f"{model}/{preset}/{recipe}{suffix}"
             tag = f"{model}-{preset}-{recipe.replace('+', '-')}{suffix}"
             models, train_json, eval_json = work / f"m-{tag}", work / f"train-{tag}.json", work / f"eval-{tag}.json"
