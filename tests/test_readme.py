@@ -61,7 +61,7 @@ def readme_commands() -> list[str]:
     cmds, in_quickstart = [], False
     for line in README.splitlines():
         if "<!-- quickstart:" in line:
-            in_quickstart = "start" in line
+            in_quickstart = "quickstart:start" in line
         text = re.sub(r"\s+#.*$", "", line).strip()
         if in_quickstart and text.startswith("animalsnd "):
             cmds.append(text)
