@@ -1,39 +1,44 @@
-"""Detection on field-like soundscapes built from a held-out fold, with the background class.
+"""Detection on field-like soundscapes built from a fold that no model trained or calibrated on.
 
-    nice -n 10 python benchmarks/soundscape_bench.py [--cache DIR] [--models DIR] [--scapes DIR]
-        [--minutes 30] [--kinds birdnet-head stats-mlp cnn1d-enhanced] [--tuned] [--windows stats-mlp:2:1]
-        [--baseline birdnet-head stats-mlp] [--augmented bg-each-100] [--calibration both]
-        [--out soundscape_bench.json]
+    nice -n 15 python benchmarks/soundscape_bench.py [--cache DIR] [--models DIR] [--scapes DIR]
+        [--minutes 30] [--kinds birdnet-head stats-mlp] [--augmented NAME [--augment-synthetic N]]
+        [--settings KIND:WINDOW:HOP:SHIFT:POOL ...] [--proxy] [--calibration on|off|both]
+        [--protocol unseen|test-fold] [--tuned] [--baseline KIND ...] [--out soundscape_bench.json]
 
 1. A cache of animal-sounds-10 prepared with ``--background ../shared/data/background``
-   (made when missing; 5 folds, seed 0; prepare's defaults, i.e. ``--cutoff auto``; other
-   prepare options, e.g. ``--preset study`` for the full band, through ``SOUNDSCAPE_PREPARE``).
-   The cache, models and soundscapes go under benchmarks/out/soundscape/ unless
-   ``--cache``/``--models``/``--scapes`` say otherwise.
-2. One model per kind trained on folds 1-4 (``--test-fold 0``; trained when missing), with
-   ``train``'s default calibration (fitted on the held-out fold 0).
-   ``--augmented NAME``: the kinds are trained with ``train --augmented NAME`` instead (models
-   under ``<models>/<kind>+NAME``); the set is made when missing with ``animalsnd augment
-   CACHE --noise ../shared/data/background --snr 0:20 --per-class 100 --name NAME``
-   (``--augment-noise``, ``--augment-snr``, ``--augment-per-class``).
-3. Soundscapes of 60 s (``--minutes`` of them) from **fold-0 clips only**, over a bed of
-   the ESC-50 rain clips (a noise no model trained on), with non-animal distractors: the
-   fold-0 clips of the background class (held out) and the ESC-50 wind clips. Calls at
-   0, 5, 10, 15, 20 dB above the bed; 20 % of the soundscapes hold no call.
-4. ``animalsnd.detection.evaluate_detection`` per model: window mAP, precision/recall/F1 of
-   predict's output (overlap >= min(1 s, half the event)), the share of the call-free
-   soundscapes given an animal label; and, clip by clip, the share of the ESC-50 wind and
-   rain clips (other source, never trained on) and of the held-out background clips given an
-   animal label. ``--calibration``: ``off`` scores the uncalibrated output (``predict
-   --no-calibration``), ``on`` the default, calibrated output (the temperature and thresholds
-   of ``calibration.json``; for a ``--test-fold 0`` model they are fitted on the clean fold-0
-   clips the soundscapes reuse, so mildly optimistic), ``both`` (default) scores each model
-   both ways (the calibrated rows are named ``... calibrated``).
-5. ``--windows KIND:WINDOW:HOP``: the same model scanned with other windows than its default.
-6. ``--baseline KIND...``: the same kinds trained on the same folds without the background
-   class (``<cache>-nobg``, the manifest minus its background rows), scored the same way.
+   (made when missing; 5 folds, seed 0; prepare's defaults; other prepare options through
+   ``SOUNDSCAPE_PREPARE``). Cache, models and soundscapes go under benchmarks/out/soundscape/
+   unless ``--cache``/``--models``/``--scapes`` say otherwise.
+2. ``--protocol unseen`` (default): fold 0 is taken out of the cache (``<cache>-no0``, the other
+   folds renumbered 0-3) and every kind is trained there with ``train --cv``: four fold models
+   (their mean is the model scored) and a calibration fitted on their out-of-fold predictions.
+   No clip of fold 0 is in any training set or in the calibration.
+   ``--protocol test-fold``: the earlier set-up, one model trained with ``--test-fold 0`` and
+   calibrated on the fold-0 clips the soundscapes reuse (optimistic).
+   ``--augmented NAME``: the kinds are trained with ``train --augmented NAME``; a missing set is
+   made with ``animalsnd augment CACHE --noise DIR --snr 0:20 --per-class 100 --name NAME``
+   (``--augment-noise``, default the background folder; ``--augment-snr``,
+   ``--augment-per-class``; ``--augment-synthetic N`` adds N generated noises,
+   ``animalsnd.soundscape.synthetic_noise``, to that noise folder).
+3. The test: 60-s soundscapes (``--minutes`` of them) from **fold-0 clips only**, over a bed of
+   the ESC-50 rain clips (a noise no model trained on), with non-animal distractors: the fold-0
+   clips of the background class and the ESC-50 wind clips. Calls at 0-20 dB above the bed;
+   20 % of the soundscapes hold no call.
+4. ``--proxy`` (unseen protocol): the same number of soundscapes from the clips of the first
+   remaining fold (fold 1 of the cache), over the ESC-50 **wind** clips, with that fold's
+   background clips as distractors (no rain anywhere), scored with the fold model that did not
+   train on that fold, calibrated on the out-of-fold predictions of the other three folds
+   (``calibration.fit_out_of_fold``). Settings are chosen on the proxy, reported on the test.
+5. ``--settings KIND:WINDOW:HOP:SHIFT:POOL``: window and hop of predict (``-``: the model's),
+   a second grid of windows SHIFT seconds later (0: none) and pooling (none, max, mean;
+   ``animalsnd.detection.WindowScores``). Without it, each kind with its defaults.
+   Every setting is scored: window mAP, precision/recall/F1 of the default output rows, and the
+   share of non-animal recordings given an animal label: the call-free soundscapes, the ESC-50
+   wind and rain clips (test only) and the held-out background clips, clip by clip.
+   ``--calibration``: ``on`` (default) the calibrated output, ``off`` predict --no-calibration.
+6. ``--baseline KIND...`` (test-fold protocol): the same kinds trained without the background class.
 
-Writes benchmarks/out/soundscape_bench.json (``--out``), again after every model scored.
+Writes benchmarks/out/soundscape_bench.json (``--out``), again after every setting scored.
 """
 
 from __future__ import annotations
@@ -60,11 +65,7 @@ def _options(calibrated: bool):
     return PredictOptions(calibrated=calibrated)
 
 
-# A calibration.json written by `train` is fitted on the test fold when there is no --cv, and the
-# soundscapes are made of that fold's clips: the calibrated scores are mildly optimistic, the
-# uncalibrated ones are scored next to them.
 UNCALIBRATED = _options(False)
-CALIBRATED = _options(True)
 
 
 def ensure_cache(cache: Path) -> None:
@@ -85,26 +86,81 @@ def ensure_model(cache: Path, models: Path, kind: str, *, tuned: bool = False, a
     return out
 
 
-def ensure_augmented(cache: Path, name: str, noise: Path, snr: str, per_class: int) -> None:
-    if (cache / "augment" / name).exists():
+def ensure_cv_model(cache: Path, models: Path, kind: str, *, tuned: bool = False,
+                    augmented: str | None = None) -> Path:
+    """``train --cv`` on ``cache`` (every fold held out in turn, calibrated out of fold)."""
+    name = (f"{kind}+{augmented}" if augmented else kind) + "-cv"
+    out = models / name
+    recipe = ["--recipe", "tuned"] if tuned and kind == "cnn1d-enhanced" else []
+    extra = ["--augmented", augmented] if augmented else []
+    if not (out / "fold-0" / "bundle.json").exists():
+        subprocess.run([sys.executable, "-m", "animalsnd", "train", str(cache), "--model", kind, "--out", str(out),
+                        "--cv", "--json", str(models / f"{name}.json"), *recipe, *extra], check=True)
+    return out
+
+
+def ensure_augmented(cache: Path, name: str, noise: Path, snr: str, per_class: int, synthetic: int = 0) -> None:
+    """The augmented set ``name`` of ``cache``; with ``synthetic`` > 0 its noise folder is ``noise``'s
+    files (linked) plus that many generated noises (:func:`animalsnd.soundscape.write_synthetic_noise`)."""
+    if (cache / "augment" / name / "config.json").exists():
         return
+    if synthetic:
+        from animalsnd.augment.noisebank import find_noise_files
+        from animalsnd.soundscape import write_synthetic_noise
+
+        mix = cache / f"noise-{name}"
+        for f in find_noise_files(noise):
+            link = mix / "source" / Path(f).relative_to(noise)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.exists():
+                link.symlink_to(Path(f).resolve())
+        write_synthetic_noise(mix / "synthetic", count=synthetic, length_s=6.0)
+        noise = mix
     subprocess.run([sys.executable, "-m", "animalsnd", "augment", str(cache), "--noise", str(noise), "--snr", snr,
                     "--per-class", str(per_class), "--name", name], check=True)
 
 
-def flagged_share(model: Path, files: list[Path], options=None) -> dict:
-    """Share of these (non-animal) clips given at least one animal label by predict's output under
-    ``options`` (and, for comparison, by the windows whose best animal class reaches probability 0.5)."""
-    from animalsnd.detection import ScoredFile, threshold_rows
-    from animalsnd.predict import predict
+def proxy_calibration(cv_model: Path, fold: int = 0, *, target: float = 0.9):
+    """Temperature and thresholds for fold model ``fold`` of a ``--cv`` run, fitted on the
+    out-of-fold predictions of the *other* folds only."""
+    from animalsnd.calibration import fit_out_of_fold
+    from animalsnd.evaluate import evaluate
 
-    run = predict(model, files, jobs=1, options=options or UNCALIBRATED)
-    hit = [r for r in run.processed if r.rows]
-    at = [r for r in run.processed
-          if threshold_rows(ScoredFile(r.path, r.duration_s, r.spans_s, r.probs, r.rows, []), run.classes, THRESHOLD)]
-    n = max(1, len(run.processed))
-    return {"clips": len(run.processed), "flagged": len(hit), "share": len(hit) / n,
-            "labels": sorted({d.label for r in hit for d in r.rows}), f"share_at_{THRESHOLD:g}": len(at) / n}
+    rep = evaluate(cv_model, jobs=1)
+    folds = [(r.result.proba, r.result.y_true) for r in rep.runs if r.fold != fold]
+    return fit_out_of_fold(folds, list(rep.classes), target=target,
+                           source=f"out-of-fold predictions of folds {sorted(r.fold for r in rep.runs if r.fold != fold)}")
+
+
+def parse_setting(text: str) -> tuple[str, float | None, float | None, float, str]:
+    """``KIND:WINDOW:HOP:SHIFT:POOL`` (``-`` for the model's window or hop)."""
+    kind, w, h, shift, pool = (text.split(":") + ["-", "-", "0", "none"])[:5] if ":" in text else (text, "-", "-", "0", "none")
+    return kind, None if w == "-" else float(w), None if h == "-" else float(h), float(shift), pool
+
+
+def setting_name(kind: str, w, h, shift: float, pool: str) -> str:
+    extra = [f"window {w:g} s, hop {h:g} s" if w is not None and h is not None else ""]
+    extra += [f"shift {shift:g} s" if shift else "", f"pool {pool}" if pool != "none" else ""]
+    extra = [e for e in extra if e]
+    return kind + (f" ({', '.join(extra)})" if extra else "")
+
+
+def flagged_share(model: Path, files: list[Path], options=None, scores=None) -> dict:
+    """Share of these (non-animal) clips given at least one animal label by the output rows under
+    ``options`` and ``scores`` (and, for comparison, by the windows whose best animal class reaches
+    probability 0.5)."""
+    from animalsnd.detection import ScoredFile, WindowScores, scan_windows, threshold_rows
+
+    if not files:
+        return {"clips": 0, "flagged": 0, "share": None, "labels": [], f"share_at_{THRESHOLD:g}": None}
+    run, got = scan_windows(model, files, options=options or UNCALIBRATED, scores=scores or WindowScores())
+    done = [(r, g) for r, g in zip(run.results, got) if g is not None]
+    hit = [g for _, g in done if g[2]]
+    at = [r for r, (spans, probs, _) in done
+          if threshold_rows(ScoredFile(r.path, r.duration_s, spans, probs, [], []), run.classes, THRESHOLD)]
+    n = max(1, len(done))
+    return {"clips": len(done), "flagged": len(hit), "share": len(hit) / n,
+            "labels": sorted({d.label for g in hit for d in g[2]}), f"share_at_{THRESHOLD:g}": len(at) / n}
 
 
 def pct(v) -> str:
@@ -127,25 +183,29 @@ def recall_by_snr(report, built) -> dict:
     return {k: {"recall": v[0] / v[1], "calls": v[1]} for k, v in sorted(tally.items(), key=lambda kv: float(kv[0][:-3]))}
 
 
-def without_background(cache: Path) -> Path:
-    """``<cache>-nobg``: the same clips and folds minus the background class (stores shared by symlink)."""
+def derived_cache(cache: Path, suffix: str, rows_of, *, n_folds: int | None = None) -> Path:
+    """``<cache><suffix>``: the manifest rows ``rows_of(rows)`` returns, over the same feature
+    stores (shared by symlink), with its own fingerprint (and ``n_folds`` folds when given)."""
     import csv
 
-    out = cache.with_name(cache.name + "-nobg")
+    out = cache.with_name(cache.name + suffix)
     if (out / "manifest.csv").exists():
         return out
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("features", "embeddings", "descriptors"):
+    for name in ("features", "embeddings", "descriptors", "augment"):
         if (cache / name).exists() and not (out / name).exists():
             (out / name).symlink_to((cache / name).resolve())
     from animalsnd.dataset import fingerprint
 
     with open(cache / "manifest.csv", newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["label"] != "background"]
+        rows = rows_of(list(csv.DictReader(f)))
     ok = [r for r in rows if r["status"] == "ok" and int(r["fold"]) >= 0]
     conf = json.loads((cache / "config.json").read_text())
     conf["fingerprint"] = fingerprint([r["sha256"] for r in ok], [r["label"] for r in ok])
-    conf.pop("background_dir", None)
+    if n_folds is not None:
+        conf["folds"] = n_folds
+    if not any(r["label"] == "background" for r in ok):
+        conf.pop("background_dir", None)
     (out / "config.json").write_text(json.dumps(conf, indent=2) + "\n")
     with open(out / "manifest.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
@@ -154,107 +214,146 @@ def without_background(cache: Path) -> Path:
     return out
 
 
+def without_background(cache: Path) -> Path:
+    """``<cache>-nobg``: the same clips and folds minus the background class."""
+    return derived_cache(cache, "-nobg", lambda rows: [r for r in rows if r["label"] != "background"])
+
+
+def without_fold(cache: Path, fold: int) -> Path:
+    """``<cache>-no<fold>``: fold ``fold`` left out (fold -1, like an unusable clip), the others
+    renumbered 0..n-2, so that ``train --cv`` on it never sees that fold, neither in training nor
+    in the out-of-fold predictions its calibration is fitted on."""
+    n = int(json.loads((cache / "config.json").read_text())["folds"])
+
+    def renumber(rows):
+        for r in rows:
+            k = int(r["fold"])
+            r["fold"] = str(-1 if k == fold else k - (k > fold) if k >= 0 else k)
+        return rows
+
+    return derived_cache(cache, f"-no{fold}", renumber, n_folds=n - 1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", type=Path, default=RUNS / "field-cache")
     ap.add_argument("--models", type=Path, default=RUNS / "field-models")
     ap.add_argument("--scapes", type=Path, default=RUNS / "field-soundscapes")
     ap.add_argument("--minutes", type=int, default=30)
-    ap.add_argument("--kinds", nargs="*", default=["birdnet-head", "stats-mlp", "cnn1d-enhanced"])
+    ap.add_argument("--kinds", nargs="*", default=["birdnet-head", "stats-mlp"])
+    ap.add_argument("--settings", nargs="*", default=[], metavar="KIND:WINDOW:HOP:SHIFT:POOL",
+                    help="score these settings (replaces --kinds' defaults)")
+    ap.add_argument("--protocol", choices=["unseen", "test-fold"], default="unseen")
+    ap.add_argument("--proxy", action="store_true", help="also score every setting on the wind proxy")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="soundscape_bench.json")
     ap.add_argument("--tuned", action="store_true", help="train cnn1d-enhanced with --recipe tuned")
-    ap.add_argument("--windows", nargs="*", default=[], metavar="KIND:WINDOW:HOP",
-                    help="also score KIND with predict's --window WINDOW --hop HOP (seconds)")
     ap.add_argument("--baseline", nargs="*", default=[], metavar="KIND",
-                    help="also train and score these kinds on the same folds without the background class")
+                    help="test-fold protocol: also train and score these kinds without the background class")
     ap.add_argument("--augmented", default=None, metavar="NAME",
                     help="train the kinds with train --augmented NAME (the set made when missing)")
     ap.add_argument("--augment-noise", type=Path, default=BACKGROUND, help="noise folder of a missing augmented set")
     ap.add_argument("--augment-snr", default="0:20", help="SNR range of a missing augmented set")
     ap.add_argument("--augment-per-class", type=int, default=100, help="copies per class of a missing augmented set")
-    ap.add_argument("--calibration", choices=["off", "on", "both"], default="both",
-                    help="score the uncalibrated output, the calibrated (default) output, or both")
+    ap.add_argument("--augment-synthetic", type=int, default=0, help="generated noises added to a missing set's noise")
+    ap.add_argument("--calibration", choices=["off", "on", "both"], default="on",
+                    help="score the calibrated (default) output, the uncalibrated one, or both")
     a = ap.parse_args()
     require(REAL_DATA)
     require(BACKGROUND)
     rain, wind = require(NOISE_DIR / "rain"), require(NOISE_DIR / "wind")
 
     from animalsnd.augment.noisebank import find_noise_files
-    from animalsnd.detection import evaluate_detection, score_files
+    from animalsnd.detection import WindowScores, evaluate_detection, score_files
+    from animalsnd.predict import PredictOptions
     from animalsnd.soundscape import SoundscapeSpec, build, fold_clips
 
     ensure_cache(a.cache)
+    unseen = a.protocol == "unseen"
+    train_cache = without_fold(a.cache, 0) if unseen else a.cache
     spec = SoundscapeSpec(fold=0, recordings=a.minutes, length_s=60.0, sr=32000, seed=a.seed)
     t0 = time.perf_counter()
     built = build(a.cache, a.scapes, noise_dir=rain, spec=spec, distractor_dirs=[wind])
-    print(f"built {len(built)} soundscapes in {time.perf_counter() - t0:.0f} s -> {a.scapes}")
+    print(f"built {len(built)} test soundscapes in {time.perf_counter() - t0:.0f} s -> {a.scapes}")
     _, held_bg = fold_clips(a.cache, 0)
     esc = find_noise_files(rain) + find_noise_files(wind)
+    sets = {"test": {"scapes": a.scapes, "built": built, "clips": {"esc_noise_clips": esc,
+                                                                   "held_out_background_clips": held_bg}}}
+    if a.proxy and unseen:
+        proxy_dir = a.scapes.with_name(a.scapes.name + "-proxy-wind")
+        pspec = SoundscapeSpec(fold=0, recordings=a.minutes, length_s=60.0, sr=32000, seed=a.seed + 1)
+        pbuilt = build(train_cache, proxy_dir, noise_dir=wind, spec=pspec)
+        _, proxy_bg = fold_clips(train_cache, 0)
+        sets["proxy"] = {"scapes": proxy_dir, "built": pbuilt, "clips": {"held_out_background_clips": proxy_bg}}
+        print(f"built {len(pbuilt)} proxy soundscapes (wind bed, fold 1 of the cache) -> {proxy_dir}")
     results = {}
 
     def save() -> None:
         write_json(a.out, {
-            "cache": str(a.cache), "models": str(a.models), "soundscapes": str(a.scapes),
+            "cache": str(a.cache), "train_cache": str(train_cache), "models": str(a.models),
+            "soundscapes": {k: str(v["scapes"]) for k, v in sets.items()}, "protocol": a.protocol,
             "prepare": PREPARE, "augmented": a.augmented, "calibration": a.calibration,
             "spec": {**spec.__dict__, "noise_bed": str(rain), "distractors": ["fold-0 background clips", str(wind)]},
-            "calls": sum(len(sc.calls) for sc in built), "minutes": a.minutes, "results": results,
+            "proxy": None if "proxy" not in sets else {"noise_bed": str(wind), "calls": "fold 1 of the cache",
+                                                       "distractors": "fold-1 background clips"},
+            "calls": {k: sum(len(sc.calls) for sc in v["built"]) for k, v in sets.items()},
+            "minutes": a.minutes, "results": results,
         })
 
-    def score(name: str, model: Path, options=None) -> None:
-        from dataclasses import replace
-
-        ways = {"off": [False], "on": [True], "both": [False, True]}[a.calibration]
-        for calibrated in ways:
-            opts = replace(options or UNCALIBRATED, calibrated=calibrated)
-            score_one(f"{name} calibrated" if calibrated else name, model, opts)
-            save()
-
-    def score_one(name: str, model: Path, options) -> None:
+    def score_one(which: str, model: Path, options, scores) -> dict:
         t0 = time.perf_counter()
-        rep = evaluate_detection(model, a.scapes, a.scapes, jobs=1, options=options)
+        st = sets[which]
+        rep = evaluate_detection(model, st["scapes"], st["scapes"], jobs=1, options=options, scores=scores)
         s = rep.summary()
         s["scan_seconds"] = round(time.perf_counter() - t0, 1)
-        s["recall_by_snr"] = recall_by_snr(rep, built)
+        s["recall_by_snr"] = recall_by_snr(rep, st["built"])
         at = score_files(rep.files, rep.classes, thresholds=THRESHOLD)
         s[f"at_{THRESHOLD:g}"] = {"overall": at["overall"], "empty_flagged": at["empty_flagged"]}
-        s["calibrated"] = bool(options.calibrated)
-        if options.calibrated:
-            from animalsnd.calibration import load_calibration
-
-            cal = load_calibration(model, rep.classes)
-            s["calibration"] = None if cal is None else {
-                "temperature": cal.temperature, "thresholds": cal.thresholds,
-                "target_precision": cal.target_precision, "source": cal.source}
-        s["esc_noise_clips"] = flagged_share(model, esc, options)
-        s["held_out_background_clips"] = flagged_share(model, [Path(p) for p in held_bg], options)
-        results[name] = s
+        for key, clips in st["clips"].items():
+            s[key] = flagged_share(model, [Path(c) for c in clips], options, scores)
+        flagged = round(s["empty_flagged"] * s["empty_recordings"]) if s["empty_recordings"] else 0
+        n = s["empty_recordings"]
+        for key in st["clips"]:
+            flagged, n = flagged + s[key]["flagged"], n + s[key]["clips"]
+        s["non_animal"] = {"recordings": n, "flagged": flagged, "share": flagged / n if n else None}
         o = s["overall"]
-        print(f"{name}: window mAP {s['map'] or 0:.3f}; default output P {o['precision']:.3f} R {o['recall']:.3f} "
-              f"F1 {o['f1']:.3f}; call-free soundscapes flagged {pct(s['empty_flagged'])}; ESC wind/rain clips "
-              f"flagged {s['esc_noise_clips']['share']:.0%}; held-out background clips flagged "
-              f"{s['held_out_background_clips']['share']:.0%}")
-        o = s[f"at_{THRESHOLD:g}"]["overall"]
-        print(f"  at confidence >= {THRESHOLD:g}: P {o['precision']:.3f} R {o['recall']:.3f} F1 {o['f1']:.3f}; call-free "
-              f"flagged {pct(s[f'at_{THRESHOLD:g}']['empty_flagged'])}; ESC clips flagged "
-              f"{s['esc_noise_clips'][f'share_at_{THRESHOLD:g}']:.0%}")
-        print("  recall by SNR: " + ", ".join(f"{k} {v['recall']:.2f}" for k, v in s["recall_by_snr"].items()))
-    if a.augmented:
-        ensure_augmented(a.cache, a.augmented, a.augment_noise, a.augment_snr, a.augment_per_class)
-    aug = f" +{a.augmented}" if a.augmented else ""
-    for kind in a.kinds:
-        score(kind + aug, ensure_model(a.cache, a.models, kind, tuned=a.tuned, augmented=a.augmented))
-    for variant in a.windows:
-        from animalsnd.predict import PredictOptions
+        print(f"  {which}: window mAP {s['map'] or 0:.3f}; output P {o['precision']:.3f} R {o['recall']:.3f} "
+              f"F1 {o['f1']:.3f}; non-animal recordings labelled {flagged} of {n} ({pct(s['non_animal']['share'])})"
+              f"; {s['scan_seconds']:.0f} s")
+        return s
 
-        kind, w, h = variant.split(":")
-        score(f"{kind}{aug} (window {w} s, hop {h} s)",
-              ensure_model(a.cache, a.models, kind, tuned=a.tuned, augmented=a.augmented),
-              PredictOptions(window_s=float(w), hop_s=float(h), calibrated=False))
-    if a.baseline:
+    if a.augmented:
+        ensure_augmented(train_cache, a.augmented, a.augment_noise, a.augment_snr, a.augment_per_class,
+                         a.augment_synthetic)
+    settings = [parse_setting(x) for x in a.settings] or [(k, None, None, 0.0, "none") for k in a.kinds]
+    aug = f" +{a.augmented}" if a.augmented else ""
+    ways = {"off": [False], "on": [True], "both": [False, True]}[a.calibration]
+    proxy_cal = {}
+    for kind, w, h, shift, pool in settings:
+        model = (ensure_cv_model(train_cache, a.models, kind, tuned=a.tuned, augmented=a.augmented) if unseen
+                 else ensure_model(train_cache, a.models, kind, tuned=a.tuned, augmented=a.augmented))
+        scores = WindowScores(shifts_s=(shift,) if shift else (), pooling=pool)
+        for calibrated in ways:
+            name = setting_name(kind + aug, w, h, shift, pool) + (" calibrated" if calibrated else "")
+            print(name)
+            entry = {"test": score_one("test", model, PredictOptions(window_s=w, hop_s=h, calibrated=calibrated),
+                                       scores)}
+            if "proxy" in sets:
+                if calibrated and model not in proxy_cal:
+                    proxy_cal[model] = proxy_calibration(model)
+                cal = proxy_cal.get(model) if calibrated else None
+                opts = PredictOptions(window_s=w, hop_s=h, calibrated=False,
+                                      temperature=cal.temperature if cal else 1.0,
+                                      thresholds=tuple(sorted(cal.thresholds.items())) if cal else ())
+                entry["proxy"] = score_one("proxy", model / "fold-0", opts, scores)
+            results[name] = entry
+            save()
+    if a.baseline and not unseen:
         nobg = without_background(a.cache)
         for kind in a.baseline:
-            score(f"{kind} (no background class)", ensure_model(nobg, a.models.with_name(a.models.name + "-nobg"), kind))
+            model = ensure_model(nobg, a.models.with_name(a.models.name + "-nobg"), kind)
+            results[f"{kind} (no background class)"] = {"test": score_one("test", model, UNCALIBRATED, WindowScores())}
+            save()
     save()
 
 
