@@ -42,20 +42,31 @@ def test_stages_follow_their_probabilities_and_do_what_they_record():
         p = chain.params
         seen["room"] += p["room"]["rt60_s"] is not None
         seen["eq"] += p["eq"]["shelf_hz"] is not None
+        seen["lowpass"] += p["lowpass"]["corner_hz"] is not None
         seen["gain"] += p["gain"]["gain_db"] is not None
         seen["rate"] += p["rate"]["rate"] is not None
         seen["codec"] += p["codec"]["codec"] is not None
         if p["rate"]["rate"] == 8000:
             assert effective_bandwidth(z, 16000) <= 4100  # nothing above the 8 kHz chain's Nyquist
+        if p["lowpass"]["corner_hz"] and p["codec"]["codec"] is None and p["gain"]["peak_dbfs"] < -1:
+            assert effective_bandwidth(z, 16000) <= p["lowpass"]["corner_hz"] + 50  # nor above the roll-off
         if p["codec"]["codec"] is None and p["rate"]["rate"] in (None, 16000, 22050) and p["gain"]["peak_dbfs"] < -1:
             assert peak_dbfs(z) == pytest.approx(p["gain"]["peak_dbfs"], abs=0.3)  # the drawn level
         assert describe_params(p)
     assert seen["gain"] == 60
-    for k in ("room", "eq", "rate", "codec"):
+    for k in ("room", "eq", "lowpass", "rate", "codec"):
         assert abs(seen[k] / 60 - DEFAULT_P[k]) < 0.25, (k, seen[k])
     off = RandomChain(sr=16000, p={k: 0.0 for k in DEFAULT_P})
     np.testing.assert_array_equal(off(y, np.random.default_rng(0)), y)
     assert describe_params(off.params) == "unchanged"
+
+
+def test_a_chain_stored_before_a_stage_existed_renders_without_it():
+    y = _wide()
+    chain = RandomChain(sr=16000, p={"lowpass": 0.0})
+    z = chain(y, np.random.default_rng(3))
+    old = {k: v for k, v in chain.params.items() if k != "lowpass"}
+    np.testing.assert_array_equal(apply_chain(y, 16000, old), z)
 
 
 def test_options_are_validated():
@@ -117,7 +128,7 @@ def test_chain_copies_are_the_noise_copies_through_a_recorded_chain(tiny, tmp_pa
     shutil.rmtree(cache / "augment/chained")
     fresh = build_augmented(cache, noise, per_class=3, name="chained", jobs=2, seed=4, chain="random")
     assert [r["chain"] for r in fresh.rows] == [r["chain"] for r in chained]  # same seed, same chains
-    assert json.loads((cache / "augment/chained/config.json").read_text())["chain"]["version"] == 1
+    assert json.loads((cache / "augment/chained/config.json").read_text())["chain"]["version"] == 2
 
 
 def test_vector_models_re_render_the_chain_and_use_training_clips_only(tiny, tmp_path):

@@ -3,8 +3,9 @@
 :class:`RandomChain` renders a clip as a randomly drawn recorder would have
 stored it, stage by stage in the order of a real chain::
 
-    room (Room)  ->  microphone colouring (Equalizer)  ->  input level and
-    soft clipping (PeakGain)  ->  storage rate (LowRate)  ->  encoding (Codec)
+    room (Room)  ->  microphone colouring (Equalizer)  ->  roll-off (LowPass)
+    ->  input level and soft clipping (PeakGain)  ->  storage rate (LowRate)
+    ->  encoding (Codec)
 
 Each stage is applied with its own probability and draws its own parameters;
 the drawn parameters of all stages (:attr:`RandomChain.params`, JSON-ready,
@@ -26,17 +27,18 @@ from animalsnd.augment._draw import check_probability, check_sr
 from animalsnd.augment.codec import Codec, available_codecs
 from animalsnd.augment.eq import Equalizer
 from animalsnd.augment.gain import PeakGain
+from animalsnd.augment.lowpass import LowPass
 from animalsnd.augment.lowrate import DEFAULT_RATES, LowRate
 from animalsnd.augment.room import Room
 from animalsnd.errors import ConfigError
 
 __all__ = ["CHAIN_CHOICES", "CHAIN_VERSION", "DEFAULT_P", "RandomChain", "apply_chain", "parse_chain"]
 
-CHAIN_VERSION = 1  # bump when a stage's definition or the defaults change
+CHAIN_VERSION = 2  # bump when a stage's definition or the defaults change (2: the low-pass stage)
 CHAIN_CHOICES = ("none", "random")
 #: Probability of each stage in ``--chain random``.
-DEFAULT_P = {"room": 0.25, "eq": 0.7, "gain": 1.0, "rate": 0.5, "codec": 0.5}
-_STAGES = ("room", "eq", "gain", "rate", "codec")
+DEFAULT_P = {"room": 0.25, "eq": 0.7, "lowpass": 0.3, "gain": 1.0, "rate": 0.5, "codec": 0.5}
+_STAGES = ("room", "eq", "lowpass", "gain", "rate", "codec")
 
 
 def parse_chain(text: str | None) -> str | None:
@@ -78,6 +80,7 @@ class RandomChain:
         self.stages = {
             "room": Room(p=probs["room"]),
             "eq": Equalizer(p=probs["eq"]),
+            "lowpass": LowPass(p=probs["lowpass"]),
             "gain": PeakGain(p=probs["gain"]),
             "rate": LowRate(DEFAULT_RATES, p=probs["rate"]),
             "codec": Codec(codecs, p=probs["codec"]),
@@ -94,6 +97,8 @@ class RandomChain:
             stage = self.stages[name]
             if rng is not None:
                 stage.randomize(x, rng) if name == "gain" else stage.randomize(rng)
+            elif name not in self.params:  # a chain stored before this stage existed
+                continue
             else:
                 stage.params = dict(self.params[name])
             x = stage.apply(x) if name == "gain" else stage.apply(x, sr=self.sr)
@@ -133,6 +138,8 @@ def describe_params(params: dict) -> str:
         parts.append(f"room {r['rt60_s']:.2f} s at {r['wet_db']:.0f} dB")
     if (e := params.get("eq", {})).get("shelf_hz"):
         parts.append(f"low cut {e['lowcut_hz']:.0f} Hz, shelf {e['shelf_db']:+.1f} dB at {e['shelf_hz']:.0f} Hz")
+    if (lp := params.get("lowpass", {}).get("corner_hz")):
+        parts.append(f"low-pass {lp / 1000:.1f} kHz")
     if (g := params.get("gain", {})).get("peak_dbfs") is not None:
         parts.append(f"peak {g['peak_dbfs']:+.1f} dBFS")
     if (rate := params.get("rate", {}).get("rate")):
