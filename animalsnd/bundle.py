@@ -25,6 +25,7 @@ import re
 import shutil
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,6 @@ MODEL_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"
 FORMAT_VERSION = 1
 _REQUIRED = ("classes", "input", "format")
-INPUT_KINDS = ("logmel", "birdnet", "stats")  # birdnet: pooled embeddings (animalsnd.heads.birdnet_head);
-#                                               stats: clip descriptors (animalsnd.heads.stats_head)
 
 
 def import_tensorflow():
@@ -193,13 +192,19 @@ def to_tflite(model: Any) -> bytes:
 
 @dataclass
 class Bundle:
-    """A loaded model bundle; the Keras model is loaded on first use."""
+    """A loaded model bundle; the model is loaded on first use.
+
+    ``loader(path)`` reads the model file (its family's, see
+    :func:`animalsnd.families.open_bundle`); without one it is a plain Keras
+    model whose custom layers, if any, are registered already.
+    """
 
     path: Path
     classes: list[str]
     cfg: FeatureConfig
     meta: dict
     _model: Any = field(default=None, repr=False)
+    loader: Callable[[Path], Any] | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -211,13 +216,14 @@ class Bundle:
 
     @property
     def kind(self) -> str:
-        """What the model takes: ``logmel`` features or ``birdnet`` pooled embeddings."""
+        """What the model takes: the ``input.kind`` its family wrote (``logmel`` features, ...)."""
         return self.meta["input"]["kind"]
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """Shape of one model input: ``(frames, n_mels)``, or ``(dim,)`` for embeddings."""
-        return self.cfg.shape if self.kind == "logmel" else (int(self.meta["input"]["dim"]),)
+        """Shape of one model input: ``(dim,)`` for per-clip vectors, else ``(frames, n_mels)``."""
+        dim = self.meta["input"].get("dim")
+        return self.cfg.shape if dim is None else (int(dim),)
 
     @property
     def test_shas(self) -> list[str]:
@@ -276,11 +282,9 @@ class Bundle:
     def model(self):
         if self._model is None:
             import_tensorflow()
-            from animalsnd.models import load_model
-
             path = self.owned_file(MODEL_FILE)
             try:
-                model = load_model(path)
+                model = (self.loader or _keras_model)(path)
             except AnimalsndError:
                 raise
             except Exception as exc:
@@ -317,6 +321,12 @@ class Bundle:
         return np.concatenate(out).astype(np.float32, copy=False)
 
 
+def _keras_model(path: Path):
+    import keras
+
+    return keras.models.load_model(str(path), compile=False)
+
+
 def _shape(model, attr: str):
     try:
         shape = getattr(model, attr)
@@ -330,8 +340,11 @@ def _one_line(exc: BaseException) -> str:
     return (lines[-1] if lines else type(exc).__name__)[:200]
 
 
-def load_bundle(model_dir: str | Path) -> Bundle:
+def load_bundle(model_dir: str | Path, *, check_meta: Callable[[dict], None] | None = None) -> Bundle:
     """Read ``bundle.json``; the model itself is loaded lazily.
+
+    ``check_meta(meta)`` raises ValueError when the ``input`` section lacks
+    what the bundle's family needs (:func:`animalsnd.families.open_bundle`).
 
     Raises
     ------
@@ -351,12 +364,10 @@ def load_bundle(model_dir: str | Path) -> Bundle:
         missing = [k for k in _REQUIRED if k not in meta]
         if missing:
             raise ValueError(f"missing {', '.join(missing)}")
-        if meta["input"].get("kind") not in INPUT_KINDS:
+        if not isinstance(meta["input"].get("kind"), str) or not meta["input"]["kind"]:
             raise ValueError(f"unknown input kind {meta['input'].get('kind')!r}")
-        if meta["input"]["kind"] == "birdnet" and not all(k in meta["input"] for k in ("backbone", "pool", "dim")):
-            raise ValueError("birdnet input without backbone, pool or dim")
-        if meta["input"]["kind"] == "stats" and not all(k in meta["input"] for k in ("spec", "dim")):
-            raise ValueError("stats input without spec or dim")
+        if check_meta is not None:
+            check_meta(meta)
         cfg = FeatureConfig.from_dict(meta["input"]["feature"])
         classes = [str(c) for c in meta["classes"]]
         if len(classes) < 2:

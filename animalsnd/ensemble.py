@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from animalsnd.bundle import find_bundles, load_bundle
+from animalsnd.families import open_bundles
 
 
 class FoldAverage:
@@ -47,10 +47,10 @@ class FoldAverage:
 
 def load_model(path: str | Path):
     """A single bundle, or the :class:`FoldAverage` of a ``--cv`` folder."""
-    paths = find_bundles(path)
-    if len(paths) == 1:
-        return load_bundle(paths[0])
-    return FoldAverage([load_bundle(p) for p in paths], path)
+    bundles = open_bundles(path)
+    if len(bundles) == 1:
+        return bundles[0]
+    return FoldAverage(bundles, path)
 
 
 def own_cache(bundles: list, data: str | Path) -> bool:
@@ -60,7 +60,7 @@ def own_cache(bundles: list, data: str | Path) -> bool:
     its own held-out fold, as without ``--data``.
     """
     from animalsnd.cache import read_config
-    from animalsnd.evaluate import is_cache
+    from animalsnd.inputs import is_cache
 
     data = Path(data)
     if not is_cache(data):

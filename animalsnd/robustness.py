@@ -24,7 +24,7 @@ from animalsnd.config import FeatureConfig
 from animalsnd.errors import AudioError, ConfigError
 from animalsnd.features import logmel
 
-__all__ = ["noisy_features", "noisy_inputs", "noisy_vectors"]
+__all__ = ["noisy_features", "noisy_vectors"]
 
 
 def _mixed(path: str, index: int, sr: int, noise_root: str, noise_names: tuple[str, ...], snr_db: float,
@@ -155,22 +155,6 @@ def noisy_features(
     """
     return _noisy(_noisy_one, (cfg,), paths, noise_dir, sr=cfg.sr, empty_shape=cfg.shape, snr_db=snr_db,
                   seed=seed, jobs=jobs, progress=progress, return_snr=return_snr)
-
-
-def noisy_inputs(paths: list[str], bundle, noise_dir: str | Path,
-                 **options) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """A bundle's inputs for evaluation clips with background noise at one SNR.
-
-    Log-Mel bundles get :func:`noisy_features`, ``birdnet-head`` and
-    ``stats-mlp`` bundles :func:`noisy_vectors`. ``options`` (``snr_db``,
-    ``seed``, ``jobs``, ``progress``, ``return_snr``) and errors are those of
-    :func:`noisy_features`; ``X`` has shape ``(n, *bundle.input_shape)``.
-    """
-    if bundle.kind == "logmel":
-        return noisy_features(paths, bundle.cfg, noise_dir, **options)
-    return noisy_vectors(paths, bundle.kind, noise_dir, pool=bundle.meta["input"].get("pool", ""),
-                         fmax=bundle.cfg.fmax,
-                         **options)
 
 
 def noisy_vectors(paths: list[str], kind: str, noise_dir: str | Path, *, pool: str = "", fmax: float | None = None,

@@ -187,7 +187,7 @@ def check_store(store: Path, *, create: bool = True) -> None:
 
 
 # ------------------------------------------------------------------ worker side
-def _once(key: tuple, make: Callable):
+def once(key: tuple, make: Callable):
     """Per-process memo of what every run of a worker reads (inputs, augmented sets)."""
     if key not in _memo:
         if len(_memo) >= 6:
@@ -196,42 +196,6 @@ def _once(key: tuple, make: Callable):
     return _memo[key]
 
 
-def _stamp(cache_dir: Path) -> tuple:
+def cache_stamp(cache_dir: Path) -> tuple:
+    """When the cache was last prepared (its config and manifest times): part of what a worker memoises under."""
     return tuple(os.stat(cache_dir / n).st_mtime_ns for n in ("config.json", "manifest.csv"))
-
-
-def compare_run(cache_dir: str, variant, config, fold: int, aug, snrs, eval_noise, store: str, key: str,
-                noise_source: dict) -> dict:
-    """One compare run in a worker: train, score, write its record to the store."""
-    from animalsnd.cache import load_features
-    from animalsnd.compare import _train_one, store_run
-
-    cache = Path(cache_dir)
-    stamp = _stamp(cache)
-    fs = _once(("features", cache_dir, stamp), lambda: load_features(cache))
-    loaded_aug = _once(("augmented", cache_dir, stamp), dict)
-    noisy = _once(("noisy", cache_dir, stamp, str(eval_noise)), dict)
-    if noisy and next(iter(noisy))[0] != fold:
-        noisy.clear()  # one fold's noisy inputs at a time
-    rec = _train_one(fs, cache, variant, config, fold, aug, loaded_aug, snrs, eval_noise, noisy, 1)
-    return store_run(Path(store), key, rec, noise_source)
-
-
-def train_fold_run(cache_dir: str, config, fold: int, out_dir: str | None, augmented: str | None,
-                   export_tflite: bool):
-    """One ``train --cv`` fold in a worker; its bundle goes to ``out_dir`` (the model is not returned)."""
-    from animalsnd.compare import _free_keras
-    from animalsnd.train import load_augmented_for, load_inputs, train_fold
-
-    cache = Path(cache_dir)
-    stamp = _stamp(cache)
-    fs = _once(("inputs", cache_dir, stamp, config.model, config.pool), lambda: load_inputs(cache, config, jobs=1))
-    aug = None
-    if augmented:
-        aug = _once(("augmented", cache_dir, stamp, augmented),
-                    lambda: load_augmented_for(cache, augmented, classes=fs.classes, shape=fs.cfg.shape))
-    res = train_fold(fs, config=config, test_fold=fold, out_dir=out_dir, cache_dir=cache, augmented=aug,
-                     export_tflite=export_tflite)
-    res.model = None
-    _free_keras()
-    return res

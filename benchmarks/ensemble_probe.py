@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 def _probe(args) -> int:
     from animalsnd.bundle import load_bundle
     from animalsnd.cache import load_features
-    from animalsnd.evaluate import _check_cfg, load_data
+    from animalsnd.evaluate import load_data
+    from animalsnd.inputs import check_cfg as _check_cfg
 
     fs = load_features(args.cache)
     folds = np.asarray(fs.folds)

@@ -114,7 +114,7 @@ def noisy_run(runner, out, held, tmp_path):
 
     from animalsnd.bundle import load_bundle
     from animalsnd.cli import app
-    from animalsnd.robustness import noisy_inputs
+    from animalsnd.families import noisy_inputs
 
     noise = tmp_path / "noise"
     noise.mkdir()

@@ -8,7 +8,7 @@ from test_birdnet_head import needs_model
 def _head_bundle(path, hidden):
     from animalsnd.bundle import save_bundle
     from animalsnd.config import FeatureConfig
-    from animalsnd.heads.birdnet_head import build_head
+    from animalsnd.families.birdnet_head import build_head
 
     rng = np.random.default_rng(0)
     model = build_head(8, 3, mean=rng.standard_normal(8), variance=rng.random(8) + 0.5, hidden=hidden)
@@ -20,7 +20,7 @@ def _head_bundle(path, hidden):
 @pytest.mark.parametrize("hidden", [0, 16])
 def test_numpy_head_equals_keras(tmp_path, rng, hidden):
     from animalsnd.bundle import load_bundle
-    from animalsnd.heads.numpy_head import load_numpy_head
+    from animalsnd.families.numpy_head import load_numpy_head
 
     _head_bundle(tmp_path / "m", hidden=hidden)
     b = load_bundle(tmp_path / "m")
@@ -31,7 +31,7 @@ def test_numpy_head_equals_keras(tmp_path, rng, hidden):
 
 
 def test_numpy_head_refuses_other_models(tmp_path):
-    from animalsnd.heads.numpy_head import load_numpy_head
+    from animalsnd.families.numpy_head import load_numpy_head
 
     (tmp_path / "model.keras").write_bytes(b"not a zip")
     assert load_numpy_head(tmp_path / "model.keras") is None
@@ -40,7 +40,7 @@ def test_numpy_head_refuses_other_models(tmp_path):
 @needs_model
 def test_split_embedder_gives_the_same_features(rng):
     from animalsnd.backbones import birdnet
-    from animalsnd.heads.birdnet_workers import SplitEmbedder, banded_features
+    from animalsnd.families.birdnet_workers import SplitEmbedder, banded_features
 
     w = (0.1 * rng.standard_normal((5, birdnet.WINDOW_SAMPLES))).astype(np.float32)
     one = birdnet.BirdNetEmbedder(num_threads=1)

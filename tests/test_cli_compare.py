@@ -79,9 +79,9 @@ def test_report_only_lists_missing_runs(first, env, runner):
 
 
 def test_ctrl_c_keeps_finished_runs(env, runner, monkeypatch):
-    import animalsnd.compare
+    import animalsnd.compare.run
 
-    real, calls = animalsnd.compare._train_one, []
+    real, calls = animalsnd.compare.run._train_one, []
 
     def interrupt_second(*a, **kw):
         calls.append(1)
@@ -89,7 +89,7 @@ def test_ctrl_c_keeps_finished_runs(env, runner, monkeypatch):
             raise KeyboardInterrupt
         return real(*a, **kw)
 
-    monkeypatch.setattr(animalsnd.compare, "_train_one", interrupt_second)
+    monkeypatch.setattr(animalsnd.compare.run, "_train_one", interrupt_second)
     # --jobs 1: the runs in this process, where _train_one is patched
     args = ["compare", str(env["cache"]), "--variants", "baseline", "--folds", "2", "--epochs", "2", "--jobs", "1"]
     res = runner.invoke(app, args)
@@ -97,7 +97,7 @@ def test_ctrl_c_keeps_finished_runs(env, runner, monkeypatch):
     store = env["cache"] / "compare" / "runs"
     assert res.output.strip().splitlines()[-1] == (
         f"Error: interrupted; 1 run(s) finished in this call are stored in {store} and a re-run resumes from there")
-    monkeypatch.setattr(animalsnd.compare, "_train_one", real)
+    monkeypatch.setattr(animalsnd.compare.run, "_train_one", real)
     res = runner.invoke(app, args)
     assert res.exit_code == 0 and "trained 1 run(s), reused 1" in res.output
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import animalsnd.predict as predict_mod
+import animalsnd.predict.run as predict_mod
 from animalsnd.cli import app
 from animalsnd.config import FeatureConfig
-from animalsnd.predict import Predictor
+from animalsnd.families.logmel_runtime import Predictor, _litert_available
 from audiogen import make_dataset
 
 TINY = FeatureConfig(sr=8000, n_mels=16, n_fft=256, hop_length=128, frames=32)  # 0.512 s windows
@@ -180,7 +180,7 @@ def test_real_bundles_keras_tflite_and_fold_mean(runner, trained, tmp_path):
     np.testing.assert_allclose(results[("cv", "keras")], mean, atol=2e-4)  # folds are averaged
     np.testing.assert_allclose(results[("cv", "auto")], mean, atol=2e-4)
     pred = predict_mod.load_predictor(trained / "cv")
-    expected = "tflite" if predict_mod._litert_available() else "keras"  # LiteRT is optional
+    expected = "tflite" if _litert_available() else "keras"  # LiteRT is optional
     assert len(pred.bundles) == 2 and pred.runtime == expected
 
 

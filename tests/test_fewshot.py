@@ -7,7 +7,7 @@ import pytest
 from conftest_train import FAST_CLI, clip, tiny, tiny_features  # noqa: F401  (fixtures)
 
 from animalsnd.errors import ConfigError
-from animalsnd.fewshot import TEMPERATURE, Views, nt_xent, prototypes, select_shots
+from animalsnd.families.protonet import TEMPERATURE, Views, nt_xent, prototypes, select_shots
 from animalsnd.train import TrainConfig
 
 PROTO_FAST = dict(epochs=2, batch_size=8, time_width=4, freq_width=3, model_options={"filters": [8, 16, 16],

@@ -9,8 +9,8 @@ from animalsnd.cache import compute_features
 from animalsnd.config import FeatureConfig
 from animalsnd.errors import BundleError, ConfigError
 from animalsnd.features import fit_frames
+from animalsnd.families.logmel_runtime import Predictor
 from animalsnd.predict import (
-    Predictor,
     PredictOptions,
     WindowFeatures,
     WindowPlan,

@@ -7,7 +7,7 @@ import soundfile as sf
 
 from animalsnd.cli import app
 from animalsnd.predict import Detection, PredictOptions
-from animalsnd.rows import drop_padded_tail, per_file_rows, separate
+from animalsnd.predict.detections import drop_padded_tail, per_file_rows, separate
 from conftest_train import SR, clip, tiny, trained  # noqa: F401  (fixtures)
 
 

@@ -10,7 +10,7 @@ from conftest_train import SR, clip, noisy_run, tiny  # noqa: F401  (fixture)
 from animalsnd import descriptors as D
 from animalsnd.cli import app
 from animalsnd.errors import BundleError, ConfigError
-from animalsnd.heads.stats_head import StatsPlan, describe_windows
+from animalsnd.families.stats_mlp import StatsPlan, describe_windows
 
 FAST = ["--epochs", "3", "--batch-size", "8"]
 
@@ -222,9 +222,10 @@ def test_compare_runs_stats_mlp_on_descriptors(tiny):
 
 
 def test_shots_keep_that_many_training_clips_per_class(runner, tiny, tmp_path, monkeypatch):
+    import animalsnd.fitting as F
     import animalsnd.train as T
-    from animalsnd.fewshot import select_shots
-    from animalsnd.heads import stats_head
+    from animalsnd.families import stats_mlp as stats_head
+    from animalsnd.fitting import select_shots
 
     out = tmp_path / "m"
     res = runner.invoke(app, ["train", str(tiny["cache"]), "--model", "stats-mlp", "--out", str(out),
@@ -246,7 +247,7 @@ def test_shots_keep_that_many_training_clips_per_class(runner, tiny, tmp_path, m
         seen["X"] = X
         raise RuntimeError("stop")
 
-    monkeypatch.setattr(T, "_fit", stop)
+    monkeypatch.setattr(F, "fit", stop)
     with pytest.raises(RuntimeError, match="stop"):
         stats_head.train_fold(fs, config=config, test_fold=0)
     np.testing.assert_array_equal(seen["X"], fs.X[picked])

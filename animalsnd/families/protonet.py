@@ -33,10 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
+from animalsnd import fitting as F
 from animalsnd.errors import ConfigError, DatasetError
+from animalsnd.families.logmel import LogMelFamily, batch_augmenters
+from animalsnd.fitting import labelled_clips, select_shots  # noqa: F401  (the few-shot draw, shared)
 
-__all__ = ["SSL_TEMPERATURE", "TEMPERATURE", "Views", "labelled_clips", "nt_xent", "prototypes", "select_shots",
-           "train_fold", "unlabeled_features"]
+__all__ = ["FAMILY", "SSL_TEMPERATURE", "TEMPERATURE", "Views", "labelled_clips", "nt_xent", "prototypes",
+           "select_shots", "train_fold", "unlabeled_features"]
 
 SSL_TEMPERATURE = 0.2  # NT-Xent
 TEMPERATURE = 0.05  # prototype softmax over squared distances of unit vectors
@@ -140,30 +143,6 @@ def prototypes(Z: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
     return P
 
 
-def labelled_clips(train: np.ndarray, y: np.ndarray, config, test_fold: int) -> np.ndarray:
-    """The rows of ``train`` whose labels a fold uses: ``config.shots`` per class (0: all).
-
-    Drawn with the seed ``config.seed * 1000 + test_fold``, so every model that
-    takes ``--shots`` (protonet, birdnet-head, stats-mlp) labels the same clips.
-    """
-    return train[select_shots(y[train], config.shots, seed=config.seed * 1000 + test_fold)]
-
-
-def select_shots(y: np.ndarray, shots: int, *, seed: int) -> np.ndarray:
-    """Indices of ``shots`` random items per class (all of a smaller class); 0: all.
-
-    Returns
-    -------
-    np.ndarray, int, sorted
-    """
-    y = np.asarray(y)
-    if shots <= 0:
-        return np.arange(len(y))
-    rng = np.random.default_rng(seed)
-    out = [rng.permutation(np.flatnonzero(y == c))[:shots] for c in np.unique(y)]
-    return np.sort(np.concatenate(out)) if out else np.zeros(0, int)
-
-
 # ------------------------------------------------------------------ unlabelled audio
 def _chunks_work(path: str, cfg) -> tuple[list[np.ndarray], str]:
     from animalsnd.audio import load
@@ -230,9 +209,7 @@ def _embed(encoder, X: np.ndarray, batch_size: int = 128) -> np.ndarray:
 def _pretrain(encoder, projector, pool: np.ndarray, *, config, views: Views, rng, fold: int, on_epoch) -> dict:
     import tensorflow as tf
 
-    from animalsnd import train as T
-
-    opt = T._optimizer(config)
+    opt = F.optimizer(config)
     variables = encoder.trainable_variables + projector.trainable_variables
     opt.build(variables)  # create the slots outside the traced step
 
@@ -259,7 +236,7 @@ def _pretrain(encoder, projector, pool: np.ndarray, *, config, views: Views, rng
         history["loss"].append(float(np.mean(losses)))
         history["accuracy"].append(float(np.mean(accs)))
         if on_epoch is not None:
-            on_epoch(T.EpochStats(fold=fold, epoch=epoch + 1, epochs=config.epochs, loss=history["loss"][-1],
+            on_epoch(F.EpochStats(fold=fold, epoch=epoch + 1, epochs=config.epochs, loss=history["loss"][-1],
                                   accuracy=history["accuracy"][-1], val_loss=None, val_accuracy=None,
                                   lr=float(config.lr)))
     return history
@@ -313,21 +290,20 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
 
     Same contract as :func:`animalsnd.train.train_fold`; ``fs`` holds log-Mel features.
     """
-    from animalsnd import train as T
-    from animalsnd.metrics import classification_metrics
+    from animalsnd.bundle import keras_numpy_notice_silenced
     from animalsnd.models.protonet import build_encoder, build_projection, build_protonet
 
     n_classes = len(fs.classes)
-    split = T.checked_split(fs, config, test_fold)
+    split = F.checked_split(fs, config, test_fold)
     frames, n_mels = fs.cfg.shape
-    spec = T.batch_augmenters(config, fs.cfg.shape)[0]
+    spec = batch_augmenters(config, fs.cfg.shape)[0]
     views = Views(spec_augment=spec)
 
     # unlabelled pool: training clips (labels unused), their augmented copies, --unlabeled audio
     parts = [fs.X[split.train]]
     n_aug = 0
     if augmented is not None and len(augmented.X):
-        mask = T.select_augmented(augmented.source_shas, [fs.shas[i] for i in split.train])
+        mask = F.select_augmented(augmented.source_shas, [fs.shas[i] for i in split.train])
         n_aug = int(mask.sum())
         parts.append(augmented.X[mask])
     n_unlabeled = 0
@@ -344,12 +320,12 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
     if unknown:
         raise ConfigError(f"model 'protonet' has no option(s) {', '.join(unknown)}; available: embed_dim, filters")
     _quiet_tf_warnings()
-    T._seed_everything(config.seed)
+    F.seed_everything(config.seed)
     encoder = build_encoder(fs.cfg.shape, **config.model_options)
     projector = build_projection(int(encoder.output.shape[-1]))
     rng = np.random.default_rng([config.seed, test_fold])
     t0 = time.perf_counter()
-    with T.keras_numpy_notice_silenced():
+    with keras_numpy_notice_silenced():
         history = _pretrain(encoder, projector, pool, config=config, views=views, rng=rng, fold=test_fold,
                             on_epoch=on_epoch)
         if config.finetune_epochs:
@@ -358,29 +334,42 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
         model = build_protonet(encoder, P, temperature=TEMPERATURE)
     train_seconds = time.perf_counter() - t0
 
-    y_test = fs.y[split.test]
-    y_pred = T._predict(model, fs.X[split.test])
-    metrics = classification_metrics(y_test, y_pred, classes=fs.classes)
-    result = T.FoldResult(
-        fold=test_fold, metrics=metrics, history=history, train_seconds=train_seconds,
-        epochs_run=len(history["loss"]), best_epoch=None, n_train=len(labelled), n_val=len(split.val),
-        n_test=len(split.test), n_augmented=n_aug, y_true=y_test, y_pred=y_pred, model=model,
-    )
+    result = F.fold_result(model, fs, split, test_fold=test_fold, history=history, train_seconds=train_seconds,
+                           best_epoch=None, n_train=len(labelled), n_augmented=n_aug)
     if out_dir is not None:
-        from animalsnd.bundle import save_bundle
-
         counts = np.bincount(y_lab, minlength=n_classes)
-        result.model_dir = save_bundle(
-            out_dir, model=model, classes=fs.classes, cfg=fs.cfg, train_options=config.to_dict(),
-            fingerprint=fs.fingerprint, cache_dir=cache_dir, test_fold=test_fold,
-            test_shas=[fs.shas[i] for i in split.test],
-            metrics={**metrics, "train_seconds": round(train_seconds, 2)}, history=history,
-            extra={"training": {k: v for k, v in result.summary().items() if k.startswith(("n_", "epochs"))}
-                   | {"n_folds": fs.n_folds, "fold_seed": fs.seed, "n_pretrain": int(len(pool)),
+        result.model_dir = F.save_fold(
+            out_dir, result, fs, split, config, cache_dir=cache_dir, export_tflite=export_tflite,
+            training={"n_folds": fs.n_folds, "fold_seed": fs.seed, "n_pretrain": int(len(pool)),
                       "n_unlabeled": n_unlabeled},
-                   "protonet": {"shots": config.shots, "labelled_per_class": dict(zip(fs.classes, counts.tolist())),
+            extra={"protonet": {"shots": config.shots, "labelled_per_class": dict(zip(fs.classes, counts.tolist())),
                                 "temperature": TEMPERATURE, "ssl_temperature": SSL_TEMPERATURE,
                                 "labelled_shas": [fs.shas[i] for i in labelled]}},
-            export_tflite=export_tflite,
         )
     return result
+
+
+# ------------------------------------------------------------------ the family
+class ProtonetFamily(LogMelFamily):
+    """``protonet``: contrastive pretraining, then nearest-prototype classification, on log-Mel features.
+
+    Its bundles hold a Keras model on log-Mel features: reading them (inputs,
+    evaluation data, prediction) is the log-Mel family's.
+    """
+
+    models = ("protonet",)
+    # epochs = contrastive pretraining epochs; spec_augment = SpecAugment in the views
+    defaults = {"protonet": dict(
+        epochs=40, finetune_epochs=10, optimizer="adam", lr=1e-3, weight_decay=0.0, class_weights=False,
+        spec_augment=True, early_stopping=False, patience=6, lr_schedule=False,
+        val_fraction=0.0, batch_size=64,
+    )}
+    recipes: dict = {}
+    options = ("shots", "unlabeled", "finetune_epochs")
+    revisions: dict[str, int] = {}
+
+    def train_fold(self, inputs, **kwargs):
+        return train_fold(inputs, **kwargs)
+
+
+FAMILY = ProtonetFamily()

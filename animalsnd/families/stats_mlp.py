@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from animalsnd import descriptors as D
+from animalsnd import fitting as F
 from animalsnd.errors import BundleError, ConfigError
-from animalsnd.heads.common import VectorPredictor
+from animalsnd.families.vector_head import VectorFamily, VectorPredictor, fit_vector_head
 
-__all__ = ["DEFAULT_OPTIONS", "StatsPredictor", "eval_data", "input_meta", "train_fold"]
+__all__ = ["DEFAULT_OPTIONS", "FAMILY", "StatsPredictor", "eval_data", "input_meta", "train_fold"]
 
 #: Builder options (``--model-option``); chosen by 5-fold CV on animal-sounds-10 (docs/results.md).
 DEFAULT_OPTIONS = {"hidden": 256, "dropout": 0.3, "noise": 0.1, "l2": 0.0}
@@ -61,8 +62,6 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
     ``fs`` is a :class:`~animalsnd.descriptors.DescriptorSet`, or a log-Mel
     feature set of ``cache_dir`` (its descriptors are then loaded).
     """
-    from animalsnd.heads.common import fit_vector_head
-
     if not isinstance(fs, D.DescriptorSet):
         if cache_dir is None:
             raise ConfigError("stats-mlp trains on clip descriptors: pass the cache folder")
@@ -96,7 +95,7 @@ def check_spec(bundle) -> None:
 
 
 def eval_data(bundle, data=None, *, jobs: int = -1, progress=None):
-    """:class:`~animalsnd.evaluate.EvalData` of descriptors for a stats-mlp bundle.
+    """:class:`~animalsnd.inputs.EvalData` of descriptors for a stats-mlp bundle.
 
     ``data`` None: the bundle's held-out fold (from its cache's descriptor
     store, computed if missing); a prepared cache: all its usable clips; a
@@ -104,7 +103,7 @@ def eval_data(bundle, data=None, *, jobs: int = -1, progress=None):
     """
     from functools import partial
 
-    from animalsnd.evaluate import folder_inputs, is_cache, store_data
+    from animalsnd.inputs import folder_inputs, is_cache, store_data
 
     check_spec(bundle)
     fmax = bundle.cfg.fmax
@@ -219,3 +218,36 @@ class StatsPredictor(VectorPredictor):
         spans, X, n = describe_windows(path, plan, on_seconds=on_seconds)
         sr = D.SPEC["sr"]
         return spans / sr, self.predict_proba(X, batch_size=batch_size), n / sr
+
+
+# ------------------------------------------------------------------ the family
+class StatsMlpFamily(VectorFamily):
+    """``stats-mlp``: a small network on clip descriptors."""
+
+    input_kind = vectors = "stats"
+    models = ("stats-mlp",)
+    # a small network on 491 clip statistics (~0.05 s per epoch): every training clip is used for
+    # fitting (no validation part) for a fixed 150 epochs, chosen by 5-fold CV (docs/results.md)
+    defaults = {"stats-mlp": dict(F.ROBUST, spec_augment=False, epochs=150, early_stopping=False,
+                                  val_fraction=0.0, lr_patience=8)}
+    options = ("shots",)
+    model_options = DEFAULT_OPTIONS
+    required = ("spec", "dim")
+
+    def load_inputs(self, cache_dir, config, *, jobs: int = -1, progress=None):
+        return D.load_descriptor_set(cache_dir, jobs=jobs, progress=progress)
+
+    def inputs_like(self, fs, cache_dir, config, *, jobs: int = -1):
+        return descriptor_set_for(cache_dir, jobs=jobs)
+
+    def train_fold(self, inputs, **kwargs):
+        return train_fold(inputs, **kwargs)
+
+    def eval_data(self, bundle, data=None, *, jobs: int = -1, progress=None):
+        return eval_data(bundle, data, jobs=jobs, progress=progress)
+
+    def predictor(self, bundles, *, runtime: str = "auto", threads: int | None = None):
+        return StatsPredictor(bundles, runtime=runtime, threads=threads)
+
+
+FAMILY = StatsMlpFamily()
