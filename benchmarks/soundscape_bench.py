@@ -31,7 +31,8 @@
    (``calibration.fit_out_of_fold``). Settings are chosen on the proxy, reported on the test.
 5. ``--settings KIND:WINDOW:HOP:SHIFT:POOL``: window and hop of predict (``-``: the model's),
    a second grid of windows SHIFT seconds later (0: none) and pooling (none, max, mean;
-   ``animalsnd.detection.WindowScores``). Without it, each kind with its defaults.
+   ``animalsnd.detection.WindowScores``). Without it, each kind with its defaults, and
+   ``--windows KIND:WINDOW:HOP`` beside them.
    Every setting is scored: window mAP, precision/recall/F1 of the default output rows, and the
    share of non-animal recordings given an animal label: the call-free soundscapes, the ESC-50
    wind and rain clips (test only) and the held-out background clips, clip by clip.
@@ -244,6 +245,8 @@ def main() -> None:
     ap.add_argument("--settings", nargs="*", default=[], metavar="KIND:WINDOW:HOP:SHIFT:POOL",
                     help="score these settings (replaces --kinds' defaults)")
     ap.add_argument("--protocol", choices=["unseen", "test-fold"], default="unseen")
+    ap.add_argument("--windows", nargs="*", default=[], metavar="KIND:WINDOW:HOP",
+                    help="also score KIND with predict's --window WINDOW --hop HOP, beside --kinds' defaults")
     ap.add_argument("--proxy", action="store_true", help="also score every setting on the wind proxy")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="soundscape_bench.json")
@@ -326,6 +329,7 @@ def main() -> None:
         ensure_augmented(train_cache, a.augmented, a.augment_noise, a.augment_snr, a.augment_per_class,
                          a.augment_synthetic)
     settings = [parse_setting(x) for x in a.settings] or [(k, None, None, 0.0, "none") for k in a.kinds]
+    settings += [parse_setting(f"{x}:0:none") for x in a.windows]
     aug = f" +{a.augmented}" if a.augmented else ""
     ways = {"off": [False], "on": [True], "both": [False, True]}[a.calibration]
     proxy_cal = {}
