@@ -2,7 +2,7 @@
 
 Every clip gets noise at exactly the requested SNR, measured against the
 active part of the call (the calibrated method of
-:mod:`animalsnd.augment.store`). Clip ``i`` of the list always draws its noise
+:mod:`animalsnd.augment.copies`). Clip ``i`` of the list always draws its noise
 file and offset from ``SeedSequence(seed, spawn_key=(i,))``, so a sweep over
 SNRs adds the *same* noise segment at different levels, and results do not
 depend on ``jobs``.
@@ -18,7 +18,7 @@ import numpy as np
 from animalsnd.audio import load
 from animalsnd.augment.noise import NoiseMixer
 from animalsnd.augment.noisebank import load_noise_bank, load_noise_waveforms
-from animalsnd.augment.store import copy_rng, feature_window, mix
+from animalsnd.augment.copies import copy_rng, feature_window, mix
 from animalsnd.cache import Progress, run_parallel
 from animalsnd.config import FeatureConfig
 from animalsnd.errors import AudioError, ConfigError

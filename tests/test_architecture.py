@@ -189,7 +189,6 @@ def test_known_cycle_is_still_there(cycle, request):
 #: modules still longer than MAX_LINES, each with what it still holds
 _LONG: dict[str, str] = {
     "animalsnd/augment/noise.py": "the noise mixer and the SNR measurements in one module",
-    "animalsnd/augment/store.py": "building, reading and listing augmented sets in one module",
 }
 
 

@@ -213,7 +213,7 @@ def test_missing_cache(tmp_path):
 
 
 def test_augmented_copies_join_only_the_training_part(tiny, tiny_features, monkeypatch):
-    from animalsnd.augment import store
+    from animalsnd.augment import sets as store
 
     fs = tiny_features
     seen = {}

@@ -1,4 +1,4 @@
-"""Build and read augmented feature sets: noisy copies of a cache's clips.
+"""Build augmented feature sets: noisy copies of a cache's clips.
 
 Layout of ``CACHE_DIR/augment/NAME/``::
 
@@ -27,6 +27,11 @@ Two modes:
 Every copy draws its noise, offset and SNR from its own generator,
 ``SeedSequence(seed, spawn_key=(index,))``, so results do not depend on
 ``jobs`` or on the order of work.
+
+The pieces: :mod:`animalsnd.augment.copies` (one copy's audio, generator and
+mix), :mod:`animalsnd.augment.plan` (which clip each copy comes from),
+:mod:`animalsnd.augment.sets` (reading the sets); their public names are
+importable from here too.
 """
 
 from __future__ import annotations
@@ -45,24 +50,17 @@ import numpy as np
 
 from animalsnd import __version__
 from animalsnd.audio import load
-from animalsnd.augment.noise import NoiseMixer, parse_snr_range, realised_snr
+from animalsnd.augment.copies import copy_rng, feature_window, mix
+from animalsnd.augment.noise import NoiseMixer, parse_snr_range
 from animalsnd.augment.noisebank import load_noise_bank, load_noise_waveforms
-from animalsnd.cache import (
-    Progress,
-    atomic_write_text,
-    read_config,
-    read_manifest,
-    run_parallel,
-    save_npz,
-    stack_npz,
-    usable_rows,
-)
+from animalsnd.augment.plan import Copy, check_sources, plan_copies, targets
+from animalsnd.augment.sets import AugmentedSet, list_augmented, load_augmented, read_json
+from animalsnd.cache import Progress, atomic_write_text, read_config, run_parallel, save_npz, usable_rows
 from animalsnd.cache_check import UNREADABLE
 from animalsnd.config import FeatureConfig
-from animalsnd.dataset import sha256_file
 from animalsnd.errors import AudioError, ConfigError, DatasetError
-from animalsnd.parallel import check_backend
 from animalsnd.features import logmel
+from animalsnd.parallel import check_backend
 
 __all__ = [
     "DEFAULT_SNR",
@@ -93,59 +91,6 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _FORMAT = 1  # bump when the stored copies change meaning
 
 
-# ------------------------------------------------------------------ helpers
-def feature_window(cfg: FeatureConfig) -> int:
-    """Samples that influence the first ``cfg.frames`` feature frames.
-
-    Cropping a waveform to this length leaves its features unchanged, and
-    makes the SNR refer to the part of the clip the model sees.
-    """
-    return (cfg.frames - 1) * cfg.hop_length + cfg.n_fft
-
-
-def copy_rng(seed: int, index: int) -> np.random.Generator:
-    """The generator of copy ``index``: child ``index`` of ``SeedSequence(seed)``."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
-
-
-def mix(
-    clip: np.ndarray, mixer: NoiseMixer, rng: np.random.Generator
-) -> tuple[np.ndarray, dict]:
-    """Mix noise into ``clip`` and measure the SNR that resulted.
-
-    Parameters
-    ----------
-    clip : np.ndarray, shape (n,)
-        Clean mono waveform at ``mixer.sr``.
-    mixer : NoiseMixer
-    rng : np.random.Generator
-
-    Returns
-    -------
-    mixed : np.ndarray, shape (n,)
-    info : dict
-        ``noise_file``, ``offset``, ``target_snr_db``, ``gain``,
-        ``realised_snr_db`` (against the mixer's reference) and
-        ``active_snr_db`` (against the active level, for any mode).
-    """
-    mixed = mixer(clip, rng)
-    p = mixer.params
-    clean = np.asarray(clip, dtype=np.float64) * p["gain"]
-    realised = realised_snr(clean, mixed, sr=mixer.sr, reference=mixer.reference)
-    active = (
-        realised if mixer.reference == "active"
-        else realised_snr(clean, mixed, sr=mixer.sr, reference="active")
-    )
-    return mixed, {
-        "noise_file": p["noise_name"],
-        "offset": int(p["offset"]),
-        "target_snr_db": round(float(p["snr_db"]), 4),
-        "realised_snr_db": round(realised, 4),
-        "active_snr_db": round(active, 4),
-        "gain": round(float(p["gain"]), 6),
-    }
-
-
 def _check_options(mode, snr, per_class, name, seed, jobs) -> tuple[tuple[float, float], str]:
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r} must be one of {', '.join(MODES)}")
@@ -174,105 +119,6 @@ def _check_options(mode, snr, per_class, name, seed, jobs) -> tuple[tuple[float,
     if not isinstance(jobs, int) or jobs == 0:
         raise ConfigError(f"jobs={jobs!r} must be -1 (all cores) or a positive integer")
     return (lo, hi), name
-
-
-# ------------------------------------------------------------------ sources
-def _check_sources(cache_dir: Path, rows: list[dict]) -> tuple[list[dict], list[tuple[str, str]]]:
-    """Split rows into those whose audio is still there, unchanged, and the rest."""
-    try:
-        index = json.loads((cache_dir / "hashes.json").read_text())
-    except (OSError, ValueError):
-        index = {}
-    ok, bad = [], []
-    for r in rows:
-        p = Path(r["path"])
-        try:
-            st = p.stat()
-        except OSError:
-            bad.append((r["path"], "missing"))
-            continue
-        hit = index.get(r["path"])
-        if hit and hit[:2] == [st.st_size, st.st_mtime_ns]:
-            sha = hit[2]
-        else:
-            try:
-                sha = sha256_file(p)
-            except OSError as exc:
-                bad.append((r["path"], f"cannot read ({exc.strerror})"))
-                continue
-        if sha != r["sha256"]:
-            bad.append((r["path"], "changed since prepare"))
-            continue
-        ok.append(r)
-    return ok, bad
-
-
-# --------------------------------------------------------------------- plan
-@dataclass(frozen=True)
-class Copy:
-    """One planned augmented copy."""
-
-    index: int
-    source: dict  # a manifest row of the cache
-
-    @property
-    def id(self) -> str:
-        return f"{self.index:06d}"
-
-
-def _targets(counts: dict[str, int], per_class: int | None) -> dict[str, int]:
-    if per_class is not None:
-        return {c: per_class for c in sorted(counts)}
-    top = max(counts.values())
-    return {c: top - n for c, n in sorted(counts.items())}
-
-
-def plan_copies(
-    sources: list[dict],
-    *,
-    mode: str,
-    counts: dict[str, int],
-    per_class: int | None,
-    seed: int,
-) -> list[Copy]:
-    """Decide which source clip each augmented copy comes from.
-
-    Parameters
-    ----------
-    sources : list of dict
-        Cache manifest rows whose audio is available.
-    mode : {"calibrated", "simple"}
-    counts : dict
-        Usable clips per class in the cache (sets the default targets).
-    per_class : int or None
-        Copies per class; ``None``: enough to reach the largest class.
-    seed : int
-
-    Returns
-    -------
-    list of Copy
-        Indexed 0..n-1. ``calibrated``: per class (sorted), the class's
-        sources shuffled and cycled. ``simple``: the same total, all sources
-        shuffled and cycled regardless of class.
-    """
-    rng = np.random.default_rng(np.random.SeedSequence(seed))
-    targets = _targets(counts, per_class)
-    picks: list[dict] = []
-    if mode == "calibrated":
-        by_class: dict[str, list[dict]] = defaultdict(list)
-        for r in sources:
-            by_class[r["label"]].append(r)
-        for label, target in targets.items():
-            pool = by_class.get(label, [])
-            if not pool or target == 0:
-                continue
-            order = rng.permutation(len(pool))
-            picks += [pool[order[k % len(pool)]] for k in range(target)]
-    else:
-        total = sum(targets.values())
-        order = rng.permutation(len(sources))
-        picks = [sources[order[k % len(sources)]] for k in range(total)]
-    return [Copy(i, r) for i, r in enumerate(picks)]
 
 
 # ------------------------------------------------------------------ workers
@@ -436,7 +282,7 @@ def build_augmented(
     bank = load_noise_bank(noise_dir, sr=cfg.sr)
     warnings = [f"noise {n}: {why}; skipped" for n, why in bank.skipped]
 
-    sources, bad = _check_sources(cache_dir, rows)
+    sources, bad = check_sources(cache_dir, rows)
     if not sources:
         raise DatasetError(
             f"{cache_dir}: the source audio of all {len(rows)} clips is missing or changed "
@@ -449,7 +295,7 @@ def build_augmented(
         )
     counts = dict(sorted(Counter(r["label"] for r in rows).items()))
     have = {r["label"] for r in sources}
-    for label, n in _targets(counts, per_class).items():
+    for label, n in targets(counts, per_class).items():
         if n and label not in have:
             warnings.append(f"class {label!r}: no source audio left; no copies")
     plan = plan_copies(sources, mode=mode, counts=counts, per_class=per_class, seed=seed)
@@ -471,7 +317,7 @@ def build_augmented(
     key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
     out_dir = cache_dir / "augment" / name
     out_dir.mkdir(parents=True, exist_ok=True)
-    prev = _read_json(out_dir / "config.json")
+    prev = read_json(out_dir / "config.json")
     if prev.get("key") != key:
         _clear(out_dir)
     aconf = {
@@ -561,13 +407,6 @@ def _chain_spec(chain: str | None) -> dict | None:
     return None if parse_chain(chain) is None else _random_chain(16000).to_dict()
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def _clear(out_dir: Path) -> None:
     """Remove a previous build's copies (its options differ)."""
     for p in out_dir.iterdir():
@@ -581,90 +420,3 @@ def _write_manifest(out_dir: Path, rows: list[dict]) -> None:
     w.writeheader()
     w.writerows(rows)
     atomic_write_text(out_dir / "manifest.csv", buf.getvalue())
-
-
-# ------------------------------------------------------------------ reading
-@dataclass
-class AugmentedSet:
-    """The augmented copies of one set, ready to join a training split.
-
-    Select the copies of a split's training clips with ``source_shas`` (or
-    ``source_folds``); never add copies of validation or test clips.
-    """
-
-    X: np.ndarray  # (n, frames, n_mels) float32
-    labels: list[str]
-    source_shas: list[str]
-    source_folds: np.ndarray  # (n,) int, the source clip's fold in the cache
-    snr_db: np.ndarray  # (n,) float, realised SNR of each copy
-    ids: list[str] = field(default_factory=list)
-    noise_files: list[str] = field(default_factory=list)
-    name: str = ""
-    mode: str = ""
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-def list_augmented(cache_dir: str | Path) -> list[str]:
-    """Names of the completed augmented sets of a cache, sorted."""
-    root = Path(cache_dir) / "augment"
-    if not root.is_dir():
-        return []
-    return sorted(
-        d.name for d in root.iterdir()
-        if d.is_dir() and (d / "manifest.csv").exists()
-        and _read_json(d / "config.json").get("status") in ("complete", "partial")
-    )
-
-
-def load_augmented(cache_dir: str | Path, name: str) -> AugmentedSet:
-    """Read an augmented set built by :func:`build_augmented`.
-
-    Returns
-    -------
-    AugmentedSet
-        ``X`` padded or cropped to ``cfg.frames`` like the cache's features;
-        ``source_folds`` follow the cache's current fold assignment.
-
-    Raises
-    ------
-    DatasetError
-        Unknown name (the message lists the available ones), a set built
-        for another feature config, or a missing copy.
-    """
-    cache_dir = Path(cache_dir)
-    cfg = FeatureConfig.from_dict(read_config(cache_dir)["feature"])
-    names = list_augmented(cache_dir)
-    if name not in names:
-        avail = ", ".join(names) if names else "none; run `animalsnd augment` first"
-        raise DatasetError(f"{cache_dir}: no augmented set {name!r} (available: {avail})")
-    out_dir = cache_dir / "augment" / name
-    aconf = _read_json(out_dir / "config.json")
-    if aconf.get("feature_hash") != cfg.hash():
-        raise DatasetError(
-            f"augmented set {name!r} was built for other features than {cache_dir} now has; "
-            f"re-run `animalsnd augment` with --name {name}"
-        )
-    with open(out_dir / "manifest.csv", newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    for i, r in enumerate(rows, start=2):  # ids are joined into paths: copy numbers only
-        if not re.fullmatch(r"[0-9]{1,12}", r.get("id") or ""):
-            raise DatasetError(f"{out_dir / 'manifest.csv'}: line {i}: id {str(r.get('id'))[:80]!r} is not a "
-                               f"copy number; re-run `animalsnd augment` with --name {name}")
-    folds_now = {r["sha256"]: int(r["fold"]) for r in read_manifest(cache_dir) if r["status"] == "ok"}
-    X = stack_npz([out_dir / f"{r['id']}.npz" for r in rows], cfg=cfg,
-                  what="copy", fix="re-run augment")
-    return AugmentedSet(
-        X=X,
-        labels=[r["label"] for r in rows],
-        source_shas=[r["source_sha256"] for r in rows],
-        source_folds=np.array(
-            [folds_now.get(r["source_sha256"], int(r["source_fold"])) for r in rows], dtype=int
-        ),
-        snr_db=np.array([float(r["realised_snr_db"]) for r in rows], dtype=float),
-        ids=[r["id"] for r in rows],
-        noise_files=[r["noise_file"] for r in rows],
-        name=name,
-        mode=str(aconf.get("mode", "")),
-    )

@@ -20,7 +20,8 @@ def augmented_set(cache_dir: Path, noise_dir: Path, mode: str, *, jobs: int, pro
     set of other options, ``compare-<mode>-<noise hash>``).
     """
     from animalsnd.augment.noisebank import load_noise_bank
-    from animalsnd.augment.store import DEFAULT_SNR, build_augmented, list_augmented
+    from animalsnd.augment.sets import list_augmented
+    from animalsnd.augment.store import DEFAULT_SNR, build_augmented
     from animalsnd.cache import read_config
 
     cconf = read_config(cache_dir)
@@ -56,7 +57,8 @@ def augmented_set(cache_dir: Path, noise_dir: Path, mode: str, *, jobs: int, pro
 
 def existing_set(cache_dir: Path, noise_dir, mode: str, *, per_class: int | None = None) -> tuple[str, str]:
     """Report-only: the set ``augmented_set`` would use, without building it."""
-    from animalsnd.augment.store import DEFAULT_SNR, list_augmented
+    from animalsnd.augment.sets import list_augmented
+    from animalsnd.augment.store import DEFAULT_SNR
 
     for name in [mode, *list_augmented(cache_dir)]:
         try:

@@ -146,7 +146,7 @@ def prototypes(Z: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
 # ------------------------------------------------------------------ unlabelled audio
 def _chunks_work(path: str, cfg) -> tuple[list[np.ndarray], str]:
     from animalsnd.audio import load
-    from animalsnd.augment.store import feature_window
+    from animalsnd.augment.copies import feature_window
     from animalsnd.features import logmel
 
     try:

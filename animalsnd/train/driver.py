@@ -52,7 +52,7 @@ class TrainRun:
 def load_augmented_for(cache_dir: Path, name: str, *, classes: list[str], shape) -> AugmentedData:
     """Read an augmented set made by ``animalsnd augment`` for this cache."""
     try:
-        from animalsnd.augment.store import load_augmented
+        from animalsnd.augment.sets import load_augmented
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("animalsnd"):
             raise ConfigError(
