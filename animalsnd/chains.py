@@ -114,7 +114,7 @@ DEFAULT_CHAINS = ("8k", "11k", "22k", "44k-lowpass", "44k-full", "mp3")
 
 
 def parse_chains(text: str | None) -> list[str]:
-    """``"8k,mp3"`` -> ``["8k", "mp3"]``; ``"all"`` or empty -> the defaults."""
+    """``"8k,mp3"`` -> ``["8k", "mp3"]``; empty or ``"default"`` -> the defaults; ``"all"`` -> every chain."""
     if text is None or text.strip() in ("", "default"):
         return list(DEFAULT_CHAINS)
     if text.strip() == "all":

@@ -29,7 +29,7 @@ def eval_(
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers for raw-folder features (-1: all cores)."),
     noise: Optional[Path] = typer.Option(None, "--noise", help="Also score with background noise from this folder (searched recursively) mixed into every clip."),
     snr: Optional[str] = typer.Option(None, "--snr", help="SNRs in dB for --noise, comma-separated. [default: 20,10,5,0]"),
-    chain: Optional[str] = typer.Option(None, "--chain", help="Also score every clip re-rendered through other recording chains: comma-separated names from 8k, 11k, 22k, 44k-lowpass, 44k-full, mp3, ogg, or 'default' (all but ogg) or 'all'. A model that listens to the animal, not the recorder, keeps its score."),
+    chain: Optional[str] = typer.Option(None, "--chain", help="Also score every clip re-rendered through other recording chains: comma-separated names from 8k, 11k, 22k, 44k-lowpass, 44k-full, mp3, ogg, phone, dull-mic, hot, quiet, room, or 'default' (the first six) or 'all'. A model that listens to the animal, not the recorder, keeps its score."),
     label_map: Optional[str] = typer.Option(None, "--map", help="Score --data folders under other names as model classes: hen=chicken,rooster=chicken,crow=bird, or a CSV file of folder,class rows."),
 ) -> None:
     """Score a trained model: accuracy, F1, per-class table and confusion matrix."""
