@@ -18,16 +18,21 @@ from animalsnd.errors import AudioError
 from animalsnd.metrics import SUMMARY_KEYS, condition_summary
 from animalsnd.parallel import TaskFailure, run_parallel
 
-__all__ = ["ChainReport", "chain_inputs", "evaluate_chains", "input_spec"]
+__all__ = ["ChainReport", "chain_inputs", "evaluate_chains", "input_spec", "spec_for", "spec_inputs"]
 
 
 def input_spec(bundle) -> tuple:
     """What decides a bundle's input for one waveform (hashable, picklable)."""
-    if bundle.kind == "logmel":
-        return ("logmel", json.dumps(bundle.cfg.to_dict(), sort_keys=True))
-    if bundle.kind == "stats":
-        return ("stats", bundle.cfg.fmax)
-    return ("birdnet", bundle.meta["input"].get("pool", "mean"), bundle.cfg.fmax)
+    return spec_for(bundle.kind, bundle.cfg, bundle.meta["input"].get("pool", "mean"))
+
+
+def spec_for(kind: str, cfg, pool: str = "mean") -> tuple:
+    """:func:`input_spec` of a model of input kind ``kind`` on features ``cfg`` (a FeatureConfig)."""
+    if kind == "logmel":
+        return ("logmel", json.dumps(cfg.to_dict(), sort_keys=True))
+    if kind == "stats":
+        return ("stats", cfg.fmax)
+    return ("birdnet", pool, cfg.fmax)
 
 
 def _model_input(y: np.ndarray, spec: tuple) -> np.ndarray:
@@ -84,7 +89,13 @@ def chain_inputs(paths: list[str], bundle, chain_name: str, *, seed: int = 0, jo
     AudioError
         A clip can no longer be read.
     """
-    spec = input_spec(bundle)
+    return spec_inputs(paths, input_spec(bundle), chain_name, shape=bundle.input_shape, seed=seed, jobs=jobs,
+                       progress=progress)
+
+
+def spec_inputs(paths: list[str], spec: tuple, chain_name: str, *, shape: tuple = (0,), seed: int = 0,
+                jobs: int = -1, progress=None) -> np.ndarray:
+    """:func:`chain_inputs` for the inputs :func:`spec_for` describes (``shape``: one input's, for no clips)."""
     tasks = [(str(p), i, chain_name, spec, int(seed)) for i, p in enumerate(paths)]
     results = run_parallel(_chain_one, tasks, jobs=jobs, progress=progress)
     bad = [r if isinstance(r, str) else f"{paths[i]}: {r.error}"
@@ -92,7 +103,7 @@ def chain_inputs(paths: list[str], bundle, chain_name: str, *, seed: int = 0, jo
     if bad:
         raise AudioError(f"{len(bad)} of {len(paths)} evaluation clips could not be rendered (first: {bad[0]})")
     if not results:
-        return np.zeros((0, *bundle.input_shape), np.float32)
+        return np.zeros((0, *shape), np.float32)
     return np.stack(results)
 
 

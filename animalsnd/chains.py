@@ -113,8 +113,10 @@ CHAINS: dict[str, Chain] = {
 DEFAULT_CHAINS = ("8k", "11k", "22k", "44k-lowpass", "44k-full", "mp3")
 
 
-def parse_chains(text: str | None) -> list[str]:
-    """``"8k,mp3"`` -> ``["8k", "mp3"]``; empty or ``"default"`` -> the defaults; ``"all"`` -> every chain."""
+def parse_chains(text: str | None, *, option: str = "--chain") -> list[str]:
+    """``"8k,mp3"`` -> ``["8k", "mp3"]``; empty or ``"default"`` -> the defaults; ``"all"`` -> every chain.
+
+    ``option`` names the option in the error messages."""
     if text is None or text.strip() in ("", "default"):
         return list(DEFAULT_CHAINS)
     if text.strip() == "all":
@@ -122,9 +124,9 @@ def parse_chains(text: str | None) -> list[str]:
     names = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [n for n in names if n not in CHAINS]
     if unknown:
-        raise ConfigError(f"--chain {', '.join(unknown)}: unknown chain; choose from {', '.join(CHAINS)}, or 'all'")
+        raise ConfigError(f"{option} {', '.join(unknown)}: unknown chain; choose from {', '.join(CHAINS)}, or 'all'")
     if len(set(names)) != len(names):
-        raise ConfigError(f"--chain {text!r} names a chain more than once")
+        raise ConfigError(f"{option} {text!r} names a chain more than once")
     return names
 
 

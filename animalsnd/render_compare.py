@@ -53,6 +53,7 @@ def columns(summary: dict, *, compact: bool = False) -> list[dict]:
                          value=lambda v, s=lab: v["snr"].get(s, {}).get("accuracy", {}).get("mean"),
                          text=lambda v, s=lab: _pm(_spread(v, v["snr"].get(s, {}).get("accuracy")),
                                                    std=not compact)))
+    cols += _chain_columns(summary, compact)
     cols += [
         dict(id="params", header="params", better="min", value=lambda v: v["params"],
              text=lambda v: _num(v["params"], ",d")),
@@ -63,6 +64,28 @@ def columns(summary: dict, *, compact: bool = False) -> list[dict]:
         dict(id="runs", header="runs", better=None, value=lambda v: v["n_runs"],
              text=lambda v: str(v["n_runs"]) + (f" (+{v['missing_runs']} missing)" if v.get("missing_runs") else "")),
     ]
+    return cols
+
+
+def _chain_columns(summary: dict, compact: bool) -> list[dict]:
+    """The worst chain's accuracy drop (``--eval-chain``); without ``compact``, with that chain's name
+    and each chain's accuracy after it."""
+    chains = summary.get("eval_chain") or []
+    if not chains:
+        return []
+
+    def worst(v: dict) -> str:
+        w = v.get("worst_chain") or {}
+        text = _pm(_spread(v, w), std=not compact)
+        return text if compact or not w.get("chain") else f"{text} ({w['chain']})"
+
+    cols = [dict(id="chain_drop", header="worst chain drop", better="min",
+                 value=lambda v: (v.get("worst_chain") or {}).get("mean"), text=worst)]
+    if not compact:
+        for c in chains:
+            cols.append(dict(id=f"acc@{c}", header=f"acc@{c}", better="max",
+                             value=lambda v, c=c: v["chain"].get(c, {}).get("accuracy", {}).get("mean"),
+                             text=lambda v, c=c: _pm(_spread(v, v["chain"].get(c, {}).get("accuracy")))))
     return cols
 
 
@@ -100,7 +123,7 @@ def rows(summary: dict, *, compact: bool = False) -> tuple[list[str], list[list[
 #: this order while the table fits the terminal (``--out`` files always have every column).
 OPTIONAL_COLUMNS = ("weighted F1", "train s/fold", "ms/clip", "params", "macro − weighted")
 _SHORT = {"weighted F1": "weighted\nF1", "macro F1": "macro\nF1", "macro − weighted": "macro\n−wtd",
-          "train s/fold": "train\ns/fold", "ms/clip": "ms/\nclip"}
+          "train s/fold": "train\ns/fold", "ms/clip": "ms/\nclip", "worst chain drop": "worst\nchain\ndrop"}
 
 
 def _fit(header: list[str], body: list[list[str]], width: int | None) -> list[int]:
@@ -131,8 +154,10 @@ def compare_table(summary: dict, *, title: str | None = None, width: int | None 
     shown = _fit(header, body, width)
     n_f, n_s = len(summary["folds"]), len(summary["seeds"])
     several = any(v["n_runs"] > 1 for v in summary["variants"].values())
+    means = [what for what, on in (("noisy accuracies", summary.get("eval_snr")),
+                                   ("chain drop", summary.get("eval_chain"))) if on]
     caption = ("mean±std over runs" if several else "one run per variant") + (
-        " (noisy accuracies: mean)" if several and summary.get("eval_snr") else "") + "; best per column in bold"
+        f" ({' and '.join(means)}: mean)" if several and means else "") + "; best per column in bold"
     hidden = [header[i] for i in range(len(header)) if i not in shown]
     if hidden:
         caption += f"; not shown at this width: {', '.join(hidden)} (all in --out table.md)"
@@ -163,6 +188,10 @@ def to_csv(summary: dict) -> str:
         head += [f"{k}_mean", f"{k}_std"]
     for s in snrs:
         head += [f"acc@{s}dB_mean", f"acc@{s}dB_std", f"macro_f1@{s}dB_mean", f"macro_f1@{s}dB_std"]
+    chains = summary.get("eval_chain") or []
+    if chains:
+        head += ["worst_chain", "worst_chain_drop_mean", "worst_chain_drop_std"]
+        head += [f"acc@{c}_{m}" for c in chains for m in ("mean", "std")]
     head += ["params", "train_seconds_mean", "infer_ms_per_clip_mean", "epochs_mean"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -175,6 +204,12 @@ def to_csv(summary: dict) -> str:
             d = v["snr"].get(s, {})
             row += [d.get("accuracy", {}).get("mean"), d.get("accuracy", {}).get("std"),
                     d.get("macro_f1", {}).get("mean"), d.get("macro_f1", {}).get("std")]
+        if chains:
+            worst = v.get("worst_chain") or {}
+            row += [worst.get("chain"), worst.get("mean"), worst.get("std")]
+            for c in chains:
+                a = v["chain"].get(c, {}).get("accuracy", {})
+                row += [a.get("mean"), a.get("std")]
         row += [v["params"], v["train_seconds"]["mean"], v["infer_ms_per_clip"]["mean"], v["epochs"]["mean"]]
         w.writerow(["" if x is None else (round(x, 6) if isinstance(x, float) else x) for x in row])
     return buf.getvalue()

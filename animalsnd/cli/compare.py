@@ -27,6 +27,7 @@ def compare(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", envvar="ANIMALSND_DASK_SCHEDULER", help="Dask scheduler address (tcp://host:8786) or 'local'."),
     eval_noise: Optional[Path] = typer.Option(None, "--eval-noise", help="Also score every run's test fold with this noise mixed in."),
     eval_snr: str = typer.Option("10,0", "--eval-snr", help="SNRs (dB) for --eval-noise, comma-separated."),
+    eval_chain: Optional[str] = typer.Option(None, "--eval-chain", help="Also score every run's test fold re-rendered through these recording chains (the names of `eval --chain`, or 'default' or 'all'); the table gains the worst chain's accuracy drop, --out and --json each chain's accuracy."),
     per_class: Optional[int] = typer.Option(None, "--per-class", help="Noise copies per class for the variants trained with noise (as `augment --per-class`). [default: the study's balancing: copies top up the smaller classes only]"),
     report_only: bool = typer.Option(False, "--report-only", help="Train nothing: tabulate the runs already stored."),
 ) -> None:
@@ -37,6 +38,7 @@ def compare(
 
     from animalsnd.augment.noise import parse_snr_list
     from animalsnd.cache import atomic_write_text
+    from animalsnd.chains import parse_chains
     from animalsnd.compare import compare as run_compare
     from animalsnd.render_compare import compare_table, render, to_json, write_figures
 
@@ -80,6 +82,7 @@ def compare(
                 f"[dim]{r.variant} fold {r.fold} seed {r.seed}: accuracy {rec['accuracy']:.3f}, macro F1 "
                 f"{rec['macro_f1']:.3f}"
                 + "".join(f", acc@{s}dB {d['accuracy']:.3f}" for s, d in rec["noisy"].items())
+                + "".join(f", acc@{c} {d['accuracy']:.3f}" for c, d in rec.get("chains", {}).items())
                 + f"; {rec['epochs_run']} epochs, {rec['train_seconds']:.0f} s[/]", soft_wrap=True)
         if state["task"] is not None:
             how = "stored" if r.reused else f"{r.record['train_seconds']:.0f} s"
@@ -90,9 +93,10 @@ def compare(
         if out is not None and out.suffix.lower() not in (".md", ".csv", ".json"):
             fail(f"--out {out}: the file name must end in .md, .csv or .json")
         snrs = parse_snr_list(eval_snr)
+        chains = parse_chains(eval_chain, option="--eval-chain") if eval_chain is not None else None
         res = run_compare(cache_dir, variants=variants, noise_dir=noise, folds=folds, seeds=seeds,
                           epochs=epochs, jobs=jobs, backend=backend, scheduler=scheduler,
-                          eval_noise=eval_noise, eval_snr=snrs,
+                          eval_noise=eval_noise, eval_snr=snrs, eval_chain=chains,
                           report_only=report_only, per_class=per_class, on_run=on_run, on_start=on_start,
                           augment_progress=on_augment)
     except AnimalsndError as exc:

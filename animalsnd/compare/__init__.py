@@ -5,6 +5,7 @@
 * :mod:`animalsnd.compare.records` -- the key and record of a stored run, and
   the mean ± std over runs;
 * :mod:`animalsnd.compare.noise_sets` -- the augmented sets the noise variants train on;
+* :mod:`animalsnd.compare.chain_scores` -- which recording chains the runs are scored through;
 * :mod:`animalsnd.compare.run` -- :func:`compare`: plan, reuse, train and score.
 """
 

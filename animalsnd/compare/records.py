@@ -113,6 +113,7 @@ class CompareResult:
     classes: list[str]
     runs: dict[str, list[dict]]
     eval_snrs: list[float]
+    eval_chains: list[str] = field(default_factory=list)
     trained: int = 0
     reused: int = 0
     missing: dict[str, int] = field(default_factory=dict)
@@ -122,12 +123,13 @@ class CompareResult:
         """``{"variants": {name: {accuracy: {mean, std}, ..., runs: [...]}}, ...}`` (the --json schema)."""
         out = {}
         for v in self.variants:
-            out[v.name] = summarise_runs(self.runs.get(v.name, []), v, self.classes, self.eval_snrs)
+            out[v.name] = summarise_runs(self.runs.get(v.name, []), v, self.classes, self.eval_snrs,
+                                         chains=self.eval_chains)
             out[v.name]["missing_runs"] = self.missing.get(v.name, 0)
         return {
             "cache_dir": str(self.cache_dir), "classes": self.classes, "folds": self.folds,
             "seeds": self.seeds, "eval_snr": [snr_label(s) for s in self.eval_snrs],
-            "variants": out, "notes": self.notes,
+            "eval_chain": list(self.eval_chains), "variants": out, "notes": self.notes,
         }
 
 
@@ -136,8 +138,15 @@ def _ms(values: list[float]) -> dict:
     return {"mean": float(a.mean()), "std": float(a.std())} if a.size else {"mean": None, "std": None}
 
 
-def summarise_runs(runs: list[dict], variant: Variant, classes: list[str], eval_snrs: list[float]) -> dict:
-    """Mean ± std (population) over runs of the scores, costs and noisy scores."""
+def summarise_runs(runs: list[dict], variant: Variant, classes: list[str], eval_snrs: list[float], *,
+                   chains: list[str] = ()) -> dict:
+    """Mean ± std (population) over runs of the scores, costs, noisy and chain scores.
+
+    ``chain[name]`` holds the scores through each chain and ``drop``, the
+    clean accuracy minus the chain's; ``worst_chain`` is the chain of the
+    largest mean drop (``eval --chain``'s ``worst_drop``), with that drop's
+    mean ± std over runs.
+    """
     out: dict = {"model": variant.model, "augment": variant.augment, "description": variant.description,
                  "n_runs": len(runs)}
     for k in SUMMARY_KEYS:
@@ -152,6 +161,14 @@ def summarise_runs(runs: list[dict], variant: Variant, classes: list[str], eval_
         lab = snr_label(s)
         got = [r["noisy"][lab] for r in runs if lab in r.get("noisy", {})]
         out["snr"][lab] = {k: _ms([g[k] for g in got]) for k in SUMMARY_KEYS}
+    out["chain"] = {}
+    for c in chains:
+        got = [r for r in runs if c in r.get("chains", {})]
+        out["chain"][c] = {k: _ms([r["chains"][c][k] for r in got]) for k in SUMMARY_KEYS}
+        out["chain"][c]["drop"] = _ms([r["accuracy"] - r["chains"][c]["accuracy"] for r in got])
+    drops = {c: d["drop"] for c, d in out["chain"].items() if d["drop"]["mean"] is not None}
+    worst = max(drops, key=lambda c: drops[c]["mean"], default=None)
+    out["worst_chain"] = {"chain": worst, **(drops[worst] if worst else {"mean": None, "std": None})}
     out["per_class_f1"] = {c: _ms([r["per_class_f1"][c] for r in runs if c in r["per_class_f1"]]) for c in classes}
     out["runs"] = runs
     return out

@@ -2,7 +2,8 @@
 
 :func:`compare` trains every (variant, test fold, seed) run with
 :func:`animalsnd.train.train_fold`, scores the held-out fold (clean, and
-optionally with noise mixed in at given SNRs, in each model's own inputs) and
+optionally with noise mixed in at given SNRs and re-rendered through other
+recording chains, in each model's own inputs) and
 aggregates mean ± std over folds x seeds. A re-run reuses the stored runs
 (:mod:`animalsnd.compare.records`) and trains only what is missing or
 changed; an interrupted run loses at most the run in progress. Models are not
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from animalsnd import __version__, families
+from animalsnd.compare.chain_scores import CHAIN_SEED, chain_source, check_chain_inputs, has_chains, resolve_chains
 from animalsnd.compare.noise_sets import augmented_set, existing_set
 from animalsnd.compare.records import (
     FORMAT,
@@ -65,6 +67,7 @@ def compare(
     scheduler: str | None = None,
     eval_noise: str | Path | None = None,
     eval_snr: Sequence[float] | str = (10.0, 0.0),
+    eval_chain: Sequence[str] | str | None = None,
     report_only: bool = False,
     train_options: dict | None = None,
     per_class: int | None = None,
@@ -102,6 +105,11 @@ def compare(
         the vector models embed or describe the noisy clips,
         :func:`~animalsnd.robustness.noisy_vectors`); the noisy inputs are
         computed once per (fold, SNR, kind of input).
+    eval_chain : names or comma-separated text, optional
+        Also score each run's test fold re-rendered through these recording
+        chains (:func:`animalsnd.chains.parse_chains`: ``"8k,mp3"``,
+        ``"default"``, ``"all"``), as ``eval --chain`` does
+        (:mod:`animalsnd.compare.chain_scores`).
     per_class : int, optional
         Noise copies per class in the augmented sets (``augment --per-class``);
         default: the study's balancing, which tops up the smaller classes only.
@@ -134,6 +142,9 @@ def compare(
 
     cache_dir = Path(cache_dir)
     chosen = resolve_variants(variants)
+    chains = resolve_chains(eval_chain)
+    if chains:
+        check_chain_inputs(chosen)
     pool = pool_for(jobs, backend, scheduler)
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigError(f"--seeds {seeds!r} must be a positive integer")
@@ -211,7 +222,8 @@ def compare(
         if rec is None:
             return False
         # runs stored before a model could be scored with noise have a source but no noisy scores
-        return all(rec.get("noisy_source", {}).get(lab) == noise_id and lab in rec.get("noisy", {}) for lab in labels)
+        return all(rec.get("noisy_source", {}).get(lab) == noise_id and lab in rec.get("noisy", {})
+                   for lab in labels) and has_chains(rec, chain_source(chains))
 
     check_store(store, create=not report_only)
     stored = {key: read_record(store / f"{key}.json") for *_, key in plan}
@@ -222,7 +234,8 @@ def compare(
                   "pool": pool.describe() if pool.parallel else None})
 
     result = CompareResult(cache_dir=cache_dir, variants=chosen, folds=fold_ids, seeds=seed_ids,
-                           classes=list(fs.classes), runs={v.name: [] for v in chosen}, eval_snrs=snrs)
+                           classes=list(fs.classes), runs={v.name: [] for v in chosen}, eval_snrs=snrs,
+                           eval_chains=chains)
     source = {lab: noise_id for lab in labels}
     todo = []
 
@@ -243,7 +256,7 @@ def compare(
         else:
             todo.append(item)
     if pool.parallel and len(todo) > 1:  # every run seeds itself from its key: the same records as below
-        tasks = [(str(cache_dir), v, c, k, aug, snrs, eval_noise, str(store), key, source)
+        tasks = [(str(cache_dir), v, c, k, aug, snrs, eval_noise, str(store), key, source, chains)
                  for k, v, _, c, aug, key in todo]
         run_many(compare_run, tasks, pool, on_done=lambda i, rec: report(todo[i], rec, False),
                  name=lambda i: f"{todo[i][1].name} fold {todo[i][0]} seed {todo[i][2]}")
@@ -255,7 +268,8 @@ def compare(
             k, v, s, c, aug, key = item
             if noisy_cache and next(iter(noisy_cache))[0] != k:
                 noisy_cache.clear()  # one fold's noisy features at a time
-            rec = _train_one(fs, cache_dir, v, c, k, aug, loaded_aug, snrs, eval_noise, noisy_cache, jobs)
+            rec = _train_one(fs, cache_dir, v, c, k, aug, loaded_aug, snrs, eval_noise, noisy_cache, jobs,
+                             chains=chains)
             report(item, store_run(store, key, rec, source), False)
     for runs in result.runs.values():
         runs.sort(key=lambda r: (r["fold"], r["seed"]))
@@ -265,7 +279,7 @@ def compare(
 
 
 def _train_one(fs, cache_dir, v: Variant, config, fold: int, aug, loaded_aug, snrs, eval_noise,
-               noisy_cache, jobs) -> dict:
+               noisy_cache, jobs, *, chains=()) -> dict:
     from animalsnd.models import count_params
     from animalsnd.train import load_augmented_for, train_fold
 
@@ -309,6 +323,19 @@ def _train_one(fs, cache_dir, v: Variant, config, fold: int, aug, loaded_aug, sn
                                                     snr_db=snr, seed=EVAL_NOISE_SEED, jobs=jobs)
             pred, _ = _predict_timed(model, noisy_cache[key])
             rec["noisy"][lab] = _scores(fs.y[test], pred, fs.classes)
+    if chains:  # the test clips as other recorders would have stored them, in the model's own inputs
+        from animalsnd.chain_eval import spec_for, spec_inputs
+
+        spec = spec_for(fam.input_kind, fs.cfg, config.pool)
+        paths = [fs.paths[i] for i in test]
+        rec["chains"], rec["chain_source"] = {}, chain_source(chains)
+        for name in chains:
+            key = (fold, ("chain", name), spec)
+            if key not in noisy_cache:
+                noisy_cache[key] = spec_inputs(paths, spec, name, shape=inputs.X.shape[1:], seed=CHAIN_SEED,
+                                               jobs=jobs)
+            pred, _ = _predict_timed(model, noisy_cache[key])
+            rec["chains"][name] = _scores(fs.y[test], pred, fs.classes)
     del model
     res.model = None
     free_keras()
@@ -316,7 +343,7 @@ def _train_one(fs, cache_dir, v: Variant, config, fold: int, aug, loaded_aug, sn
 
 
 def compare_run(cache_dir: str, variant, config, fold: int, aug, snrs, eval_noise, store: str, key: str,
-                noise_source: dict) -> dict:
+                noise_source: dict, chains=()) -> dict:
     """One compare run in a worker process: train, score, write its record to the store."""
     from animalsnd.cache import load_features
     from animalsnd.runpool import cache_stamp, once
@@ -328,5 +355,5 @@ def compare_run(cache_dir: str, variant, config, fold: int, aug, snrs, eval_nois
     noisy = once(("noisy", cache_dir, stamp, str(eval_noise)), dict)
     if noisy and next(iter(noisy))[0] != fold:
         noisy.clear()  # one fold's noisy inputs at a time
-    rec = _train_one(fs, cache, variant, config, fold, aug, loaded_aug, snrs, eval_noise, noisy, 1)
+    rec = _train_one(fs, cache, variant, config, fold, aug, loaded_aug, snrs, eval_noise, noisy, 1, chains=chains)
     return store_run(Path(store), key, rec, noise_source)
