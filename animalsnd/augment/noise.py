@@ -1,14 +1,12 @@
-"""SNR-calibrated mixing of background noise into waveforms.
+"""Background noise mixed into waveforms at an exact, random SNR.
 
-The signal level is measured either over the whole clip (``reference="whole"``,
-the naive baseline) or over its *active* part only (``reference="active"``,
-see :func:`active_rms`). The latter keeps the requested SNR meaningful for a
-short call padded with silence: the noise is set relative to the call, not to
-the call diluted by the silence around it.
+:class:`NoiseMixer` scales a segment of one of its noises (cut by
+:func:`noise_segment`) so that the clip's reference level over the noise's
+level is the drawn SNR (:func:`~animalsnd.augment.levels.calculate_desired_noise_rms`).
+The level measurements live in :mod:`animalsnd.augment.levels`, the parsing of
+SNR options in :mod:`animalsnd.augment.snr_options`; both are re-exported here.
 
-All functions work on mono float waveforms (1-D arrays, values in [-1, 1])
-sharing one sample rate. Computations run in float64; outputs keep the float
-dtype of the clip (float32 for non-float input).
+Outputs keep the float dtype of the clip (float32 for non-float input).
 """
 
 from __future__ import annotations
@@ -18,6 +16,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from animalsnd.augment.levels import (
+    DEFAULT_FRAME_S,
+    DEFAULT_THRESHOLD_DB,
+    REFERENCES,
+    active_rms,
+    as_mono,
+    calculate_desired_noise_rms,
+    check_active_options,
+    check_reference,
+    is_real,
+    realised_snr,
+    reference_rms,
+    rms,
+)
+from animalsnd.augment.snr_options import parse_snr_list, parse_snr_range
 from animalsnd.errors import AudioError, ConfigError
 
 __all__ = [
@@ -34,136 +47,10 @@ __all__ = [
     "rms",
 ]
 
-DEFAULT_FRAME_S = 0.02
-DEFAULT_THRESHOLD_DB = -35.0
-REFERENCES = ("active", "whole")
-
 # A noise recording quieter than this (about -160 dBFS) counts as silent.
 _SILENT_RMS = 1e-8
 # Offsets re-drawn before falling back when a segment is digital silence.
 _MAX_REDRAWS = 8
-
-
-def _as_mono(x: object, what: str) -> np.ndarray:
-    """Return ``x`` as a 1-D float array, or raise :class:`AudioError`."""
-    arr = np.asarray(x)
-    if arr.ndim != 1:
-        raise AudioError(f"{what} must be a mono 1-D array, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.floating):
-        arr = arr.astype(np.float32)
-    return arr
-
-
-def rms(x: np.ndarray) -> float:
-    """Root-mean-square level of a waveform.
-
-    Parameters
-    ----------
-    x : np.ndarray, shape (n_samples,)
-        Waveform. An empty array has RMS 0.0.
-
-    Returns
-    -------
-    float
-    """
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.size == 0:
-        return 0.0
-    return float(np.sqrt(np.mean(np.square(arr))))
-
-
-def _check_active_options(sr: object, frame_s: object, threshold_db: object) -> None:
-    if not isinstance(sr, (int, np.integer)) or isinstance(sr, bool) or sr <= 0:
-        raise ConfigError(f"sr={sr!r} must be a positive integer")
-    if not _is_real(frame_s) or not frame_s > 0 or not math.isfinite(frame_s):
-        raise ConfigError(f"frame_s={frame_s!r} must be a positive number of seconds")
-    if not _is_real(threshold_db) or not math.isfinite(threshold_db) or threshold_db > 0:
-        raise ConfigError(
-            f"threshold_db={threshold_db!r} must be a finite number <= 0 dB"
-        )
-
-
-def active_rms(
-    x: np.ndarray,
-    *,
-    sr: int,
-    frame_s: float = DEFAULT_FRAME_S,
-    threshold_db: float = DEFAULT_THRESHOLD_DB,
-) -> float:
-    """RMS level of the active (non-silent) part of a waveform.
-
-    The clip is cut into consecutive frames of ``frame_s`` seconds (the last
-    one may be shorter). Frames whose RMS lies within ``threshold_db`` of the
-    loudest frame are kept, and the RMS is taken over all samples of the kept
-    frames. A short call padded with silence or a low noise floor is thus
-    measured by the call alone.
-
-    Parameters
-    ----------
-    x : np.ndarray, shape (n_samples,)
-        Mono waveform.
-    sr : int
-        Sample rate in Hz (sets the frame length).
-    frame_s : float, default 0.02
-        Frame length in seconds.
-    threshold_db : float, default -35.0
-        Frames quieter than the loudest frame by more than this are dropped.
-
-    Returns
-    -------
-    float
-        The active RMS; the whole-clip RMS if no frame is kept (0.0 for a
-        silent or empty clip).
-    """
-    _check_active_options(sr, frame_s, threshold_db)
-    arr = np.asarray(_as_mono(x, "waveform"), dtype=np.float64)
-    n = arr.size
-    if n == 0:
-        return 0.0
-    frame_len = max(1, int(round(frame_s * sr)))
-    n_frames = -(-n // frame_len)
-    padded = np.zeros(n_frames * frame_len)
-    padded[:n] = np.square(arr)
-    energy = padded.reshape(n_frames, frame_len).sum(axis=1)
-    counts = np.full(n_frames, frame_len, dtype=np.float64)
-    counts[-1] = n - (n_frames - 1) * frame_len
-    frame_ms = energy / counts
-    peak_ms = float(frame_ms.max())
-    if peak_ms <= 0.0:
-        return rms(arr)
-    keep = frame_ms >= peak_ms * 10.0 ** (threshold_db / 10.0)
-    kept = float(counts[keep].sum())
-    if kept == 0:
-        return rms(arr)
-    return float(np.sqrt(energy[keep].sum() / kept))
-
-
-def _reference_rms(
-    x: np.ndarray, *, reference: str, sr: int, frame_s: float, threshold_db: float
-) -> float:
-    if reference == "active":
-        return active_rms(x, sr=sr, frame_s=frame_s, threshold_db=threshold_db)
-    return rms(x)
-
-
-def calculate_desired_noise_rms(signal_rms: float, snr_db: float) -> float:
-    """Noise RMS that puts a signal of level ``signal_rms`` at ``snr_db``.
-
-    ``snr_db = 20 * log10(signal_rms / noise_rms)``, hence
-    ``noise_rms = signal_rms / 10 ** (snr_db / 20)``.
-
-    Parameters
-    ----------
-    signal_rms : float
-        Reference level of the signal (linear, not dB).
-    snr_db : float
-        Target signal-to-noise ratio in dB.
-
-    Returns
-    -------
-    float
-    """
-    return float(signal_rms) / 10.0 ** (float(snr_db) / 20.0)
 
 
 def noise_segment(noise: np.ndarray, *, length: int, offset: int) -> np.ndarray:
@@ -187,7 +74,7 @@ def noise_segment(noise: np.ndarray, *, length: int, offset: int) -> np.ndarray:
     np.ndarray, shape (length,)
         A new array with the dtype of ``noise``.
     """
-    arr = _as_mono(noise, "noise")
+    arr = as_mono(noise, "noise")
     if arr.size == 0:
         raise ConfigError("noise is empty (0 samples)")
     if not isinstance(length, (int, np.integer)) or length < 0:
@@ -201,69 +88,8 @@ def noise_segment(noise: np.ndarray, *, length: int, offset: int) -> np.ndarray:
     return arr[idx]
 
 
-def realised_snr(
-    clean: np.ndarray,
-    mixed: np.ndarray,
-    *,
-    sr: int,
-    reference: str = "active",
-    frame_s: float = DEFAULT_FRAME_S,
-    threshold_db: float = DEFAULT_THRESHOLD_DB,
-) -> float:
-    """Measure the SNR of a mix: reference level of ``clean`` vs ``mixed - clean``.
-
-    If :class:`NoiseMixer` had to scale a mix down to avoid clipping, pass
-    ``clean * mixer.params["gain"]`` as ``clean``.
-
-    Parameters
-    ----------
-    clean : np.ndarray, shape (n_samples,)
-        The signal before mixing.
-    mixed : np.ndarray, shape (n_samples,)
-        The signal after mixing.
-    sr : int
-        Sample rate in Hz (used by the ``"active"`` reference).
-    reference : {"active", "whole"}, default "active"
-        How the signal level is measured (see :func:`active_rms`).
-    frame_s, threshold_db : float
-        Options of :func:`active_rms`.
-
-    Returns
-    -------
-    float
-        SNR in dB; ``inf`` if nothing was added, ``-inf`` for a silent clean.
-    """
-    _check_reference(reference)
-    c = np.asarray(_as_mono(clean, "clean"), dtype=np.float64)
-    m = np.asarray(_as_mono(mixed, "mixed"), dtype=np.float64)
-    if c.shape != m.shape:
-        raise AudioError(f"clean {c.shape} and mixed {m.shape} differ in length")
-    signal = _reference_rms(
-        c, reference=reference, sr=sr, frame_s=frame_s, threshold_db=threshold_db
-    )
-    noise = rms(m - c)
-    if noise == 0.0:
-        return math.inf
-    if signal == 0.0:
-        return -math.inf
-    return 20.0 * math.log10(signal / noise)
-
-
-def _is_real(v: object) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
-        v, bool
-    )
-
-
-def _check_reference(reference: object) -> None:
-    if reference not in REFERENCES:
-        raise ConfigError(
-            f"reference={reference!r} must be one of {', '.join(REFERENCES)}"
-        )
-
-
 def _check_snr_range(snr_db: object) -> tuple[float, float]:
-    if _is_real(snr_db):
+    if is_real(snr_db):
         lo = hi = snr_db
     else:
         try:
@@ -272,7 +98,7 @@ def _check_snr_range(snr_db: object) -> tuple[float, float]:
             raise ConfigError(
                 f"snr_db={snr_db!r} must be a number or a (low, high) pair"
             ) from None
-    if not (_is_real(lo) and _is_real(hi)):
+    if not (is_real(lo) and is_real(hi)):
         raise ConfigError(f"snr_db={snr_db!r} must hold numbers")
     lo, hi = float(lo), float(hi)
     if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -280,65 +106,6 @@ def _check_snr_range(snr_db: object) -> tuple[float, float]:
     if lo > hi:
         raise ConfigError(f"snr_db={snr_db!r} is inverted: low {lo} > high {hi}")
     return lo, hi
-
-
-def parse_snr_range(text: str) -> tuple[float, float]:
-    """Parse an SNR range option: ``"10:20"`` -> (10.0, 20.0), ``"5"`` -> (5.0, 5.0).
-
-    Parameters
-    ----------
-    text : str
-        ``"LOW:HIGH"`` or a single value, in dB. Negative values are allowed.
-
-    Returns
-    -------
-    tuple of float
-        ``(low, high)`` with ``low <= high``.
-
-    Raises
-    ------
-    ConfigError
-        For empty, non-numeric, non-finite or inverted ranges; the message
-        quotes ``text``.
-    """
-    parts = str(text).split(":")
-    if len(parts) > 2 or any(not p.strip() for p in parts):
-        raise ConfigError(f"SNR range {text!r} must look like LOW:HIGH or VALUE (dB)")
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise ConfigError(
-            f"SNR range {text!r} must hold numbers, like 10:20 or 5"
-        ) from None
-    lo, hi = values[0], values[-1]
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ConfigError(f"SNR range {text!r} must be finite")
-    if lo > hi:
-        raise ConfigError(f"SNR range {text!r} is inverted: low {lo:g} > high {hi:g}")
-    return lo, hi
-
-
-def parse_snr_list(text: str) -> list[float]:
-    """Parse a comma-separated list of SNRs: ``"20,10,5,0"`` -> [20.0, 10.0, 5.0, 0.0].
-
-    Order is kept. Raises :class:`ConfigError` quoting ``text`` for an empty
-    list, an empty item or a non-numeric / non-finite value.
-    """
-    parts = str(text).split(",")
-    if any(not p.strip() for p in parts):
-        raise ConfigError(
-            f"SNR list {text!r} must be comma-separated numbers, like 20,10,5,0"
-        )
-    out: list[float] = []
-    for p in parts:
-        try:
-            v = float(p)
-        except ValueError:
-            raise ConfigError(f"SNR list {text!r}: {p.strip()!r} is not a number") from None
-        if not math.isfinite(v):
-            raise ConfigError(f"SNR list {text!r}: {p.strip()!r} is not finite")
-        out.append(v)
-    return out
 
 
 class NoiseMixer:
@@ -424,9 +191,9 @@ class NoiseMixer:
         self.noises = arrays
         self.noise_names = names
         self.snr_db = _check_snr_range(snr_db)
-        _check_reference(reference)
+        check_reference(reference)
         self.reference = reference
-        _check_active_options(sr, frame_s, threshold_db)
+        check_active_options(sr, frame_s, threshold_db)
         self.sr = int(sr)
         self.frame_s = float(frame_s)
         self.threshold_db = float(threshold_db)
@@ -455,7 +222,7 @@ class NoiseMixer:
         dict
             ``self.params``.
         """
-        arr = _as_mono(clip, "clip")
+        arr = as_mono(clip, "clip")
         rng = np.random.default_rng(rng)
         lo, hi = self.snr_db
         snr = float(rng.uniform(lo, hi)) if hi > lo else lo
@@ -498,7 +265,7 @@ class NoiseMixer:
         """
         if not self.params:
             raise RuntimeError("NoiseMixer.apply() called before randomize()")
-        arr = _as_mono(clip, "clip")
+        arr = as_mono(clip, "clip")
         if not np.all(np.isfinite(arr)):
             raise AudioError("clip contains NaN or infinite samples")
         out_dtype = arr.dtype
@@ -507,7 +274,7 @@ class NoiseMixer:
         seg = noise_segment(noise, length=x.size, offset=self.params["offset"]).astype(
             np.float64
         )
-        signal_rms = _reference_rms(
+        signal_rms = reference_rms(
             x,
             reference=self.reference,
             sr=self.sr,
