@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-MANIFEST = "review.json"
-PAGE = "index.html"
+from animalsnd.review.names import MANIFEST, PAGE
 
 
 def build_review(predictions, out_dir, *, audio=None, top: int = 10, random: int = 10, seed: int = 0,

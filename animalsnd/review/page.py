@@ -21,9 +21,9 @@ from pathlib import Path
 from animalsnd import __version__
 from animalsnd.errors import DatasetError
 from animalsnd.fileutil import atomic_write_text
-from animalsnd.review import MANIFEST, PAGE
 from animalsnd.review.assets import CSS, HTML, JS
 from animalsnd.review.clips import folder_bytes
+from animalsnd.review.names import MANIFEST, PAGE
 
 #: the columns of the CSV the page exports (and ``review --import`` reads)
 DECISION_COLUMNS = ["run", "id", "file", "start_s", "end_s", "label", "confidence", "sample",
