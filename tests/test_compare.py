@@ -299,3 +299,27 @@ def test_cache_without_folds(tmp_path):
         compare(tmp_path / "cache", variants="baseline")
     assert str(e.value) == (f"{tmp_path / 'cache'}: the cache has no cross-validation folds (it needs two or "
                             f"more usable classes; run `animalsnd prepare` again)")
+
+
+def test_noisy_scores_of_a_vector_model_use_the_caches_cut_off(tmp_path, monkeypatch):
+    """A band-limited cache's noisy test clips are band-limited too before they are described."""
+    from animalsnd.cache import prepare
+    from animalsnd.config import FeatureConfig
+    from animalsnd.families import vector_head
+
+    data = tmp_path / "data"
+    for label in ("chirp", "clicks"):
+        make_data(data, (label,), n=4)
+    cfg = FeatureConfig(sr=SR, n_mels=24, n_fft=256, hop_length=128, frames=48, fmax=3000.0)
+    prepare(data, tmp_path / "cache", cfg=cfg, folds=2, seed=0, jobs=1)
+    seen = []
+    original = vector_head.VectorFamily.noisy_inputs
+
+    def spy(self, paths, noise_dir, **kw):
+        seen.append(kw.get("fmax"))
+        return original(self, paths, noise_dir, **kw)
+
+    monkeypatch.setattr(vector_head.VectorFamily, "noisy_inputs", spy)
+    compare(tmp_path / "cache", variants="stats-mlp", folds=1, seeds=1, epochs=1, jobs=1,
+            eval_noise=write_noise(tmp_path / "noise"), eval_snr=[10])
+    assert seen == [3000.0]

@@ -216,7 +216,10 @@ def compare(
     if eval_noise is not None:
         from animalsnd.augment.noisebank import load_noise_bank
 
-        noise_id = hash_of(load_noise_bank(eval_noise, sr=fs.cfg.sr).fingerprint())
+        noise_id = load_noise_bank(eval_noise, sr=fs.cfg.sr).fingerprint()
+        # the noisy clips are band-limited like the cache since scores were keyed by their cut-off;
+        # earlier scores of a band-limited cache's vector models came from full-band clips
+        noise_id = hash_of(noise_id if fs.cfg.fmax is None else [noise_id, {"fmax": fs.cfg.fmax}])
 
     def usable(rec: dict | None) -> bool:
         if rec is None:
@@ -320,7 +323,7 @@ def _train_one(fs, cache_dir, v: Variant, config, fold: int, aug, loaded_aug, sn
             key = (fold, lab, fam.input_kind, config.pool)
             if key not in noisy_cache:
                 noisy_cache[key] = fam.noisy_inputs(paths, eval_noise, cfg=fs.cfg, pool=config.pool,
-                                                    snr_db=snr, seed=EVAL_NOISE_SEED, jobs=jobs)
+                                                    fmax=fs.cfg.fmax, snr_db=snr, seed=EVAL_NOISE_SEED, jobs=jobs)
             pred, _ = _predict_timed(model, noisy_cache[key])
             rec["noisy"][lab] = _scores(fs.y[test], pred, fs.classes)
     if chains:  # the test clips as other recorders would have stored them, in the model's own inputs
