@@ -9,10 +9,10 @@ again measures that: each chain's score next to the clean one, per fold model.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 import numpy as np
 
+from animalsnd import families
 from animalsnd.chains import CHAINS, render
 from animalsnd.errors import AudioError
 from animalsnd.metrics import SUMMARY_KEYS, condition_summary
@@ -21,49 +21,19 @@ from animalsnd.parallel import TaskFailure, run_parallel
 __all__ = ["ChainReport", "chain_inputs", "evaluate_chains", "input_spec", "spec_for", "spec_inputs"]
 
 
-def input_spec(bundle) -> tuple:
-    """What decides a bundle's input for one waveform (hashable, picklable)."""
-    return spec_for(bundle.kind, bundle.cfg, bundle.meta["input"].get("pool", "mean"))
+def input_spec(bundle) -> families.WaveInput:
+    """What decides a bundle's input for one waveform (hashable, picklable): its family's
+    :class:`~animalsnd.families.WaveInput`."""
+    model = (bundle.meta.get("train") or {}).get("model")
+    return families.wave_input(bundle.kind, bundle.cfg, bundle.meta["input"].get("pool", "mean"), model=model)
 
 
-def spec_for(kind: str, cfg, pool: str = "mean") -> tuple:
+def spec_for(kind: str, cfg, pool: str = "mean") -> families.WaveInput:
     """:func:`input_spec` of a model of input kind ``kind`` on features ``cfg`` (a FeatureConfig)."""
-    if kind == "logmel":
-        return ("logmel", json.dumps(cfg.to_dict(), sort_keys=True))
-    if kind == "stats":
-        return ("stats", cfg.fmax)
-    return ("birdnet", pool, cfg.fmax)
+    return families.wave_input(kind, cfg, pool)
 
 
-def _model_input(y: np.ndarray, spec: tuple) -> np.ndarray:
-    """The model input of waveform ``y`` at the rate of :func:`_rate`."""
-    if spec[0] == "logmel":
-        from animalsnd.config import FeatureConfig
-        from animalsnd.features import logmel
-
-        return logmel(y, cfg=FeatureConfig.from_dict(json.loads(spec[1])), pad=True)
-    if spec[0] == "stats":
-        from animalsnd import descriptors as D
-
-        return D.describe(y, fmax=spec[1])
-    from animalsnd.embeddings import pooled_embedding
-
-    return pooled_embedding(y, pool=spec[1], fmax=spec[2])
-
-
-def _rate(spec: tuple) -> int:
-    if spec[0] == "logmel":
-        return int(json.loads(spec[1])["sr"])
-    if spec[0] == "stats":
-        from animalsnd import descriptors as D
-
-        return int(D.SPEC["sr"])
-    from animalsnd.backbones import birdnet
-
-    return int(birdnet.BIRDNET_SR)
-
-
-def _chain_one(path: str, index: int, chain_name: str, spec: tuple, seed: int) -> np.ndarray | str:
+def _chain_one(path: str, index: int, chain_name: str, spec: families.WaveInput, seed: int) -> np.ndarray | str:
     """Worker: the model input of clip ``index`` through ``chain_name``, or why it failed."""
     from animalsnd.audio import load, read_info
 
@@ -72,8 +42,8 @@ def _chain_one(path: str, index: int, chain_name: str, spec: tuple, seed: int) -
         y, _ = load(path, sr=native)
     except AudioError as exc:
         return str(exc)
-    z = render(y, native, CHAINS[chain_name], out_sr=_rate(spec), seed=seed, index=index)
-    return np.asarray(_model_input(z, spec), dtype=np.float32)
+    z = render(y, native, CHAINS[chain_name], out_sr=int(spec.sr), seed=seed, index=index)
+    return np.asarray(spec(z), dtype=np.float32)
 
 
 def chain_inputs(paths: list[str], bundle, chain_name: str, *, seed: int = 0, jobs: int = -1,
@@ -93,7 +63,7 @@ def chain_inputs(paths: list[str], bundle, chain_name: str, *, seed: int = 0, jo
                        progress=progress)
 
 
-def spec_inputs(paths: list[str], spec: tuple, chain_name: str, *, shape: tuple = (0,), seed: int = 0,
+def spec_inputs(paths: list[str], spec: families.WaveInput, chain_name: str, *, shape: tuple = (0,), seed: int = 0,
                 jobs: int = -1, progress=None) -> np.ndarray:
     """:func:`chain_inputs` for the inputs :func:`spec_for` describes (``shape``: one input's, for no clips)."""
     tasks = [(str(p), i, chain_name, spec, int(seed)) for i, p in enumerate(paths)]

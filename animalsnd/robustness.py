@@ -59,31 +59,18 @@ def _noisy_one(
 def _noisy_vector(
     path: str,
     index: int,
-    kind: str,
-    pool: str,
-    fmax: float | None,
+    to_vector,
     noise_root: str,
     noise_names: tuple[str, ...],
     snr_db: float,
     seed: int,
 ) -> tuple[np.ndarray, float] | str:
-    """Worker: a vector model's input (pooled BirdNET embedding or clip descriptor) of one noisy clip."""
-    if kind == "birdnet":
-        from animalsnd.backbones import birdnet
-        from animalsnd.embeddings import pooled_embedding
-
-        sr = birdnet.BIRDNET_SR
-    else:
-        from animalsnd import descriptors as D
-
-        sr = D.SPEC["sr"]
+    """Worker: a vector model's input (``to_vector`` of the mixed clip) of one noisy clip."""
     try:
-        mixed, snr = _mixed(path, index, sr, noise_root, noise_names, snr_db, seed)
+        mixed, snr = _mixed(path, index, to_vector.sr, noise_root, noise_names, snr_db, seed)
     except AudioError as exc:
         return str(exc)
-    if kind == "birdnet":
-        return pooled_embedding(mixed, pool=pool, fmax=fmax), snr
-    return D.describe(mixed, sr=sr, fmax=fmax), snr
+    return to_vector(mixed), snr
 
 
 def _check_noise_options(snr_db: object, seed: object, jobs: object) -> None:
@@ -157,31 +144,19 @@ def noisy_features(
                   seed=seed, jobs=jobs, progress=progress, return_snr=return_snr)
 
 
-def noisy_vectors(paths: list[str], kind: str, noise_dir: str | Path, *, pool: str = "", fmax: float | None = None,
+def noisy_vectors(paths: list[str], to_vector, noise_dir: str | Path,
                   **options) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Pooled BirdNET embeddings (``kind="birdnet"``, pooled by ``pool``) or clip
-    descriptors (``kind="stats"``) of evaluation clips with noise at one SNR.
+    """Per-clip vectors (a pooled BirdNET embedding, a clip descriptor) of evaluation clips with noise at one SNR.
 
-    The whole clip is mixed at the model's rate (48 kHz for BirdNET, 16 kHz
-    for the descriptors) with the seeding and calibration of
-    :func:`noisy_features`, then embedded and pooled, or described, exactly as
-    the training clips were. ``options`` and errors are those of
+    ``to_vector`` (an :class:`animalsnd.families.WaveInput`, from the model's
+    family) names the rate ``sr`` and turns one waveform at that rate into the
+    model's input. The whole clip is mixed at that rate with the seeding and
+    calibration of :func:`noisy_features`, then turned into its vector exactly
+    as the training clips were. ``options`` and errors are those of
     :func:`noisy_features`.
     """
-    if kind == "birdnet":
-        from animalsnd.backbones import birdnet
-
-        if pool not in birdnet.POOL_METHODS:
-            raise ConfigError(f"pool={pool!r} must be one of: {', '.join(birdnet.POOL_METHODS)}")
-        sr = birdnet.BIRDNET_SR
-    elif kind == "stats":
-        from animalsnd import descriptors as D
-
-        sr = D.SPEC["sr"]
-    else:
-        raise ConfigError(f"kind={kind!r} must be 'birdnet' or 'stats'")
     # no clips: (0, 0), as the width of a vector is only known once a clip is embedded or described
-    return _noisy(_noisy_vector, (kind, pool, fmax), paths, noise_dir, sr=sr, empty_shape=(0,),
+    return _noisy(_noisy_vector, (to_vector,), paths, noise_dir, sr=int(to_vector.sr), empty_shape=(0,),
                   **{"seed": 0, "jobs": -1, "progress": None, "return_snr": False, **options})
 
 

@@ -196,6 +196,18 @@ def test_a_registered_family_trains_evaluates_predicts_and_compares(toy, tiny, t
     assert table.trained == 2 and table.summary()["variants"][MODEL]["n_runs"] == 2
 
 
+def test_optional_members_have_defaults(toy):
+    from animalsnd.train import TrainConfig
+
+    # ToyCentroids gives no wave_input, inputs_label or recipe_notes: the registry's defaults apply
+    assert families.inputs_label(MODEL) == "Model inputs"
+    assert families.recipe_notes(TrainConfig.for_model(MODEL)) == []
+    with pytest.raises(ConfigError, match=f"{KIND} inputs cannot be computed from a re-rendered clip"):
+        families.wave_input(KIND, None)
+    assert families.inputs_label("stats-mlp") == "Clip descriptors"
+    assert families.recipe_notes(TrainConfig.for_model("protonet")) == ["all labelled clips", "10 fine-tuning epochs"]
+
+
 def test_bundles_of_an_unregistered_kind_are_refused(toy, tiny, tmp_path):  # noqa: F811
     from animalsnd.train import TrainConfig, load_inputs, train_fold
 

@@ -59,13 +59,17 @@ def test_bad_input(clips, noise, tmp_path):
 
 def test_noisy_vectors_are_the_model_inputs_of_noisy_clips(clips, noise):
     from animalsnd import descriptors as D
+    from animalsnd import families
 
-    X, snr = noisy_vectors(clips.paths, "stats", noise, snr_db=5, seed=2, jobs=1, return_snr=True)
+    stats = families.wave_input("stats", TINY)
+    assert stats.sr == D.SPEC["sr"] and stats == families.wave_input("stats", TINY)  # hashable, comparable
+    X, snr = noisy_vectors(clips.paths, stats, noise, snr_db=5, seed=2, jobs=1, return_snr=True)
     assert X.shape == (6, D.DIM) and np.all(np.abs(snr - 5) <= 0.5)
     clean = np.stack([D.describe_file(p) for p in clips.paths])
-    near = noisy_vectors(clips.paths, "stats", noise, snr_db=40, seed=2, jobs=1)
+    near = noisy_vectors(clips.paths, stats, noise, snr_db=40, seed=2, jobs=1)
     assert np.abs(near - clean).mean() < np.abs(X - clean).mean()
-    with pytest.raises(ConfigError, match="kind='logmel' must be 'birdnet' or 'stats'"):
-        noisy_vectors(clips.paths, "logmel", noise, snr_db=5)
+    assert noisy_vectors([], stats, noise, snr_db=5).shape == (0, 0)
     with pytest.raises(ConfigError, match="pool='median' must be one of"):
-        noisy_vectors(clips.paths, "birdnet", noise, snr_db=5, pool="median")
+        families.wave_input("birdnet", TINY, "median")
+    with pytest.raises(ConfigError, match="unknown input kind 'mfcc'"):
+        families.wave_input("mfcc", TINY)

@@ -114,8 +114,9 @@ def train(
         if total == 0:
             return
         if "embed" not in tasks:
-            what = "Clip descriptors" if config.model == "stats-mlp" else "BirdNET embeddings"
-            tasks["embed"] = progress.add_task(what, total=total, stats="", unit="clips")
+            from animalsnd.families import inputs_label
+
+            tasks["embed"] = progress.add_task(inputs_label(config.model), total=total, stats="", unit="clips")
         progress.update(tasks["embed"], completed=done)
 
     def on_fold_end(r) -> None:
@@ -180,18 +181,9 @@ def _recipe(c) -> str:
         (f"label smoothing {c.label_smoothing:g}", c.label_smoothing > 0),
         (f"early stopping (patience {c.patience})", c.early_stopping), ("LR on plateau", c.lr_schedule),
     ] if on]
-    if c.model == "birdnet-head":
-        flags.append(f"BirdNET embeddings pooled by {c.pool}")
-    if c.model == "stats-mlp":
-        from animalsnd.families import default_model_options
+    from animalsnd.families import recipe_notes
 
-        flags.append("clip descriptors, " + ", ".join(f"{k}={v}" for k, v in default_model_options(c.model).items()
-                                                        if k not in c.model_options))
-    if c.shots or c.model == "protonet":
-        flags.append(f"{c.shots} shot{'s' * (c.shots != 1)} per class" if c.shots else "all labelled clips")
-    if c.model == "protonet":
-        flags += [f"{c.finetune_epochs} fine-tuning epochs"] if c.finetune_epochs else []
-        flags += [f"unlabelled {c.unlabeled}"] if c.unlabeled else []
+    flags += recipe_notes(c)  # the model family's: its inputs, shots, fine-tuning
     if c.model_options:
         flags.append(", ".join(f"{k}={v}" for k, v in c.model_options.items()))
     return "[dim]" + ", ".join(parts + flags) + f", val {c.val_fraction:g}, seed {c.seed}[/]"

@@ -25,16 +25,33 @@ neither TensorFlow nor a family module; those load on first use.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from animalsnd.errors import BundleError, ConfigError
 
 __all__ = [
-    "ModelFamily", "default_model_options", "family", "for_bundle", "input_kinds", "model_names", "noisy_inputs",
-    "open_bundle", "open_bundles", "predictor_for", "register", "unregister",
+    "ModelFamily", "WaveInput", "default_model_options", "family", "for_bundle", "input_kinds", "inputs_label",
+    "model_names", "noisy_inputs", "open_bundle", "open_bundles", "predictor_for", "recipe_notes", "register",
+    "unregister", "wave_input",
 ]
+
+
+@dataclass(frozen=True)
+class WaveInput:
+    """How a model's input comes from one waveform: the clip at ``sr`` Hz, then ``fn(y, *args)``.
+
+    Hashable and picklable when ``fn`` is a module-level function and ``args`` are plain values.
+    """
+
+    sr: int
+    fn: Callable
+    args: tuple = ()
+
+    def __call__(self, y):
+        return self.fn(y, *self.args)
 
 
 class ModelFamily(Protocol):
@@ -52,6 +69,8 @@ class ModelFamily(Protocol):
     revisions: dict[str, int]
     #: builder options (``--model-option``) and their defaults, when the family has fixed ones
     model_options: dict[str, Any]
+    #: what ``train`` counts while it computes missing inputs ("BirdNET embeddings"; optional)
+    inputs_label: str
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -81,6 +100,13 @@ class ModelFamily(Protocol):
 
     def noisy_inputs(self, paths: Sequence[str], noise_dir, *, cfg, pool: str = "", fmax=None, **options):
         """Its inputs of the clips ``paths`` with noise mixed in (:mod:`animalsnd.robustness`)."""
+
+    def wave_input(self, cfg, pool: str = "mean") -> WaveInput:
+        """Its input of one waveform, for features ``cfg`` (``eval --chain``; optional: without it,
+        clips cannot be re-rendered for this family)."""
+
+    def recipe_notes(self, config) -> list[str]:
+        """What ``train`` adds to its recipe line for ``config`` (optional: nothing)."""
 
     def predictor(self, bundles: Sequence, *, runtime: str = "auto", threads: int | None = None):
         """A streaming predictor over the fold bundles: ``classes``, ``cfg``, ``bundles``, ``runtime``,
@@ -149,6 +175,36 @@ def family(model: str) -> ModelFamily:
 def default_model_options(model: str) -> dict[str, Any]:
     """The builder options ``model`` uses unless ``--model-option`` says otherwise (empty when not fixed)."""
     return dict(getattr(family(model), "model_options", {}) or {})
+
+
+def inputs_label(model: str) -> str:
+    """What ``train`` counts while it computes the missing inputs of ``model``."""
+    return getattr(family(model), "inputs_label", "Model inputs")
+
+
+def recipe_notes(config) -> list[str]:
+    """The notes of ``config.model``'s family on ``config``, for ``train``'s recipe line."""
+    notes = getattr(family(config.model), "recipe_notes", None)
+    return list(notes(config)) if notes is not None else []
+
+
+def wave_input(kind: str, cfg, pool: str = "mean", *, model: str | None = None) -> WaveInput:
+    """How the family of input kind ``kind`` (the one of ``model`` when given) computes its input of one
+    waveform on features ``cfg``.
+
+    Raises
+    ------
+    ConfigError
+        No family reads ``kind``, or its family computes no input from a waveform.
+    """
+    try:
+        fam = _family_of({"input": {"kind": kind}, "train": {"model": model}})
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    make = getattr(fam, "wave_input", None)
+    if make is None:
+        raise ConfigError(f"{kind} inputs cannot be computed from a re-rendered clip")
+    return make(cfg, pool)
 
 
 def _family_of(meta: dict) -> ModelFamily:

@@ -133,11 +133,19 @@ def eval_data(bundle, data=None, *, jobs: int = -1, progress=None):
                          to_input=lambda emb: birdnet.pool(emb, method=pool))
 
 
+def _pooled(y48: np.ndarray, pool: str, fmax) -> np.ndarray:
+    """The pooled BirdNET embedding of a 48 kHz waveform."""
+    from animalsnd.embeddings import pooled_embedding
+
+    return pooled_embedding(y48, pool=pool, fmax=fmax)
+
+
 # ------------------------------------------------------------------ the family
 class BirdnetHeadFamily(VectorFamily):
     """``birdnet-head``: a dense head on pooled BirdNET embeddings."""
 
-    input_kind = vectors = "birdnet"
+    input_kind = "birdnet"
+    inputs_label = "BirdNET embeddings"
     models = ("birdnet-head",)
     # like a logistic regression: every training clip, a fixed number of epochs, an L2 penalty
     # (cheap: ~0.1 s per epoch on frozen embeddings)
@@ -172,6 +180,16 @@ class BirdnetHeadFamily(VectorFamily):
         from animalsnd.families.birdnet_predict import BirdnetPredictor
 
         return BirdnetPredictor(bundles, runtime=runtime, threads=threads)
+
+    def vector_input(self, pool: str, fmax):
+        from animalsnd.families import WaveInput
+
+        if pool not in birdnet.POOL_METHODS:
+            raise ConfigError(f"pool={pool!r} must be one of: {', '.join(birdnet.POOL_METHODS)}")
+        return WaveInput(int(birdnet.BIRDNET_SR), _pooled, (pool, fmax))
+
+    def input_notes(self, config) -> list[str]:
+        return [f"BirdNET embeddings pooled by {config.pool}"]
 
 
 FAMILY = BirdnetHeadFamily()

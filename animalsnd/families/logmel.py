@@ -10,6 +10,7 @@ the fold models (:mod:`animalsnd.families.logmel_runtime`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -179,6 +180,13 @@ def eval_data(bundle, data=None, *, jobs: int = -1, progress: Progress | None = 
     return folder_data(data, bundle.cfg, bundle.classes, jobs=jobs, progress=progress)
 
 
+def _logmel_of(y: np.ndarray, cfg_json: str) -> np.ndarray:
+    """Padded log-Mel features of waveform ``y`` on the FeatureConfig ``cfg_json`` (JSON: hashable)."""
+    from animalsnd.features import logmel
+
+    return logmel(y, cfg=FeatureConfig.from_dict(json.loads(cfg_json)), pad=True)
+
+
 # ------------------------------------------------------------------ the family
 class LogMelFamily:
     """The Keras classifiers of :mod:`animalsnd.models` on log-Mel features."""
@@ -225,6 +233,14 @@ class LogMelFamily:
         from animalsnd import robustness
 
         return robustness.noisy_features(paths, cfg, noise_dir, **options)
+
+    def wave_input(self, cfg: FeatureConfig, pool: str = "mean"):
+        from animalsnd.families import WaveInput
+
+        return WaveInput(cfg.sr, _logmel_of, (json.dumps(cfg.to_dict(), sort_keys=True),))
+
+    def recipe_notes(self, config) -> list[str]:
+        return []
 
     def predictor(self, bundles: Sequence, *, runtime: str = "auto", threads: int | None = None):
         from animalsnd.families.logmel_runtime import Predictor

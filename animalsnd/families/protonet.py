@@ -371,5 +371,10 @@ class ProtonetFamily(LogMelFamily):
     def train_fold(self, inputs, **kwargs):
         return train_fold(inputs, **kwargs)
 
+    def recipe_notes(self, config) -> list[str]:
+        return [F.shots_note(config.shots, "all labelled clips"),
+                *([f"{config.finetune_epochs} fine-tuning epochs"] if config.finetune_epochs else []),
+                *([f"unlabelled {config.unlabeled}"] if config.unlabeled else [])]
+
 
 FAMILY = ProtonetFamily()

@@ -220,11 +220,17 @@ class StatsPredictor(VectorPredictor):
         return spans / sr, self.predict_proba(X, batch_size=batch_size), n / sr
 
 
+def _describe(y: np.ndarray, fmax) -> np.ndarray:
+    """The clip descriptor of waveform ``y`` at the descriptors' rate."""
+    return D.describe(y, fmax=fmax)
+
+
 # ------------------------------------------------------------------ the family
 class StatsMlpFamily(VectorFamily):
     """``stats-mlp``: a small network on clip descriptors."""
 
-    input_kind = vectors = "stats"
+    input_kind = "stats"
+    inputs_label = "Clip descriptors"
     models = ("stats-mlp",)
     # a small network on 491 clip statistics (~0.05 s per epoch): every training clip is used for
     # fitting (no validation part) for a fixed 150 epochs, chosen by 5-fold CV (docs/results.md)
@@ -248,6 +254,15 @@ class StatsMlpFamily(VectorFamily):
 
     def predictor(self, bundles, *, runtime: str = "auto", threads: int | None = None):
         return StatsPredictor(bundles, runtime=runtime, threads=threads)
+
+    def vector_input(self, pool: str, fmax):
+        from animalsnd.families import WaveInput
+
+        return WaveInput(int(D.SPEC["sr"]), _describe, (fmax,))
+
+    def input_notes(self, config) -> list[str]:
+        return ["clip descriptors, " + ", ".join(f"{k}={v}" for k, v in self.model_options.items()
+                                                 if k not in config.model_options)]
 
 
 FAMILY = StatsMlpFamily()

@@ -153,12 +153,25 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
 
 class VectorFamily:
     """What the families on per-clip vectors share: a Keras dense head in each bundle, whose
-    ``input`` section names ``required`` keys; the vectors are recomputed from the audio with
-    noise mixed in by :func:`animalsnd.robustness.noisy_vectors` (``vectors`` names them)."""
+    ``input`` section names ``required`` keys; the vectors of a waveform come from
+    ``vector_input(pool, fmax)`` (a :class:`animalsnd.families.WaveInput`), with noise mixed in
+    by :func:`animalsnd.robustness.noisy_vectors`."""
 
     required: tuple[str, ...] = ()
-    vectors = ""
     revisions: dict[str, int] = {}
+
+    def vector_input(self, pool: str, fmax):
+        raise NotImplementedError
+
+    def wave_input(self, cfg, pool: str = "mean"):
+        return self.vector_input(pool, cfg.fmax)
+
+    def input_notes(self, config) -> list[str]:
+        """What the recipe line says of its inputs."""
+        return []
+
+    def recipe_notes(self, config) -> list[str]:
+        return [*self.input_notes(config), *([F.shots_note(config.shots)] if config.shots else [])]
 
     def check_config(self, config) -> None:
         pass
@@ -176,4 +189,4 @@ class VectorFamily:
     def noisy_inputs(self, paths, noise_dir, *, cfg, pool: str = "", fmax=None, **options):
         from animalsnd import robustness
 
-        return robustness.noisy_vectors(paths, self.vectors, noise_dir, pool=pool, fmax=fmax, **options)
+        return robustness.noisy_vectors(paths, self.vector_input(pool, fmax), noise_dir, **options)

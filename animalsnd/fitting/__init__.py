@@ -31,6 +31,7 @@ from animalsnd.fitting.splits import (
     labelled_clips,
     select_augmented,
     select_shots,
+    shots_note,
     split_fold,
     stratified_holdout,
     training_set,
@@ -40,5 +41,5 @@ __all__ = [
     "ROBUST", "AugmentedData", "EpochCallback", "EpochStats", "FoldResult", "Split", "batches", "best_epoch",
     "check_test_fold", "checked_split", "class_weights_for", "cycle", "fit", "fold_result", "free_keras", "labelled_clips",
     "optimizer", "predict_classes", "save_fold", "seed_everything", "select_augmented", "select_shots",
-    "split_fold", "stratified_holdout", "training_set",
+    "shots_note", "split_fold", "stratified_holdout", "training_set",
 ]

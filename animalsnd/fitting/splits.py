@@ -155,6 +155,11 @@ def labelled_clips(train: np.ndarray, y: np.ndarray, config, test_fold: int) -> 
     return train[select_shots(y[train], config.shots, seed=config.seed * 1000 + test_fold)]
 
 
+def shots_note(shots: int, all_clips: str = "") -> str:
+    """How many labelled clips per class a model trains on, for a recipe line (``all_clips`` when 0)."""
+    return f"{shots} shot{'s' * (shots != 1)} per class" if shots else all_clips
+
+
 def select_shots(y: np.ndarray, shots: int, *, seed: int) -> np.ndarray:
     """Indices of ``shots`` random items per class (all of a smaller class); 0: all.
 
