@@ -194,6 +194,9 @@ def test_a_registered_family_trains_evaluates_predicts_and_compares(toy, tiny, t
 
     table = compare(tiny["cache"], variants=MODEL, folds=2, jobs=1)
     assert table.trained == 2 and table.summary()["variants"][MODEL]["n_runs"] == 2
+    # without wave_input the family's clips cannot be re-rendered: refused before any training
+    with pytest.raises(ConfigError, match=f"variant '{MODEL}': --eval-chain cannot compute {KIND} inputs"):
+        compare(tiny["cache"], variants=MODEL, folds=2, jobs=1, eval_chain="8k")
 
 
 def test_optional_members_have_defaults(toy):

@@ -17,11 +17,9 @@ from animalsnd.chains import CHAINS, parse_chains
 from animalsnd.compare.records import hash_of
 from animalsnd.errors import ConfigError
 
-__all__ = ["CHAIN_SEED", "RENDERED_KINDS", "chain_source", "check_chain_inputs", "has_chains", "resolve_chains"]
+__all__ = ["CHAIN_SEED", "chain_source", "check_chain_inputs", "has_chains", "resolve_chains"]
 
 CHAIN_SEED = 0
-#: the input kinds :func:`animalsnd.chain_eval.spec_for` can compute from a rendered clip
-RENDERED_KINDS = ("logmel", "stats", "birdnet")
 
 
 def resolve_chains(eval_chain: str | Sequence[str] | None) -> list[str]:
@@ -38,10 +36,10 @@ def resolve_chains(eval_chain: str | Sequence[str] | None) -> list[str]:
 def check_chain_inputs(variants) -> None:
     """Refuse a variant whose inputs cannot be computed from a rendered clip (ConfigError)."""
     for v in variants:
-        kind = families.family(v.model).input_kind
-        if kind not in RENDERED_KINDS:
-            raise ConfigError(f"variant {v.name!r}: --eval-chain cannot compute {kind} inputs "
-                              f"(it renders {', '.join(RENDERED_KINDS)} inputs)")
+        fam = families.family(v.model)
+        if getattr(fam, "wave_input", None) is None:  # the family's own say, as for eval --chain
+            raise ConfigError(f"variant {v.name!r}: --eval-chain cannot compute {fam.input_kind} inputs "
+                              "from a re-rendered clip")
 
 
 def chain_source(names: Sequence[str]) -> dict[str, str]:
