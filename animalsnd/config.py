@@ -36,6 +36,14 @@ def _empty_mel_bands(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float)
     return int((first_past <= first_in).sum())
 
 
+def from_known_fields(cls, d: dict, what: str):
+    """``cls(**d)``, refusing keys that are not fields of the dataclass ``cls`` (ConfigError naming them)."""
+    unknown = set(d) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ConfigError(f"unknown {what} options: {', '.join(sorted(unknown))}")
+    return cls(**d)
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """How a waveform becomes a model input.
@@ -108,11 +116,7 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "FeatureConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown feature options: {', '.join(sorted(unknown))}")
-        return cls(**d)
+        return from_known_fields(cls, d, "feature")
 
     def hash(self) -> str:
         """Short stable hash of the configuration (keys cache entries)."""

@@ -316,8 +316,12 @@ def test_noisy_scores_of_a_vector_model_use_the_caches_cut_off(tmp_path, monkeyp
     original = vector_head.VectorFamily.noisy_inputs
 
     def spy(self, paths, noise_dir, **kw):
-        seen.append(kw.get("fmax"))
-        return original(self, paths, noise_dir, **kw)
+        vector_input = self.vector_input
+        self.vector_input = lambda pool, fmax: (seen.append(fmax), vector_input(pool, fmax))[1]
+        try:
+            return original(self, paths, noise_dir, **kw)
+        finally:
+            del self.vector_input
 
     monkeypatch.setattr(vector_head.VectorFamily, "noisy_inputs", spy)
     compare(tmp_path / "cache", variants="stats-mlp", folds=1, seeds=1, epochs=1, jobs=1,

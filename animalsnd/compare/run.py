@@ -323,7 +323,7 @@ def _train_one(fs, cache_dir, v: Variant, config, fold: int, aug, loaded_aug, sn
             key = (fold, lab, fam.input_kind, config.pool)
             if key not in noisy_cache:
                 noisy_cache[key] = fam.noisy_inputs(paths, eval_noise, cfg=fs.cfg, pool=config.pool,
-                                                    fmax=fs.cfg.fmax, snr_db=snr, seed=EVAL_NOISE_SEED, jobs=jobs)
+                                                    snr_db=snr, seed=EVAL_NOISE_SEED, jobs=jobs)
             pred, _ = _predict_timed(model, noisy_cache[key])
             rec["noisy"][lab] = _scores(fs.y[test], pred, fs.classes)
     if chains:  # the test clips as other recorders would have stored them, in the model's own inputs

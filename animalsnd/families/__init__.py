@@ -98,7 +98,7 @@ class ModelFamily(Protocol):
     def eval_data(self, bundle, data=None, *, jobs: int = -1, progress=None):
         """An :class:`animalsnd.inputs.EvalData`: the bundle's held-out fold, a cache or a folder."""
 
-    def noisy_inputs(self, paths: Sequence[str], noise_dir, *, cfg, pool: str = "", fmax=None, **options):
+    def noisy_inputs(self, paths: Sequence[str], noise_dir, *, cfg, pool: str = "", **options):
         """Its inputs of the clips ``paths`` with noise mixed in (:mod:`animalsnd.robustness`)."""
 
     def wave_input(self, cfg, pool: str = "mean") -> WaveInput:
@@ -258,5 +258,4 @@ def noisy_inputs(paths: Sequence[str], bundle, noise_dir, **options):
     has shape ``(n, *bundle.input_shape)``.
     """
     return for_bundle(bundle).noisy_inputs(paths, noise_dir, cfg=bundle.cfg,
-                                           pool=bundle.meta["input"].get("pool", ""), fmax=bundle.cfg.fmax,
-                                           **options)
+                                           pool=bundle.meta["input"].get("pool", ""), **options)

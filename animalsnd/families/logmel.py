@@ -229,7 +229,7 @@ class LogMelFamily:
     def eval_data(self, bundle, data=None, *, jobs: int = -1, progress=None) -> EvalData:
         return eval_data(bundle, data, jobs=jobs, progress=progress)
 
-    def noisy_inputs(self, paths: Sequence[str], noise_dir, *, cfg, pool: str = "", fmax=None, **options):
+    def noisy_inputs(self, paths: Sequence[str], noise_dir, *, cfg, pool: str = "", **options):
         from animalsnd import robustness
 
         return robustness.noisy_features(paths, cfg, noise_dir, **options)

@@ -186,7 +186,8 @@ class VectorFamily:
 
         return keras.models.load_model(str(path), compile=False)
 
-    def noisy_inputs(self, paths, noise_dir, *, cfg, pool: str = "", fmax=None, **options):
+    def noisy_inputs(self, paths, noise_dir, *, cfg, pool: str = "", **options):
         from animalsnd import robustness
 
-        return robustness.noisy_vectors(paths, self.vector_input(pool, fmax), noise_dir, **options)
+        # band-limited at the features' cut-off, as the training clips were
+        return robustness.noisy_vectors(paths, self.vector_input(pool, cfg.fmax), noise_dir, **options)

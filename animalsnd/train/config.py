@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from animalsnd import families
+from animalsnd.config import from_known_fields
 from animalsnd.errors import ConfigError
 
 __all__ = [
@@ -205,8 +206,4 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown training options: {', '.join(sorted(unknown))}")
-        return cls(**d)
+        return from_known_fields(cls, d, "training")
