@@ -39,6 +39,7 @@ import numpy as np
 from animalsnd.annotations import Event, check_events, read_annotations
 from animalsnd.background import BACKGROUND
 from animalsnd.errors import ConfigError, DatasetError
+from animalsnd.pooling import POOLING, pool_windows  # noqa: F401  (public here too)
 
 MIN_OVERLAP_S = 1.0
 
@@ -109,61 +110,6 @@ def window_ap(files: Sequence[ScoredFile], classes: Sequence[str]) -> dict[str, 
     return out
 
 
-POOLING = ("none", "max", "mean")
-
-
-def pool_windows(spans_s: np.ndarray, probs: np.ndarray, *, mode: str = "max",
-                 min_overlap: float = 0.5) -> np.ndarray:
-    """Each window's probabilities pooled with those of the windows that overlap it.
-
-    A call that straddles two overlapping windows is heard whole by neither;
-    its class keeps the better of their scores (``max``), or their mean
-    (``mean``). Neighbours are the windows that overlap window ``i`` by at
-    least ``min_overlap`` of its length: with the default 0.5 and a hop of
-    half a window, the one before and the one after; with windows that do
-    not overlap (hop = window), none, and nothing changes.
-
-    Parameters
-    ----------
-    spans_s : np.ndarray, shape (n, 2)
-        Start and end of each window, in seconds, in time order.
-    probs : np.ndarray, shape (n, n_classes)
-    mode : {"none", "max", "mean"}
-    min_overlap : float
-        In (0, 1]: the share of a window a neighbour must cover.
-
-    Returns
-    -------
-    np.ndarray, shape (n, n_classes)
-        ``probs`` itself for ``mode="none"``.
-    """
-    if mode not in POOLING:
-        raise ConfigError(f"pooling {mode!r} must be one of {', '.join(POOLING)}")
-    if not 0.0 < min_overlap <= 1.0:
-        raise ConfigError(f"min_overlap={min_overlap} must be in (0, 1]")
-    probs = np.asarray(probs)
-    spans_s = np.asarray(spans_s, dtype=float).reshape(-1, 2)
-    if mode == "none" or len(probs) < 2:
-        return probs
-    need = min_overlap * (spans_s[:, 1] - spans_s[:, 0]) - 1e-9
-    total = probs.astype(np.float64).copy()
-    count = np.ones(len(probs))
-    for d in range(1, len(probs)):
-        ov = _overlap(spans_s[:-d, 0], spans_s[:-d, 1], spans_s[d:, 0], spans_s[d:, 1])
-        back, fwd = ov >= need[d:], ov >= need[:-d]  # window i+d pools i; window i pools i+d
-        if not (back.any() or fwd.any()):
-            break
-        for rows, src, ok in ((slice(d, None), slice(None, -d), back), (slice(None, -d), slice(d, None), fwd)):
-            target, other = total[rows], probs[src]
-            if mode == "max":
-                target[ok] = np.maximum(target[ok], other[ok])
-            else:
-                target[ok] += other[ok]
-                count[rows][ok] += 1
-    out = total if mode == "max" else total / count[:, None]
-    return out.astype(probs.dtype)
-
-
 @dataclass(frozen=True)
 class WindowScores:
     """How window scores are made beyond ``predict``'s own scan.
@@ -173,22 +119,25 @@ class WindowScores:
     for a model whose hop cannot be shorter than its window, e.g.
     ``birdnet-head``'s 3-s segments, a shift of half a window gives windows
     every half window). ``pooling``: :func:`pool_windows` over the windows
-    that overlap by half a window. The default output rows are then made
-    from these scores by ``predict``'s own rule (its thresholds and options).
+    that overlap by half a window; None: the model's own (``predict``'s
+    default, see :func:`animalsnd.predict.default_pool`). The default output
+    rows are then made from these scores by ``predict``'s own rule (its
+    thresholds and options).
     """
 
     shifts_s: tuple[float, ...] = ()
-    pooling: str = "none"
+    pooling: str | None = None
 
     def __post_init__(self) -> None:
         if any(not s > 0 for s in self.shifts_s):
             raise ConfigError(f"window shifts {self.shifts_s} must be positive seconds")
-        if self.pooling not in POOLING:
+        if self.pooling is not None and self.pooling not in POOLING:
             raise ConfigError(f"pooling {self.pooling!r} must be one of {', '.join(POOLING)}")
 
     @property
     def plain(self) -> bool:
-        return not self.shifts_s and self.pooling == "none"
+        """Nothing beyond predict's own scan and pooling."""
+        return not self.shifts_s and self.pooling is None
 
 
 def shifted_scan(model_dir: str | Path, paths: Sequence[Path], shift_s: float, *, options,
@@ -358,9 +307,14 @@ def scan_windows(model_dir: str | Path, paths: Sequence[Path], *, options, score
     result the windows, their (pooled) probabilities and the rows predict's
     rule makes of them (``None`` for an unreadable input).
     """
+    from dataclasses import replace
+
     from animalsnd.predict import predict
 
+    if not scores.plain:  # the raw window scores: pooled below, once, over every grid
+        options = replace(options, pool="none")
     run = predict(model_dir, list(paths), options=options, jobs=jobs, progress=progress)
+    pooling = scores.pooling if scores.pooling is not None else run.model_pool
     ok = [res.path for res in run.results if res.ok]
     shifted = [shifted_scan(model_dir, ok, s, options=run.options, jobs=jobs) for s in scores.shifts_s]
     out = []
@@ -371,7 +325,7 @@ def scan_windows(model_dir: str | Path, paths: Sequence[Path], *, options, score
         spans, probs, rows = res.spans_s, res.probs, res.rows
         if not scores.plain:
             spans, probs = interleave((spans, probs), *[g[res.path] for g in shifted if res.path in g])
-            probs = pool_windows(spans, probs, mode=scores.pooling)
+            probs = pool_windows(spans, probs, mode=pooling)
             rows = predict_rows(res.path, spans, probs, list(run.classes), run.options)
         out.append((spans, probs, rows))
     return run, out
@@ -442,4 +396,5 @@ def evaluate_detection(
     return DetectionReport(Path(model_dir), classes, files, score_files(files, classes), problems,
                            window_s=float(np.max(spans[:, 1] - spans[:, 0])) if len(spans) else 0.0, hop_s=hop,
                            output={**output_rule(run.options), "shifts_s": list(scores.shifts_s),
-                                   "pooling": scores.pooling, "merge": bool(run.options.merge)})
+                                   "pooling": scores.pooling if scores.pooling is not None else run.model_pool,
+                                   "merge": bool(run.options.merge)})

@@ -3,7 +3,8 @@
     nice -n 15 python benchmarks/soundscape_bench.py [--cache DIR] [--models DIR] [--scapes DIR]
         [--minutes 30] [--kinds birdnet-head stats-mlp] [--augmented NAME [--augment-synthetic N]]
         [--settings KIND:WINDOW:HOP:SHIFT:POOL ...] [--proxy] [--calibration on|off|both]
-        [--protocol unseen|test-fold] [--tuned] [--baseline KIND ...] [--out soundscape_bench.json]
+        [--protocol unseen|test-fold] [--tuned] [--baseline KIND ...] [--model-option KIND:KEY=VALUE ...]
+        [--out soundscape_bench.json]
 
 1. A cache of animal-sounds-10 prepared with ``--background ../shared/data/background``
    (made when missing; 5 folds, seed 0; prepare's defaults; other prepare options through
@@ -30,8 +31,8 @@
    train on that fold, calibrated on the out-of-fold predictions of the other three folds
    (``calibration.fit_out_of_fold``). Settings are chosen on the proxy, reported on the test.
 5. ``--settings KIND:WINDOW:HOP:SHIFT:POOL``: window and hop of predict (``-``: the model's),
-   a second grid of windows SHIFT seconds later (0: none) and pooling (none, max, mean;
-   ``animalsnd.detection.WindowScores``). Without it, each kind with its defaults, and
+   a second grid of windows SHIFT seconds later (0: none) and pooling (none, max, mean, or ``-``:
+   the model's own, as predict; ``animalsnd.detection.WindowScores``). Without it, each kind with its defaults, and
    ``--windows KIND:WINDOW:HOP`` beside them.
    Every setting is scored: window mAP, precision/recall/F1 of the default output rows, and the
    share of non-animal recordings given an animal label: the call-free soundscapes, the ESC-50
@@ -88,12 +89,13 @@ def ensure_model(cache: Path, models: Path, kind: str, *, tuned: bool = False, a
 
 
 def ensure_cv_model(cache: Path, models: Path, kind: str, *, tuned: bool = False,
-                    augmented: str | None = None) -> Path:
-    """``train --cv`` on ``cache`` (every fold held out in turn, calibrated out of fold)."""
-    name = (f"{kind}+{augmented}" if augmented else kind) + "-cv"
+                    augmented: str | None = None, options: tuple[str, ...] = ()) -> Path:
+    """``train --cv`` on ``cache`` (every fold held out in turn, calibrated out of fold);
+    ``options``: ``KEY=VALUE`` model options (``--model-option``), named in the folder."""
+    name = (f"{kind}+{augmented}" if augmented else kind) + "".join(f"+{o}" for o in options) + "-cv"
     out = models / name
     recipe = ["--recipe", "tuned"] if tuned and kind == "cnn1d-enhanced" else []
-    extra = ["--augmented", augmented] if augmented else []
+    extra = (["--augmented", augmented] if augmented else []) + [a for o in options for a in ("--model-option", o)]
     if not (out / "fold-0" / "bundle.json").exists():
         subprocess.run([sys.executable, "-m", "animalsnd", "train", str(cache), "--model", kind, "--out", str(out),
                         "--cv", "--json", str(models / f"{name}.json"), *recipe, *extra], check=True)
@@ -133,15 +135,16 @@ def proxy_calibration(cv_model: Path, fold: int = 0, *, target: float = 0.9):
                            source=f"out-of-fold predictions of folds {sorted(r.fold for r in rep.runs if r.fold != fold)}")
 
 
-def parse_setting(text: str) -> tuple[str, float | None, float | None, float, str]:
-    """``KIND:WINDOW:HOP:SHIFT:POOL`` (``-`` for the model's window or hop)."""
-    kind, w, h, shift, pool = (text.split(":") + ["-", "-", "0", "none"])[:5] if ":" in text else (text, "-", "-", "0", "none")
-    return kind, None if w == "-" else float(w), None if h == "-" else float(h), float(shift), pool
+def parse_setting(text: str) -> tuple[str, float | None, float | None, float, str | None]:
+    """``KIND:WINDOW:HOP:SHIFT:POOL`` (``-`` for the model's own window, hop or pooling)."""
+    kind, w, h, shift, pool = (text.split(":") + ["-", "-", "0", "-"])[:5] if ":" in text else (text, "-", "-", "0", "-")
+    return (kind, None if w == "-" else float(w), None if h == "-" else float(h), float(shift),
+            None if pool == "-" else pool)
 
 
-def setting_name(kind: str, w, h, shift: float, pool: str) -> str:
+def setting_name(kind: str, w, h, shift: float, pool: str | None) -> str:
     extra = [f"window {w:g} s, hop {h:g} s" if w is not None and h is not None else ""]
-    extra += [f"shift {shift:g} s" if shift else "", f"pool {pool}" if pool != "none" else ""]
+    extra += [f"shift {shift:g} s" if shift else "", f"pool {pool}" if pool is not None else ""]
     extra = [e for e in extra if e]
     return kind + (f" ({', '.join(extra)})" if extra else "")
 
@@ -259,6 +262,8 @@ def main() -> None:
     ap.add_argument("--augment-snr", default="0:20", help="SNR range of a missing augmented set")
     ap.add_argument("--augment-per-class", type=int, default=100, help="copies per class of a missing augmented set")
     ap.add_argument("--augment-synthetic", type=int, default=0, help="generated noises added to a missing set's noise")
+    ap.add_argument("--model-option", nargs="*", default=[], metavar="KIND:KEY=VALUE",
+                    help="train KIND with --model-option KEY=VALUE (unseen protocol; the setting's name says so)")
     ap.add_argument("--calibration", choices=["off", "on", "both"], default="on",
                     help="score the calibrated (default) output, the uncalibrated one, or both")
     a = ap.parse_args()
@@ -328,17 +333,19 @@ def main() -> None:
     if a.augmented:
         ensure_augmented(train_cache, a.augmented, a.augment_noise, a.augment_snr, a.augment_per_class,
                          a.augment_synthetic)
-    settings = [parse_setting(x) for x in a.settings] or [(k, None, None, 0.0, "none") for k in a.kinds]
-    settings += [parse_setting(f"{x}:0:none") for x in a.windows]
+    settings = [parse_setting(x) for x in a.settings] or [(k, None, None, 0.0, None) for k in a.kinds]
+    settings += [parse_setting(f"{x}:0:-") for x in a.windows]
     aug = f" +{a.augmented}" if a.augmented else ""
     ways = {"off": [False], "on": [True], "both": [False, True]}[a.calibration]
     proxy_cal = {}
     for kind, w, h, shift, pool in settings:
-        model = (ensure_cv_model(train_cache, a.models, kind, tuned=a.tuned, augmented=a.augmented) if unseen
-                 else ensure_model(train_cache, a.models, kind, tuned=a.tuned, augmented=a.augmented))
+        mopts = tuple(o.split(":", 1)[1] for o in a.model_option if o.split(":", 1)[0] == kind)
+        model = (ensure_cv_model(train_cache, a.models, kind, tuned=a.tuned, augmented=a.augmented, options=mopts)
+                 if unseen else ensure_model(train_cache, a.models, kind, tuned=a.tuned, augmented=a.augmented))
         scores = WindowScores(shifts_s=(shift,) if shift else (), pooling=pool)
         for calibrated in ways:
-            name = setting_name(kind + aug, w, h, shift, pool) + (" calibrated" if calibrated else "")
+            name = (setting_name(kind + aug + "".join(f" {o}" for o in mopts), w, h, shift, pool)
+                    + (" calibrated" if calibrated else ""))
             print(name)
             entry = {"test": score_one("test", model, PredictOptions(window_s=w, hop_s=h, calibrated=calibrated),
                                        scores)}

@@ -137,6 +137,25 @@ def test_train_eval_predict_round_trip(runner, tiny, tmp_path):
     res = runner.invoke(app, ["predict", str(out), str(tiny["data"] / "chirp"), "--format", "csv"])
     assert res.exit_code == 0, res.output
     noisy_run(runner, out, held, tmp_path)
+    _default_windows_are_pooled(out, tmp_path)
+
+
+def _default_windows_are_pooled(model, tmp_path):
+    """predict's default for stats-mlp: 2-s windows every 1 s, max-pooled with their overlapping neighbours."""
+    from animalsnd.pooling import pool_windows
+    from animalsnd.predict import PredictOptions, predict
+
+    wav = tmp_path / "long.wav"
+    parts = [np.tile(clip(c, 9), 3) for c in ("chirp", "clicks", "burst", "chirp")]  # 1.5 s of each
+    sf.write(wav, np.concatenate(parts), SR)
+    default = predict(model, [wav])
+    raw = predict(model, [wav], options=PredictOptions(pool="none"))
+    assert default.options.pool == "max" and default.model_pool == "max" and raw.options.pool == "none"
+    assert default.results[0].spans_s.tolist() == [[0, 2], [1, 3], [2, 4], [3, 5], [4, 6]]
+    np.testing.assert_allclose(default.results[0].probs, pool_windows(raw.results[0].spans_s, raw.results[0].probs))
+    assert not np.allclose(default.results[0].probs, raw.results[0].probs)  # the classes change along the file
+    with pytest.raises(ConfigError, match="--pool 'median' must be one of: none, max, mean"):
+        PredictOptions(pool="median")
 
 
 def test_cv_folds_are_deterministic(tiny):

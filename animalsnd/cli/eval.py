@@ -21,7 +21,7 @@ def eval_(
     hop: Optional[float] = typer.Option(None, "--hop", help="With --annotations: predict's --hop (seconds). [default: half a window]"),
     calibration: Optional[bool] = typer.Option(None, "--calibration/--no-calibration", help="With --annotations: score predict's output with (default) or without the model folder's calibration.json, as predict --no-calibration does."),
     shift: Optional[float] = typer.Option(None, "--shift", help="With --annotations: also scan every recording started this many seconds later and interleave the two grids of windows (birdnet-head, whose hop is a multiple of its 3-s window: --shift 1.5 gives a window every 1.5 s)."),
-    pool: str = typer.Option("none", "--pool", help="With --annotations: pool each window's scores with the windows overlapping it by half a window: none, max or mean."),
+    pool: Optional[str] = typer.Option(None, "--pool", help="With --annotations: pool each window's scores with the windows overlapping it by half a window: none, max or mean. [default: the model's own, as predict: max for stats-mlp, none for the others]"),
     min_confidence: Optional[float] = typer.Option(None, "--min-confidence", help="With --annotations: predict's --min-confidence; it replaces the calibration (temperature and per-class thresholds)."),
     data: Optional[Path] = typer.Option(None, "--data", help="A prepared cache or a raw folder-per-class directory. [default: the model's own held-out fold]"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON."),
@@ -46,7 +46,7 @@ def eval_(
                               window=window, hop=hop, calibration=calibration, min_confidence=min_confidence,
                               shift=shift, pool=pool)
     for flag, value in (("--no-calibration", calibration), ("--min-confidence", min_confidence), ("--shift", shift),
-                        ("--pool", None if pool == "none" else pool)):
+                        ("--pool", pool)):
         if value is not None:
             from animalsnd.errors import ConfigError
 

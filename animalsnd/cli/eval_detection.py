@@ -11,7 +11,7 @@ def eval_detection(model_dir: Path, recordings: Path | None, annotations: Path |
                    json_out: Path | None, plots: Path | None, jobs: int, window: float | None = None,
                    hop: float | None = None, calibration: bool | None = None,
                    min_confidence: float | None = None, shift: float | None = None,
-                   pool: str = "none") -> None:
+                   pool: str | None = None) -> None:
     """Scan RECORDINGS with the model, score against the annotations, print, write JSON and PR plots."""
     from animalsnd.cache import atomic_write_text
     from animalsnd.detection import WindowScores, evaluate_detection

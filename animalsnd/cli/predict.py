@@ -63,6 +63,8 @@ def run_header(run) -> str:
     sr = run.cfg.sr
     models = f"mean of {run.n_models} fold models" if run.n_models > 1 else "1 model"
     merged = ", merged" if run.options.merge else ", one row per file" if run.options.per_file else ""
+    if run.options.pool not in (None, "none") and not run.options.per_file:
+        merged = f", {run.options.pool}-pooled{merged}"
     return (f"{run.model_dir}: {models} ({run.runtime}), {len(run.classes)} classes; "
             f"window {run.plan.window / sr:g} s, hop {run.plan.hop / sr:g} s{merged}")
 
@@ -116,12 +118,13 @@ def predict(
     model_dir: Path = typer.Argument(..., help="A model folder from `animalsnd train` (a --cv folder averages its folds)."),
     paths: list[Path] = typer.Argument(..., help="Audio files and/or folders."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Also look for audio in sub-folders."),
-    window: Optional[float] = typer.Option(None, "--window", help="Window length in seconds. Default: the model's input (16 s); birdnet-head: 3 s, rounded to whole 3-s BirdNET windows; stats-mlp: 5 s."),
+    window: Optional[float] = typer.Option(None, "--window", help="Window length in seconds. Default: the model's input (16 s); birdnet-head: 3 s, rounded to whole 3-s BirdNET windows; stats-mlp: 2 s."),
     hop: Optional[float] = typer.Option(None, "--hop", help="Seconds between window starts (rounded to the feature hop; birdnet-head: to 3 s; stats-mlp: exact). Default: half a window."),
     min_confidence: float = typer.Option(0.0, "--min-confidence", help="Drop windows whose top probability is below this."),
     top_k: int = typer.Option(1, "--top-k", help="Labels and probabilities per row."),
     unknown_below: float = typer.Option(0.0, "--unknown-below", help="Label a window 'unknown' when its top probability is below this."),
     merge: bool = typer.Option(False, "--merge/--no-merge", help="Join consecutive windows with the same label into one detection (overlaps split at their middle)."),
+    pool: Optional[str] = typer.Option(None, "--pool", help="Pool each window's probabilities with the windows overlapping it by half a window, so a call cut in two by the grid keeps its best score: none, max or mean. Default: the model's own (max for stats-mlp, whose 2-s windows every 1 s measured best on soundscapes; none for the others)."),
     per_file: bool = typer.Option(False, "--per-file", help="One row per recording: the label, confidence and top-k of its most confident window (for folders of short clips)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="table, csv, json, raven or audacity. Default: table, or csv/json from the --out suffix."),
     out: Optional[Path] = typer.Option(None, "--out", help="File (csv, json) or folder (raven, audacity). Default: stdout."),
@@ -142,7 +145,7 @@ def predict(
     _check_out(out, fmt, paths, recursive=recursive)
     opts = PredictOptions(window_s=window, hop_s=hop, min_confidence=min_confidence, top_k=top_k,
                           unknown_below=unknown_below, merge=merge, batch_size=batch_size, per_file=per_file,
-                          calibrated=calibration)
+                          calibrated=calibration, pool=pool)
     with audio_progress("Predicting") as cb:
         run = run_predict(model_dir, paths, options=opts, recursive=recursive, jobs=jobs,
                           backend=backend, scheduler=scheduler,

@@ -27,7 +27,7 @@ from animalsnd.errors import AudioError, ConfigError
 from animalsnd.predict.detections import Detection, detections, drop_padded_tail, per_file_rows
 from animalsnd.windows import check_window_hop
 
-__all__ = ["FileResult", "PredictOptions", "PredictRun", "collect_inputs", "load_predictor", "predict",
+__all__ = ["FileResult", "PredictOptions", "PredictRun", "collect_inputs", "default_pool", "load_predictor", "predict",
            "predict_file", "window_plan", "with_calibration"]
 
 #: ``progress(done_seconds, total_seconds)`` over the audio of all inputs.
@@ -43,6 +43,11 @@ def load_predictor(model_dir: str | Path, *, runtime: str = "auto", threads: int
         Missing folder, no bundle, corrupt bundle, folds that disagree.
     """
     return families.predictor_for(families.open_bundles(model_dir), runtime=runtime, threads=threads)
+
+
+def default_pool(predictor) -> str:
+    """The model's own pooling of overlapping windows (``none`` unless its family says otherwise)."""
+    return getattr(predictor, "default_pool", "none")
 
 
 def window_plan(predictor, opts: "PredictOptions"):
@@ -81,6 +86,9 @@ class PredictOptions:
     calibrated: bool = True  # use MODEL_DIR/calibration.json when present (animalsnd.calibration)
     temperature: float = 1.0  # filled in by predict() from the calibration
     thresholds: tuple[tuple[str, float], ...] = ()
+    #: pooling of overlapping windows' probabilities (:func:`animalsnd.pooling.pool_windows`):
+    #: none, max or mean; None: the model's own (``predictor.default_pool``, "none" when it has none)
+    pool: str | None = None
 
     def __post_init__(self) -> None:
         if self.per_file and self.merge:
@@ -94,6 +102,10 @@ class PredictOptions:
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"--batch-size {self.batch_size!r} must be a positive integer")
         check_window_hop(self.window_s, self.hop_s)
+        if self.pool is not None:
+            from animalsnd.pooling import check_pooling
+
+            check_pooling(self.pool)
 
 
 def collect_inputs(paths: Iterable[str | Path], *, recursive: bool = False) -> list[tuple[Path, str | None]]:
@@ -156,6 +168,11 @@ def predict_file(
         from animalsnd.calibration import apply_temperature
 
         probs = apply_temperature(probs, opts.temperature)
+    pool = opts.pool if opts.pool is not None else default_pool(predictor)
+    if pool != "none" and not opts.per_file:
+        from animalsnd.pooling import pool_windows
+
+        probs = pool_windows(spans, probs, mode=pool)
     rule = dict(min_confidence=opts.min_confidence, top_k=min(opts.top_k, len(predictor.classes)),
                 unknown_below=opts.unknown_below)
     if opts.per_file:
@@ -189,6 +206,7 @@ class PredictRun:
     n_models: int
     results: list[FileResult]
     seconds: float
+    model_pool: str = "none"  # the model's own pooling (what ``options.pool`` None stands for)
 
     @property
     def processed(self) -> list[FileResult]:
@@ -284,6 +302,10 @@ def predict(
     threads = max(1, n_cpu // workers)
     pred = predictor or load_predictor(model_dir, runtime=runtime, threads=threads)
     options = with_calibration(options, model_dir, pred.classes)
+    if options.pool is None:  # the model's own pooling, recorded in the run's options
+        from dataclasses import replace
+
+        options = replace(options, pool=default_pool(pred))
     plan = window_plan(pred, options)
     if workers == 1 and todo:
         pred.preload()
@@ -341,4 +363,4 @@ def predict(
                 progress(min(done, total), total)
     return PredictRun(Path(model_dir), pred.classes, pred.cfg, plan, options, pred.runtime,
                       len(pred.bundles) if hasattr(pred, "bundles") else 1,
-                      [r for r in results if r is not None], time.perf_counter() - t0)
+                      [r for r in results if r is not None], time.perf_counter() - t0, default_pool(pred))
