@@ -171,3 +171,22 @@ def test_head_is_trained_like_a_logistic_regression_by_default():
     assert len(build_head(8, 3, l2=0.0, **args).losses) == 0
     cfg = TrainConfig.for_model("birdnet-head")
     assert (cfg.val_fraction, cfg.early_stopping, cfg.epochs) == (0.0, False, 200)
+
+
+def test_segment_rows_are_the_training_clips_windows_alone():
+    from animalsnd.embeddings import EmbeddingSet
+    from animalsnd.families.birdnet_head import segment_rows
+
+    rng = np.random.default_rng(0)
+    windows = [rng.standard_normal((n, 4)).astype(np.float32) for n in (1, 3, 2, 4)]
+    es = EmbeddingSet(X=np.stack([birdnet.pool(w, method="meanmax") for w in windows]), y=np.array([0, 1, 0, 1]),
+                      folds=np.array([0, 0, 1, 1]), classes=["a", "b"], shas=["s0", "s1", "s2", "s3"],
+                      paths=["p"] * 4, cfg=None, n_folds=2, seed=0, fingerprint="f", windows=windows,
+                      pool="meanmax")
+    X, y = segment_rows(es, np.array([0, 1, 2]), 1)  # clip 3 is not a training clip
+    assert X.shape == (5, 8) and y.tolist() == [1, 1, 1, 0, 0]  # clip 0 has one segment: nothing new
+    np.testing.assert_array_equal(X[0], np.concatenate([windows[1][0], windows[1][0]]))
+    X0, y0 = segment_rows(es, np.array([0, 1, 2]), 0)
+    assert X0.shape == (0, 8) and len(y0) == 0
+    with pytest.raises(ConfigError, match="segments=2 must be 0 or 1"):
+        segment_rows(es, np.array([0]), 2)

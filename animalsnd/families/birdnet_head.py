@@ -43,6 +43,9 @@ DROPOUT = 0.0
 NOISE = 0.0  # stddev of the Gaussian noise on the standardised embedding (training only)
 # L2 penalty on the weights: 1 / (2 C n) of a logistic regression with C = 0.1 on n = 660 clips
 L2 = 0.0076
+# 1: every 3-s segment of a multi-segment training clip is also a training row of its own
+# (pooled alone, as predict sees a window of a long recording), labelled with its clip's label
+SEGMENTS = 0
 _AUG_MSG = "--augmented needs the cache the set was built on"
 _SETS: dict[tuple[str, str], object] = {}  # (cache, pool) -> EmbeddingSet, for repeated folds
 
@@ -93,7 +96,28 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
                            defaults=FAMILY.model_options,
                            name="birdnet_head", input_name="embedding", augmented=augmented, aug_msg=_AUG_MSG,
                            out_dir=out_dir, cache_dir=cache_dir, export_tflite=export_tflite, on_epoch=on_epoch,
-                           copies=copy_embeddings(cache_dir or fs.cache_dir, augmented, config.pool, fs.cfg.fmax))
+                           copies=copy_embeddings(cache_dir or fs.cache_dir, augmented, config.pool, fs.cfg.fmax),
+                           extra_rows=lambda train, opts: segment_rows(fs, train, opts.get("segments", SEGMENTS)),
+                           train_options=("segments",))
+
+
+def segment_rows(fs, train: np.ndarray, segments) -> tuple[np.ndarray, np.ndarray]:
+    """With ``segments`` 1: each 3-s segment of the training clips ``train`` that have more
+    than one, pooled alone like a window of ``predict``; ``(X, y)``, empty otherwise."""
+    if segments not in (0, 1, False, True):
+        raise ConfigError(f"segments={segments!r} must be 0 or 1")
+    dim = int(fs.X.shape[1])
+    if not segments or not fs.windows:
+        return np.zeros((0, dim), np.float32), np.zeros(0, int)
+    X, y = [], []
+    for i in train:
+        w = fs.windows[i]
+        if len(w) > 1:
+            X.extend(birdnet.pool(w[j:j + 1], method=fs.pool) for j in range(len(w)))
+            y.extend([fs.y[i]] * len(w))
+    if not X:
+        return np.zeros((0, dim), np.float32), np.zeros(0, int)
+    return np.stack(X).astype(np.float32), np.asarray(y, int)
 
 
 def copy_embeddings(cache_dir, augmented, pool: str, fmax):
@@ -155,7 +179,7 @@ class BirdnetHeadFamily(VectorFamily):
     # 2: double-speed view of every window (2048-d), linear head
     # 3: L2 penalty instead of noise and dropout, no validation part, 200 fixed epochs
     revisions = {"birdnet-head": 3}
-    model_options = {"hidden": HIDDEN, "dropout": DROPOUT, "noise": NOISE, "l2": L2}
+    model_options = {"hidden": HIDDEN, "dropout": DROPOUT, "noise": NOISE, "l2": L2, "segments": SEGMENTS}
     required = ("backbone", "pool", "dim")
 
     def check_config(self, config) -> None:

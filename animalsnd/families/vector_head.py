@@ -99,7 +99,7 @@ def standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: dict, name: str, input_name: str,
                     augmented=None, aug_msg: str = "", out_dir=None, cache_dir=None, export_tflite: bool = False,
-                    on_epoch=None, copies=None):
+                    on_epoch=None, copies=None, extra_rows=None, train_options: tuple[str, ...] = ()):
     """Train a dense head on per-clip vectors ``fs.X`` (n, d) on every fold but ``test_fold``.
 
     The head is :func:`dense_head` with ``defaults`` updated by
@@ -112,7 +112,11 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
     with ``aug_msg``. Same contract as :func:`animalsnd.train.train_fold`: a
     FoldResult, and the bundle in ``out_dir`` when given. ``config.shots`` > 0
     keeps that many training clips per class
-    (:func:`animalsnd.fitting.labelled_clips`).
+    (:func:`animalsnd.fitting.labelled_clips`). ``train_options`` are keys of
+    ``defaults`` that are not the head's but the training's: they are taken out
+    of the head's options and given to ``extra_rows(train_indices, options)``,
+    which returns ``(X, y)`` rows added to the training data (made from the
+    training clips only).
     """
     from animalsnd.augment import Mixup
 
@@ -126,7 +130,13 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
     split = F.checked_split(fs, config, test_fold)
     if config.shots:  # a few-shot evaluation: the same labelled clips as protonet's
         split = replace(split, train=F.labelled_clips(split.train, fs.y, config, test_fold))
+    head_options = {**defaults, **config.model_options}
+    training = {k: head_options.pop(k) for k in train_options if k in head_options}
     X_train, y_train = fs.X[split.train], fs.y[split.train]
+    if extra_rows is not None:
+        X_x, y_x = extra_rows(np.asarray(split.train), training)
+        if len(y_x):
+            X_train, y_train = np.concatenate([X_train, X_x]), np.concatenate([y_train, y_x])
     n_aug = 0
     if copies is not None:  # noisy copies of this split's training clips only
         X_aug, y_aug = copies.for_training({fs.shas[i] for i in split.train}, list(fs.classes))
@@ -134,7 +144,7 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
     F.seed_everything(config.seed)
     mean, var = standardiser(X_train)
     model = dense_head(int(fs.X.shape[1]), n_classes, mean=mean, variance=var, name=name, input_name=input_name,
-                       **{**defaults, **config.model_options})
+                       **head_options)
     mix = Mixup(config.mixup) if config.mixup > 0 else None
     history, train_seconds = F.fit(
         model, config, X_train, y_train, fs.X[split.val], fs.y[split.val], n_classes=n_classes,
