@@ -2,6 +2,9 @@
 
     nice -n 5 python benchmarks/train_scaling_bench.py --cache runs/scale-cache \\
         --variants baseline,enhanced-no-noise --folds 5 --seeds 1 --epochs 4 --jobs 2
+    # the default table (8 variants, two of them with wind copies, built before timing)
+    python benchmarks/train_scaling_bench.py --cache runs/scale-cache --noise ../shared/data/noise/wind \\
+        --folds 5 --seeds 1 --epochs 4 --jobs 2,3
 
 The cache must be writable (each mode gets a fresh run store; the stores are
 kept as CACHE/compare-<mode>). Every mode must give the same table: the
@@ -29,7 +32,8 @@ def timed(cache: Path, label: str, args, **kw) -> dict:
     shutil.rmtree(cache / "compare", ignore_errors=True)
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    res = compare(cache, variants=args.variants, folds=args.folds, seeds=args.seeds, epochs=args.epochs, **kw)
+    res = compare(cache, variants=args.variants, folds=args.folds, seeds=args.seeds, epochs=args.epochs,
+                  noise_dir=args.noise, **kw)
     wall = time.perf_counter() - t0
     load1 = os.getloadavg()[0]
     runs = {f"{v} fold {r['fold']} seed {r['seed']}": {k: r.get(k) for k in SCORES}
@@ -51,11 +55,18 @@ def main() -> None:
     ap.add_argument("--folds", default="5")
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--noise", type=Path, default=None, help="Noise folder of the noisy variants (compare --noise).")
     ap.add_argument("--jobs", default="2", help="Comma-separated --jobs values to time.")
+    ap.add_argument("--out", default="train_scaling_bench.json", help="JSON file name under benchmarks/out/.")
     args = ap.parse_args()
     require(args.cache / "config.json")
     from dask.distributed import LocalCluster
 
+    if args.noise is not None:  # the noisy variants' copies are built once, before any mode is timed
+        from animalsnd.compare.noise_sets import augmented_set
+
+        for mode in ("calibrated", "simple"):
+            augmented_set(args.cache, args.noise, mode, jobs=-1, progress=None)
     modes = [timed(args.cache, "sequential", args, jobs=1)]
     for j in (int(x) for x in args.jobs.split(",")):
         modes.append(timed(args.cache, f"jobs-{j}", args, jobs=j))
@@ -69,13 +80,13 @@ def main() -> None:
     best = min(modes[1:-1], key=lambda m: m["wall_s"])
     identical = all(m["scores"] == seq["scores"] for m in modes)
     summary = {
-        "variants": args.variants, "folds": args.folds, "seeds": args.seeds, "epochs": args.epochs,
+        "variants": args.variants, "noise": str(args.noise) if args.noise else None, "folds": args.folds, "seeds": args.seeds, "epochs": args.epochs,
         "identical_table": identical,
         "speedup_best_jobs": round(seq["wall_s"] / best["wall_s"], 3), "best_jobs": best["label"],
         "dask_vs_best_jobs": round(modes[-1]["wall_s"] / best["wall_s"], 3),
         "modes": modes,
     }
-    write_json("train_scaling_bench.json", summary)
+    write_json(args.out, summary)
     print(" | ".join(f"{m['label']} {m['wall_s']:.1f} s" for m in modes)
           + f" | speed-up {summary['speedup_best_jobs']:.2f}x ({best['label']}), dask/jobs "
           f"{summary['dask_vs_best_jobs']:.2f} | identical table: {identical}")
