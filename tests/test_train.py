@@ -254,3 +254,27 @@ def test_library_modules_do_not_import_tensorflow():
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_fit_lets_go_of_the_training_arrays():
+    """A process that trains run after run (compare, train --cv --jobs 1) must not keep every run's data."""
+    import gc
+    import weakref
+
+    from animalsnd import fitting as F
+    from animalsnd.models import build_model
+    from animalsnd.train import TrainConfig
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((24, 40, 16)).astype(np.float32)
+    X_val = rng.standard_normal((6, 40, 16)).astype(np.float32)
+    y, y_val = np.arange(24) % 3, np.arange(6) % 3
+    config = TrainConfig.for_model("cnn1d-enhanced", epochs=1, batch_size=8)
+    model = build_model("cnn1d-enhanced", input_shape=(40, 16), n_classes=3, seed=0)
+    F.fit(model, config, X, y, X_val, y_val, n_classes=3, rng=np.random.default_rng(0), spec_augment=None,
+          mixup=None, fold=0, on_epoch=None)
+    refs = [weakref.ref(X), weakref.ref(X_val)]
+    del X, X_val, model
+    F.free_keras()
+    gc.collect()
+    assert [r() is None for r in refs] == [True, True]
