@@ -4,7 +4,9 @@
         --variants baseline,enhanced-no-noise --folds 5 --seeds 1 --epochs 4 --jobs 2
     # the default table (8 variants, two of them with wind copies, built before timing)
     python benchmarks/train_scaling_bench.py --cache runs/scale-cache --noise ../shared/data/noise/wind \\
-        --folds 5 --seeds 1 --epochs 4 --jobs 2,3
+        --folds 5 --seeds 1 --epochs 3 --jobs 2 --out train_scaling_bench_default.json
+    # a mode timed before (its kept store CACHE/compare-LABEL is compared, its time as given)
+    python benchmarks/train_scaling_bench.py ... --earlier sequential=1023.1 jobs-2=669.1
 
 The cache must be writable (each mode gets a fresh run store; the stores are
 kept as CACHE/compare-<mode>). Every mode must give the same table: the
@@ -48,6 +50,19 @@ def timed(cache: Path, label: str, args, **kw) -> dict:
             "scores": runs}
 
 
+def kept(cache: Path, label: str, wall: float) -> dict:
+    """A mode timed by an earlier invocation: its wall time as given, its scores from its kept store."""
+    import json
+
+    runs = {}
+    for f in sorted((cache / f"compare-{label}" / "runs").glob("*.json")):
+        r = json.loads(f.read_text())
+        runs[f"{r['variant']} fold {r['fold']} seed {r['seed']}"] = {k: r.get(k) for k in SCORES}
+    if not runs:
+        raise SystemExit(f"--earlier {label}: no kept run store {cache / f'compare-{label}'}")
+    return {"label": label, "wall_s": wall, "runs": len(runs), "earlier_invocation": True, "scores": runs}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", type=Path, required=True, help="A writable prepared cache (a copy of the real one).")
@@ -58,6 +73,9 @@ def main() -> None:
     ap.add_argument("--noise", type=Path, default=None, help="Noise folder of the noisy variants (compare --noise).")
     ap.add_argument("--jobs", default="2", help="Comma-separated --jobs values to time.")
     ap.add_argument("--out", default="train_scaling_bench.json", help="JSON file name under benchmarks/out/.")
+    ap.add_argument("--earlier", nargs="*", default=[], metavar="LABEL=WALL_S",
+                    help="Modes timed by an earlier invocation (sequential, jobs-N): not run again; their wall "
+                         "time as given, their scores from the kept store CACHE/compare-LABEL.")
     args = ap.parse_args()
     require(args.cache / "config.json")
     from dask.distributed import LocalCluster
@@ -67,9 +85,12 @@ def main() -> None:
 
         for mode in ("calibrated", "simple"):
             augmented_set(args.cache, args.noise, mode, jobs=-1, progress=None)
-    modes = [timed(args.cache, "sequential", args, jobs=1)]
+    earlier = {lab: float(w) for lab, w in (e.split("=") for e in args.earlier)}
+    modes = [kept(args.cache, "sequential", earlier["sequential"]) if "sequential" in earlier
+             else timed(args.cache, "sequential", args, jobs=1)]
     for j in (int(x) for x in args.jobs.split(",")):
-        modes.append(timed(args.cache, f"jobs-{j}", args, jobs=j))
+        lab = f"jobs-{j}"
+        modes.append(kept(args.cache, lab, earlier[lab]) if lab in earlier else timed(args.cache, lab, args, jobs=j))
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None)
     try:
         modes.append(timed(args.cache, "dask-localcluster-2w", args, backend="dask",
