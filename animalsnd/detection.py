@@ -39,7 +39,7 @@ import numpy as np
 from animalsnd.annotations import Event, check_events, read_annotations
 from animalsnd.background import BACKGROUND
 from animalsnd.errors import ConfigError, DatasetError
-from animalsnd.pooling import POOLING, pool_windows  # noqa: F401  (public here too)
+from animalsnd.pooling import POOLING, check_pooling, pool_windows  # noqa: F401  (public here too)
 
 MIN_OVERLAP_S = 1.0
 
@@ -131,8 +131,8 @@ class WindowScores:
     def __post_init__(self) -> None:
         if any(not s > 0 for s in self.shifts_s):
             raise ConfigError(f"window shifts {self.shifts_s} must be positive seconds")
-        if self.pooling is not None and self.pooling not in POOLING:
-            raise ConfigError(f"pooling {self.pooling!r} must be one of {', '.join(POOLING)}")
+        if self.pooling is not None:
+            check_pooling(self.pooling, flag="pooling")
 
     @property
     def plain(self) -> bool:

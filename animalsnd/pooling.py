@@ -40,8 +40,7 @@ def pool_windows(spans_s: np.ndarray, probs: np.ndarray, *, mode: str = "max",
     np.ndarray, shape (n, n_classes)
         ``probs`` itself for ``mode="none"``.
     """
-    if mode not in POOLING:
-        raise ConfigError(f"pooling {mode!r} must be one of {', '.join(POOLING)}")
+    check_pooling(mode, flag="pooling")
     if not 0.0 < min_overlap <= 1.0:
         raise ConfigError(f"min_overlap={min_overlap} must be in (0, 1]")
     probs = np.asarray(probs)
@@ -67,12 +66,10 @@ def pool_windows(spans_s: np.ndarray, probs: np.ndarray, *, mode: str = "max",
     return out.astype(probs.dtype)
 
 
-
-
 def check_pooling(mode: str, *, flag: str = "--pool") -> str:
     """``mode`` if it is one of :data:`POOLING`; a ConfigError naming ``flag`` otherwise."""
     if mode not in POOLING:
-        raise ConfigError(f"{flag} {mode!r} must be one of: {', '.join(POOLING)}")
+        raise ConfigError(f"{flag} {mode!r} must be one of {', '.join(POOLING)}")
     return mode
 
 

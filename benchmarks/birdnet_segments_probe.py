@@ -57,6 +57,7 @@ def main() -> None:
     require(args.cache / "config.json")
     from animalsnd.backbones.birdnet import pool
     from animalsnd.embeddings import load_embedding_set
+    from animalsnd.families.birdnet_head import segment_rows
 
     es = load_embedding_set(args.cache, pool=args.pool)
     n_classes = len(es.classes)
@@ -69,9 +70,7 @@ def main() -> None:
         te_seg_X = np.concatenate([seg_X[i] for i in te])
         te_seg_y = np.concatenate([np.full(len(seg_X[i]), es.y[i]) for i in te])
         tests = [(es.X[te], es.y[te]), (te_seg_X, te_seg_y)]
-        extra = [i for i in tr if len(seg_X[i]) > 1]
-        X_seg = np.concatenate([seg_X[i] for i in extra])
-        y_seg = np.concatenate([np.full(len(seg_X[i]), es.y[i]) for i in extra])
+        X_seg, y_seg = segment_rows(es, tr, 1)  # what --model-option segments=1 adds
         for name, (Xtr, ytr) in {"clips": (es.X[tr], es.y[tr]),
                                  "clips+segments": (np.concatenate([es.X[tr], X_seg]),
                                                     np.concatenate([es.y[tr], y_seg]))}.items():

@@ -101,7 +101,8 @@ def main() -> None:
     best = min(modes[1:-1], key=lambda m: m["wall_s"])
     identical = all(m["scores"] == seq["scores"] for m in modes)
     summary = {
-        "variants": args.variants, "noise": str(args.noise) if args.noise else None, "folds": args.folds, "seeds": args.seeds, "epochs": args.epochs,
+        "variants": args.variants, "noise": str(args.noise) if args.noise else None,
+        "folds": args.folds, "seeds": args.seeds, "epochs": args.epochs,
         "identical_table": identical,
         "speedup_best_jobs": round(seq["wall_s"] / best["wall_s"], 3), "best_jobs": best["label"],
         "dask_vs_best_jobs": round(modes[-1]["wall_s"] / best["wall_s"], 3),

@@ -154,7 +154,7 @@ def _default_windows_are_pooled(model, tmp_path):
     assert default.results[0].spans_s.tolist() == [[0, 2], [1, 3], [2, 4], [3, 5], [4, 6]]
     np.testing.assert_allclose(default.results[0].probs, pool_windows(raw.results[0].spans_s, raw.results[0].probs))
     assert not np.allclose(default.results[0].probs, raw.results[0].probs)  # the classes change along the file
-    with pytest.raises(ConfigError, match="--pool 'median' must be one of: none, max, mean"):
+    with pytest.raises(ConfigError, match="--pool 'median' must be one of none, max, mean"):
         PredictOptions(pool="median")
 
 

@@ -97,7 +97,7 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
                            name="birdnet_head", input_name="embedding", augmented=augmented, aug_msg=_AUG_MSG,
                            out_dir=out_dir, cache_dir=cache_dir, export_tflite=export_tflite, on_epoch=on_epoch,
                            copies=copy_embeddings(cache_dir or fs.cache_dir, augmented, config.pool, fs.cfg.fmax),
-                           extra_rows=lambda train, opts: segment_rows(fs, train, opts.get("segments", SEGMENTS)),
+                           extra_rows=lambda train, opts: segment_rows(fs, train, opts["segments"]),
                            train_options=("segments",))
 
 
@@ -106,17 +106,14 @@ def segment_rows(fs, train: np.ndarray, segments) -> tuple[np.ndarray, np.ndarra
     than one, pooled alone like a window of ``predict``; ``(X, y)``, empty otherwise."""
     if segments not in (0, 1, False, True):
         raise ConfigError(f"segments={segments!r} must be 0 or 1")
-    dim = int(fs.X.shape[1])
-    if not segments or not fs.windows:
-        return np.zeros((0, dim), np.float32), np.zeros(0, int)
     X, y = [], []
-    for i in train:
+    for i in train if segments and fs.windows else ():
         w = fs.windows[i]
         if len(w) > 1:
             X.extend(birdnet.pool(w[j:j + 1], method=fs.pool) for j in range(len(w)))
             y.extend([fs.y[i]] * len(w))
     if not X:
-        return np.zeros((0, dim), np.float32), np.zeros(0, int)
+        return np.zeros((0, int(fs.X.shape[1])), np.float32), np.zeros(0, int)
     return np.stack(X).astype(np.float32), np.asarray(y, int)
 
 
