@@ -107,6 +107,7 @@ def save_bundle(
     extra: dict | None = None,
     export_tflite: bool = False,
     input_meta: dict | None = None,
+    files: dict[str, bytes] | None = None,
 ) -> Path:
     """Write ``model.keras`` and ``bundle.json`` (and ``model.tflite``).
 
@@ -127,6 +128,9 @@ def save_bundle(
     input_meta : dict, optional
         The ``input`` section when the model does not take log-Mel features
         (e.g. ``{"kind": "birdnet", "backbone": ..., "pool": ..., "dim": ...}``).
+    files : dict, optional
+        More files the bundle owns, name -> content (e.g. ``screen.npz``);
+        their SHA-256 is recorded like the model's.
 
     Returns
     -------
@@ -146,7 +150,11 @@ def save_bundle(
             model.save(tmp / MODEL_FILE)
         if export_tflite:
             (tmp / TFLITE_FILE).write_bytes(to_tflite(model))
-        owned = [MODEL_FILE, *([TFLITE_FILE] if export_tflite else [])]
+        for name, content in (files or {}).items():
+            if name in (MODEL_FILE, TFLITE_FILE, BUNDLE_FILE) or Path(name).name != name:
+                raise ValueError(f"bundle file name {name!r} is reserved or not a plain name")
+            (tmp / name).write_bytes(content)
+        owned = [MODEL_FILE, *([TFLITE_FILE] if export_tflite else []), *(files or {})]
         meta = _bundle_meta(model, classes, cfg, train_options, fingerprint, cache_dir, test_fold, test_shas,
                             metrics, history, extra, export_tflite, input_meta)
         meta["file_sha256"] = {name: sha256_file(tmp / name) for name in owned}

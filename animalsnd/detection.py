@@ -397,4 +397,6 @@ def evaluate_detection(
                            window_s=float(np.max(spans[:, 1] - spans[:, 0])) if len(spans) else 0.0, hop_s=hop,
                            output={**output_rule(run.options), "shifts_s": list(scores.shifts_s),
                                    "pooling": scores.pooling if scores.pooling is not None else run.model_pool,
-                                   "merge": bool(run.options.merge)})
+                                   "merge": bool(run.options.merge),
+                                   **({"screen": {"segments": run.views[0], "second_view": run.views[1]}}
+                                      if run.screened and run.views else {})})

@@ -40,13 +40,17 @@ def detection_line(summary: dict) -> str:
 
 
 def output_line(output: dict) -> str:
-    """How the scored rows were chosen: calibrated thresholds, one confidence, or every window."""
+    """How the scored rows were chosen: calibrated thresholds, one confidence, or every window
+    (and, for birdnet-head's screen, how many windows got the double-speed view)."""
+    sc = output.get("screen")
+    tail = (f"; double-speed view on {sc['second_view']} of {sc['segments']} segments (--no-screen: all)"
+            if sc else "")
     if output.get("calibrated"):
         return (f"output: calibrated (temperature {output['temperature']:.3g}, a threshold per class; "
-                "--no-calibration to score without)")
+                f"--no-calibration to score without){tail}")
     if output.get("min_confidence"):
-        return f"output: uncalibrated, windows with confidence >= {output['min_confidence']:g}"
-    return "output: uncalibrated, every window's best class but background"
+        return f"output: uncalibrated, windows with confidence >= {output['min_confidence']:g}{tail}"
+    return f"output: uncalibrated, every window's best class but background{tail}"
 
 
 def plot_pr_curves(curves: dict, folder: str | Path, *, aps: dict | None = None) -> list[Path]:

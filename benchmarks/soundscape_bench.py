@@ -266,6 +266,8 @@ def main() -> None:
                     help="train KIND with --model-option KEY=VALUE (unseen protocol; the setting's name says so)")
     ap.add_argument("--calibration", choices=["off", "on", "both"], default="on",
                     help="score the calibrated (default) output, the uncalibrated one, or both")
+    ap.add_argument("--screen", choices=["off", "on", "both"], default="on",
+                    help="birdnet-head: with its one-view screen (predict's default), --no-screen, or both")
     a = ap.parse_args()
     require(REAL_DATA)
     require(BACKGROUND)
@@ -337,23 +339,24 @@ def main() -> None:
     settings += [parse_setting(f"{x}:0:-") for x in a.windows]
     aug = f" +{a.augmented}" if a.augmented else ""
     ways = {"off": [False], "on": [True], "both": [False, True]}[a.calibration]
+    screen_ways = {"off": [False], "on": [True], "both": [True, False]}[a.screen]
     proxy_cal = {}
     for kind, w, h, shift, pool in settings:
         mopts = tuple(o.split(":", 1)[1] for o in a.model_option if o.split(":", 1)[0] == kind)
         model = (ensure_cv_model(train_cache, a.models, kind, tuned=a.tuned, augmented=a.augmented, options=mopts)
                  if unseen else ensure_model(train_cache, a.models, kind, tuned=a.tuned, augmented=a.augmented))
         scores = WindowScores(shifts_s=(shift,) if shift else (), pooling=pool)
-        for calibrated in ways:
+        for calibrated, screen in [(c, s) for c in ways for s in (screen_ways if kind == "birdnet-head" else [True])]:
             name = (setting_name(kind + aug + "".join(f" {o}" for o in mopts), w, h, shift, pool)
-                    + (" calibrated" if calibrated else ""))
+                    + (" calibrated" if calibrated else "") + ("" if screen else " no-screen"))
             print(name)
-            entry = {"test": score_one("test", model, PredictOptions(window_s=w, hop_s=h, calibrated=calibrated),
-                                       scores)}
+            entry = {"test": score_one("test", model, PredictOptions(window_s=w, hop_s=h, calibrated=calibrated,
+                                                                     screen=screen), scores)}
             if "proxy" in sets:
                 if calibrated and model not in proxy_cal:
                     proxy_cal[model] = proxy_calibration(model)
                 cal = proxy_cal.get(model) if calibrated else None
-                opts = PredictOptions(window_s=w, hop_s=h, calibrated=False,
+                opts = PredictOptions(window_s=w, hop_s=h, calibrated=False, screen=screen,
                                       temperature=cal.temperature if cal else 1.0,
                                       thresholds=tuple(sorted(cal.thresholds.items())) if cal else ())
                 entry["proxy"] = score_one("proxy", model / "fold-0", opts, scores)

@@ -23,6 +23,7 @@ def eval_(
     shift: Optional[float] = typer.Option(None, "--shift", help="With --annotations: also scan every recording started this many seconds later and interleave the two grids of windows (birdnet-head, whose hop is a multiple of its 3-s window: --shift 1.5 gives a window every 1.5 s)."),
     pool: Optional[str] = typer.Option(None, "--pool", help="With --annotations: pool each window's scores with the windows overlapping it by half a window: none, max or mean. [default: the model's own, as predict: max for stats-mlp, none for the others]"),
     min_confidence: Optional[float] = typer.Option(None, "--min-confidence", help="With --annotations: predict's --min-confidence; it replaces the calibration (temperature and per-class thresholds)."),
+    screen: Optional[bool] = typer.Option(None, "--screen/--no-screen", help="With --annotations: birdnet-head's one-view screen on (default, as predict) or off (both BirdNET views on every window)."),
     data: Optional[Path] = typer.Option(None, "--data", help="A prepared cache or a raw folder-per-class directory. [default: the model's own held-out fold]"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON."),
     plots: Optional[Path] = typer.Option(None, "--plots", help="Folder for confusion-matrix and per-class PNGs."),
@@ -44,9 +45,9 @@ def eval_(
 
         return eval_detection(model_dir, recordings, annotations, json_out=json_out, plots=plots, jobs=jobs,
                               window=window, hop=hop, calibration=calibration, min_confidence=min_confidence,
-                              shift=shift, pool=pool)
+                              shift=shift, pool=pool, screen=screen)
     for flag, value in (("--no-calibration", calibration), ("--min-confidence", min_confidence), ("--shift", shift),
-                        ("--pool", pool)):
+                        ("--pool", pool), ("--no-screen", screen)):
         if value is not None:
             from animalsnd.errors import ConfigError
 

@@ -65,6 +65,9 @@ def run_header(run) -> str:
     merged = ", merged" if run.options.merge else ", one row per file" if run.options.per_file else ""
     if run.options.pool not in (None, "none") and not run.options.per_file:
         merged = f", {run.options.pool}-pooled{merged}"
+    views = run.views
+    if run.screened and views is not None:
+        merged += f"; double-speed view on {views[1]} of {views[0]} segments (the rest screened as background)"
     return (f"{run.model_dir}: {models} ({run.runtime}), {len(run.classes)} classes; "
             f"window {run.plan.window / sr:g} s, hop {run.plan.hop / sr:g} s{merged}")
 
@@ -135,6 +138,7 @@ def predict(
     batch_size: int = typer.Option(64, "--batch-size", help="Windows per model call."),
     runtime: str = typer.Option("auto", "--runtime", help="auto, keras or tflite (model.tflite via LiteRT; auto uses it when present)."),
     calibration: bool = typer.Option(True, "--calibration/--no-calibration", help="Use the model folder's calibration.json (written by train --cv): calibrated probabilities and a confidence threshold per class for the precision it was trained for. --min-confidence or --unknown-below replace the thresholds."),
+    screen: bool = typer.Option(True, "--screen/--no-screen", help="birdnet-head trained with a background class: embed the double-speed view only for 3-s windows its one-view screen does not call background (faster on field recordings). --no-screen: both views everywhere."),
 ) -> None:
     """Classify recordings window by window with a trained model."""
     from animalsnd import export
@@ -145,7 +149,7 @@ def predict(
     _check_out(out, fmt, paths, recursive=recursive)
     opts = PredictOptions(window_s=window, hop_s=hop, min_confidence=min_confidence, top_k=top_k,
                           unknown_below=unknown_below, merge=merge, batch_size=batch_size, per_file=per_file,
-                          calibrated=calibration, pool=pool)
+                          calibrated=calibration, pool=pool, screen=screen)
     with audio_progress("Predicting") as cb:
         run = run_predict(model_dir, paths, options=opts, recursive=recursive, jobs=jobs,
                           backend=backend, scheduler=scheduler,

@@ -98,7 +98,20 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
                            out_dir=out_dir, cache_dir=cache_dir, export_tflite=export_tflite, on_epoch=on_epoch,
                            copies=copy_embeddings(cache_dir or fs.cache_dir, augmented, config.pool, fs.cfg.fmax),
                            extra_rows=lambda train, opts: segment_rows(fs, train, opts["segments"]),
-                           train_options=("segments",))
+                           train_options=("segments",),
+                           sidecar=lambda train, copies, extra: screen_files(fs, train, copies, extra, config.seed))
+
+
+def screen_files(fs, train: np.ndarray, copies, extra, seed: int):
+    """The bundle's one-view screen (:mod:`animalsnd.families.birdnet_screen`): ``(files, meta)``,
+    or None for a model without the background class."""
+    from animalsnd.families.birdnet_screen import SCREEN_FILE, fit_screen
+
+    fitted = fit_screen(fs, train, copies=copies, extra=extra, seed=seed)
+    if fitted is None:
+        return None
+    screen, report = fitted
+    return {SCREEN_FILE: screen.to_bytes()}, {"screen": report}
 
 
 def segment_rows(fs, train: np.ndarray, segments) -> tuple[np.ndarray, np.ndarray]:

@@ -71,6 +71,7 @@ class SegmentPlan:
     window: int
     hop: int
     cfg: BirdnetInput = BirdnetInput()
+    screen: bool = True  # use the bundles' one-view screens (animalsnd.families.birdnet_screen) when they have them
 
     @classmethod
     def from_seconds(cls, window_s: float | None = None, hop_s: float | None = None) -> "SegmentPlan":
@@ -96,9 +97,11 @@ class SegmentPlan:
 
 def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[float], None] | None = None,
                        batch: int = 16, block_frames: int | None = None,
-                       fmax: float | None = None) -> tuple[np.ndarray, int]:
+                       fmax: float | None = None, screens=None) -> tuple[np.ndarray, int]:
     """BirdNET embeddings of the 3-s segments of a file, decoded block by block;
-    each segment is band-limited to ``fmax`` like a training window.
+    each segment is band-limited to ``fmax`` like a training window. With ``screens``,
+    the second view of a segment they call background is NaN (not computed;
+    :func:`animalsnd.families.birdnet_workers.banded_features`).
 
     Returns
     -------
@@ -106,7 +109,7 @@ def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[floa
     n : int
         Samples decoded, at 48 kHz.
     """
-    from animalsnd.embeddings import band_windows
+    from animalsnd.families.birdnet_workers import banded_features
     from animalsnd.stream import BLOCK_FRAMES, iter_blocks
 
     parts: list[np.ndarray] = []
@@ -117,9 +120,9 @@ def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[floa
     def flush():
         if pending:
             if hasattr(embedder, "submit"):  # a SplitEmbedder: results are collected at the end
-                parts.extend(embedder.submit(np.stack(pending), fmax))
+                parts.extend(embedder.submit(np.stack(pending), fmax, screens))
             else:
-                parts.append(embedder.features(band_windows(np.stack(pending), fmax)))
+                parts.append(banded_features(embedder, np.stack(pending), fmax, screens))
             pending.clear()
 
     for y in iter_blocks(path, sr=birdnet.BIRDNET_SR, block_frames=block_frames or BLOCK_FRAMES):
@@ -173,12 +176,34 @@ class BirdnetPredictor(VectorPredictor):
         self._embedder = SplitEmbedder(birdnet.BirdNetEmbedder(num_threads=1), max(1, int(threads or 1)) - 1)
 
     _heads: list | None = None  # NumPy heads (animalsnd.families.numpy_head) when every bundle has one
+    _screens: list | None = None  # one-view screens (animalsnd.families.birdnet_screen) when every bundle has one
+    #: segments embedded and segments given the second view, over this predictor's scans
+    segments_seen = 0
+    second_views = 0
+
+    def screens_active(self, plan: SegmentPlan) -> bool:
+        """Whether scans with ``plan`` use the one-view screens."""
+        self._ready()
+        return bool(self._screens) and plan.screen and plan.window == SEGMENT
+
+    def _load_screens(self) -> None:
+        from animalsnd.families.birdnet_screen import SCREEN_FILE, load_screen, view1_columns
+
+        if not all(SCREEN_FILE in (b.meta.get("file_sha256") or {}) for b in self.bundles):
+            return
+        screens = [load_screen(b.owned_file(SCREEN_FILE)) for b in self.bundles]
+        d1 = len(view1_columns(self.pool, self.dim))
+        for b, s in zip(self.bundles, screens):
+            if s.coef.shape != (len(self.classes), d1) or s.pool != self.pool:
+                raise BundleError(f"{b.path}: its screen does not match the model (classes or pooling)")
+        self._screens = screens
 
     def _load_models(self) -> None:
         """The heads in NumPy when they are plain dense heads (no TensorFlow), else in Keras."""
         from animalsnd.bundle import MODEL_FILE
         from animalsnd.families.numpy_head import load_numpy_head
 
+        self._load_screens()
         heads = [load_numpy_head(b.owned_file(MODEL_FILE)) for b in self.bundles]
         if any(h is None or h.dense[0][0].shape[0] != self.dim for h in heads):
             return super()._load_models()
@@ -211,12 +236,27 @@ class BirdnetPredictor(VectorPredictor):
              on_seconds: Callable[[float], None] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
         """Windows (seconds), probabilities and duration of one file (see the module notes)."""
         self._ready()
-        emb, n = segment_embeddings(path, self._embedder, on_seconds=on_seconds, fmax=self.fmax)
+        screens = self._screens if self.screens_active(plan) else None
+        emb, n = segment_embeddings(path, self._embedder, on_seconds=on_seconds, fmax=self.fmax, screens=screens)
         duration = n / birdnet.BIRDNET_SR
         spans = plan.segment_spans(len(emb))
-        X = np.stack([birdnet.pool(emb[a:b], method=self.pool) for a, b in spans])
         seg_s = birdnet.WINDOW_S
         spans_s = np.array([(a * seg_s, min(b * seg_s, duration)) for a, b in spans], dtype=np.float64)
         if n <= SEGMENT:
             spans_s[:] = (0.0, duration)
-        return spans_s.reshape(-1, 2), self.predict_proba(X, batch_size=batch_size), duration
+        live = ~np.isnan(emb[:, -1])
+        self.segments_seen += len(emb)
+        self.second_views += int(live.sum())
+        if live.all():
+            X = np.stack([birdnet.pool(emb[a:b], method=self.pool) for a, b in spans])
+            return spans_s.reshape(-1, 2), self.predict_proba(X, batch_size=batch_size), duration
+        # screened (one segment per window): the screens' mean probabilities; the rest: the heads
+        first = np.array([a for a, _ in spans])
+        keep = live[first]
+        probs = np.zeros((len(spans), len(self.classes)), np.float32)
+        if keep.any():
+            X = np.stack([birdnet.pool(emb[i:i + 1], method=self.pool) for i in first[keep]])
+            probs[keep] = self.predict_proba(X, batch_size=batch_size)
+        one = emb[first[~keep], : birdnet.EMBED_DIM]
+        probs[~keep] = np.mean([s.proba(s.pooled(one)) for s in screens], axis=0)
+        return spans_s.reshape(-1, 2), probs, duration

@@ -37,15 +37,31 @@ def _init_worker() -> None:
         _EMBEDDER.embed_windows(np.zeros((1, birdnet.WINDOW_SAMPLES), np.float32))
 
 
-def banded_features(embedder, windows: np.ndarray, fmax: float | None) -> np.ndarray:
-    """Both views' features of 48 kHz windows, each band-limited to ``fmax`` first."""
+def banded_features(embedder, windows: np.ndarray, fmax: float | None, screens=None) -> np.ndarray:
+    """Both views' features of 48 kHz windows, each band-limited to ``fmax`` first.
+
+    With ``screens`` (:class:`animalsnd.families.birdnet_screen.Screen` list), the
+    double-speed view is embedded only for the windows they keep; the others'
+    second-view columns are NaN.
+    """
     from animalsnd.embeddings import band_windows
 
-    return embedder.features(band_windows(windows, fmax))
+    w = band_windows(windows, fmax)
+    if not screens:
+        return embedder.features(w)
+    from animalsnd.families.birdnet_screen import combined_live
+
+    first = embedder.features(w, speeds=birdnet.SPEEDS[:1])
+    out = np.full((len(w), birdnet.FEATURE_DIM), np.nan, np.float32)
+    out[:, : birdnet.EMBED_DIM] = first
+    live = combined_live(screens, first)
+    if live.any():
+        out[live, birdnet.EMBED_DIM:] = embedder.features(w[live], speeds=birdnet.SPEEDS[1:])
+    return out
 
 
-def _child_features(windows: np.ndarray, fmax: float | None) -> np.ndarray:
-    return banded_features(_EMBEDDER, windows, fmax)
+def _child_features(windows: np.ndarray, fmax: float | None, screens=None) -> np.ndarray:
+    return banded_features(_EMBEDDER, windows, fmax, screens)
 
 
 class _Done:
@@ -85,11 +101,11 @@ class SplitEmbedder:
             for f in [pool.submit(int, 0) for _ in range(self.workers)]:
                 f.result()
 
-    def submit(self, windows: np.ndarray, fmax: float | None) -> list:
-        """Futures of the features of ``windows`` (n, 144000), in order."""
+    def submit(self, windows: np.ndarray, fmax: float | None, screens=None) -> list:
+        """Futures of the features of ``windows`` (n, 144000), in order (see :func:`banded_features`)."""
         n = len(windows)
         if not self.workers or n < self.workers + 1:
-            return [_Done(banded_features(self.local, windows, fmax))]
+            return [_Done(banded_features(self.local, windows, fmax, screens))]
         share = n // (self.workers + 1)  # this process's share; the rest goes to the children
         rest = n - share
         bounds = np.linspace(share, n, self.workers + 1).round().astype(int) if rest else [n]
@@ -97,9 +113,10 @@ class SplitEmbedder:
         self._inflight = [f for f in self._inflight if not f.done()]
         while len(self._inflight) >= 2 * self.workers:  # bound the audio queued for the children
             self._inflight.pop(0).result()
-        remote = [pool.submit(_child_features, windows[a:b], fmax) for a, b in zip(bounds[:-1], bounds[1:])]
+        remote = [pool.submit(_child_features, windows[a:b], fmax, screens)
+                  for a, b in zip(bounds[:-1], bounds[1:])]
         self._inflight.extend(remote)
-        mine = _Done(banded_features(self.local, windows[:share], fmax))
+        mine = _Done(banded_features(self.local, windows[:share], fmax, screens))
         return [mine, *remote]
 
     def close(self) -> None:

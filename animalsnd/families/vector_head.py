@@ -99,7 +99,7 @@ def standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: dict, name: str, input_name: str,
                     augmented=None, aug_msg: str = "", out_dir=None, cache_dir=None, export_tflite: bool = False,
-                    on_epoch=None, copies=None, extra_rows=None, train_options: tuple[str, ...] = ()):
+                    on_epoch=None, copies=None, extra_rows=None, train_options: tuple[str, ...] = (), sidecar=None):
     """Train a dense head on per-clip vectors ``fs.X`` (n, d) on every fold but ``test_fold``.
 
     The head is :func:`dense_head` with ``defaults`` updated by
@@ -116,7 +116,9 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
     ``defaults`` that are not the head's but the training's: they are taken out
     of the head's options and given to ``extra_rows(train_indices, options)``,
     which returns ``(X, y)`` rows added to the training data (made from the
-    training clips only).
+    training clips only). ``sidecar(train_indices, copies, (X, y) extra rows)`` returns
+    ``(files, meta)`` saved with the bundle (``files`` it owns, ``meta`` a section of
+    bundle.json) or None.
     """
     from animalsnd.augment import Mixup
 
@@ -133,6 +135,7 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
     head_options = {**defaults, **config.model_options}
     training = {k: head_options.pop(k) for k in train_options if k in head_options}
     X_train, y_train = fs.X[split.train], fs.y[split.train]
+    X_x, y_x = None, None
     if extra_rows is not None:
         X_x, y_x = extra_rows(np.asarray(split.train), training)
         if len(y_x):
@@ -155,8 +158,12 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
     result = F.fold_result(model, fs, split, test_fold=test_fold, history=history, train_seconds=train_seconds,
                            best_epoch=best, n_train=len(split.train), n_augmented=n_aug, batch_size=256)
     if out_dir is not None:
+        side = None
+        if sidecar is not None and not config.shots:
+            side = sidecar(np.asarray(split.train), copies, None if y_x is None else (X_x, y_x))
+        files, extra = side if side is not None else ({}, {})
         result.model_dir = F.save_fold(out_dir, result, fs, split, config, cache_dir=cache_dir or fs.cache_dir,
-                                       export_tflite=export_tflite, input_meta=input_meta,
+                                       export_tflite=export_tflite, input_meta=input_meta, files=files, extra=extra,
                                        training={"best_epoch": best, "n_folds": fs.n_folds, "fold_seed": fs.seed})
     return result
 

@@ -161,8 +161,10 @@ def fold_result(model, fs, split: Split, *, test_fold: int, history: dict, train
 
 
 def save_fold(out_dir, result: FoldResult, fs, split: Split, config, *, training: dict, cache_dir=None,
-              export_tflite: bool = False, input_meta: dict | None = None, extra: dict | None = None) -> Path:
-    """Save a fold's model as a bundle in ``out_dir``; ``training`` adds to its ``training`` section."""
+              export_tflite: bool = False, input_meta: dict | None = None, extra: dict | None = None,
+              files: dict[str, bytes] | None = None) -> Path:
+    """Save a fold's model as a bundle in ``out_dir``; ``training`` adds to its ``training`` section,
+    ``files`` are more files it owns (:func:`animalsnd.bundle.save_bundle`)."""
     from animalsnd.bundle import save_bundle
 
     summary = {k: v for k, v in result.summary().items() if k.startswith(("n_", "epochs"))}
@@ -171,7 +173,7 @@ def save_fold(out_dir, result: FoldResult, fs, split: Split, config, *, training
         train_options=config.to_dict(), fingerprint=fs.fingerprint, cache_dir=cache_dir,
         test_fold=result.fold, test_shas=[fs.shas[i] for i in split.test],
         metrics={**result.metrics, "train_seconds": round(result.train_seconds, 2)}, history=result.history,
-        extra={"training": summary | training, **(extra or {})}, export_tflite=export_tflite,
+        extra={"training": summary | training, **(extra or {})}, export_tflite=export_tflite, files=files,
     )
 
 

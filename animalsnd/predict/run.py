@@ -51,8 +51,13 @@ def default_pool(predictor) -> str:
 
 
 def window_plan(predictor, opts: "PredictOptions"):
-    """The predictor's windows for ``opts``."""
-    return predictor.window_plan(opts.window_s, opts.hop_s)
+    """The predictor's windows for ``opts`` (without its screen when ``opts.screen`` is off)."""
+    plan = predictor.window_plan(opts.window_s, opts.hop_s)
+    if not opts.screen and hasattr(plan, "screen"):
+        from dataclasses import replace
+
+        plan = replace(plan, screen=False)
+    return plan
 
 
 @dataclass
@@ -65,6 +70,8 @@ class FileResult:
     probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     rows: list[Detection] = field(default_factory=list)
     error: str | None = None
+    #: birdnet-head: (segments, segments given the second view); None for other models
+    views: tuple[int, int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -89,6 +96,9 @@ class PredictOptions:
     #: pooling of overlapping windows' probabilities (:func:`animalsnd.pooling.pool_windows`):
     #: none, max or mean; None: the model's own (``predictor.default_pool``, "none" when it has none)
     pool: str | None = None
+    #: birdnet-head: embed the double-speed view only where the model's one-view screen does not
+    #: call the segment background (:mod:`animalsnd.families.birdnet_screen`); False: everywhere
+    screen: bool = True
 
     def __post_init__(self) -> None:
         if self.per_file and self.merge:
@@ -159,10 +169,12 @@ def predict_file(
     """Windows, probabilities and rows of one file; unreadable audio becomes ``error``."""
     path = Path(path)
     plan = plan or window_plan(predictor, opts)
+    seen, second = getattr(predictor, "segments_seen", None), getattr(predictor, "second_views", None)
     try:
         spans, probs, duration = predictor.scan(path, plan, batch_size=opts.batch_size, on_seconds=on_seconds)
     except AudioError as exc:
         return FileResult(path, error=_reason(exc, path))
+    views = None if seen is None else (predictor.segments_seen - seen, predictor.second_views - second)
     spans, probs = drop_padded_tail(spans, probs, window_s=plan.window / plan.cfg.sr)
     if opts.temperature != 1.0:
         from animalsnd.calibration import apply_temperature
@@ -180,7 +192,7 @@ def predict_file(
     else:
         rows = detections(str(path), spans, probs, predictor.classes, merge=opts.merge,
                           thresholds=dict(opts.thresholds), **rule)
-    return FileResult(path, duration, spans, probs, rows)
+    return FileResult(path, duration, spans, probs, rows, views=views)
 
 
 _WORKER_CACHE: dict[tuple, object] = {}
@@ -207,6 +219,13 @@ class PredictRun:
     results: list[FileResult]
     seconds: float
     model_pool: str = "none"  # the model's own pooling (what ``options.pool`` None stands for)
+    screened: bool = False  # birdnet-head: the one-view screens were used
+
+    @property
+    def views(self) -> tuple[int, int] | None:
+        """birdnet-head: (segments, segments given the second view) over the processed files."""
+        v = [r.views for r in self.processed if r.views is not None]
+        return (sum(a for a, _ in v), sum(b for _, b in v)) if v else None
 
     @property
     def processed(self) -> list[FileResult]:
@@ -363,4 +382,5 @@ def predict(
                 progress(min(done, total), total)
     return PredictRun(Path(model_dir), pred.classes, pred.cfg, plan, options, pred.runtime,
                       len(pred.bundles) if hasattr(pred, "bundles") else 1,
-                      [r for r in results if r is not None], time.perf_counter() - t0, default_pool(pred))
+                      [r for r in results if r is not None], time.perf_counter() - t0, default_pool(pred),
+                      screened=bool(getattr(pred, "screens_active", lambda _: False)(plan)))
