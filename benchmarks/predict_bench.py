@@ -1,7 +1,7 @@
 """Speed and peak memory of `animalsnd predict` on a one-hour 44.1 kHz recording.
 
     python benchmarks/predict_bench.py [--model DIR] [--minutes 60] [--runtime keras tflite] [--out NAME.json]
-        [--code SRC_TREE] [--no-features]
+        [--code SRC_TREE] [--no-features] [--field-from DIR ...] [--extra=--no-screen]
 
 Writes a synthetic recording (``animalsnd.synth.long_recording``, one minute
 at a time) with soundfile in blocks to /tmp, trains a small cnn1d-enhanced
@@ -17,6 +17,10 @@ runs the CLI in a child process per runtime and reports
   and its children; the 1-minute load average at start and end of each run.
 
 With ``--model`` a birdnet-head ``--cv`` folder, use ``--runtime auto``.
+``--field-from DIR ...`` writes the hour from the recordings in those folders
+instead (e.g. the soundscape benchmark's test and proxy soundscapes: calls a few
+times a minute over rain or wind), one after another, resampled to ``--sr`` and
+repeated until ``--minutes``; ``--extra`` adds predict options (``--extra=--no-screen``).
 ``--code`` runs the CLI from another source tree (a checkout of an earlier
 revision), to compare speed and outputs on the same recording.
 
@@ -63,6 +67,31 @@ def write_recording(path: Path, *, minutes: int, sr: int) -> float:
         for k in range(minutes):
             y, _ = long_recording(k, sr=sr, duration_s=60.0)
             f.write(y)
+    os.replace(tmp, path)
+    return time.perf_counter() - t0
+
+
+def write_field_recording(path: Path, folders: list[Path], *, minutes: int, sr: int) -> float:
+    """The recordings of ``folders`` one after another at ``sr``, repeated until ``minutes``."""
+    import numpy as np
+    import soundfile as sf
+
+    from animalsnd.audio import load
+
+    files = sorted(f for d in folders for f in Path(d).glob("*.wav"))
+    if not files:
+        sys.exit(f"no .wav files in {', '.join(map(str, folders))}")
+    t0 = time.perf_counter()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.wav")
+    need, k = minutes * 60 * sr, 0
+    with sf.SoundFile(str(tmp), "w", samplerate=sr, channels=1, subtype="PCM_16") as f:
+        while need > 0:
+            y, _ = load(files[k % len(files)], sr=sr)
+            y = np.clip(y[:need], -1.0, 1.0)
+            f.write(y)
+            need -= y.size
+            k += 1
     os.replace(tmp, path)
     return time.perf_counter() - t0
 
@@ -176,16 +205,25 @@ def main() -> None:
     ap.add_argument("--code", type=Path, default=ROOT,
                     help="source tree the CLI runs from (a checkout of another revision, to compare)")
     ap.add_argument("--no-features", action="store_true", help="skip the log-Mel feature-path timing")
+    ap.add_argument("--field-from", type=Path, nargs="+", default=None, metavar="DIR",
+                    help="make the hour from the .wav recordings in these folders instead of synthetic audio")
+    ap.add_argument("--extra", default="", help="more predict options, e.g. --extra=--no-screen")
     args = ap.parse_args()
 
-    wav = WORK / f"field_{args.minutes}min_{args.sr}.wav"
-    gen_s = write_recording(wav, minutes=args.minutes, sr=args.sr)
+    if args.field_from:
+        wav = WORK / f"scapes_{args.minutes}min_{args.sr}.wav"
+        gen_s = 0.0 if wav.exists() else write_field_recording(wav, args.field_from, minutes=args.minutes,
+                                                                sr=args.sr)
+    else:
+        wav = WORK / f"field_{args.minutes}min_{args.sr}.wav"
+        gen_s = write_recording(wav, minutes=args.minutes, sr=args.sr)
     model = args.model or train_model(WORK / "model")
     audio_s = args.minutes * 60.0
     runs = {}
     for rt in args.runtime:
         tries = [measured(["predict", str(model), str(wav), "--runtime", rt, "--format", "csv",
-                           "--out", str(WORK / f"pred-{Path(args.out).stem}-{rt}.csv")], code_root=args.code)
+                           "--out", str(WORK / f"pred-{Path(args.out).stem}-{rt}.csv"), *args.extra.split()],
+                          code_root=args.code)
                  for _ in range(args.repeats)]
         best = min(tries, key=lambda r: r["wall_s"])
         best["rtf_process"] = round(audio_s / best["wall_s"], 1)
@@ -207,7 +245,9 @@ def main() -> None:
     write_json(args.out, {
         "cpu_pressure": pressure,
         "recording": {"path": str(wav), "minutes": args.minutes, "sample_rate": args.sr,
-                      "generated_in_s": round(gen_s, 1)},
+                      "generated_in_s": round(gen_s, 1),
+                      "from": [str(d) for d in args.field_from] if args.field_from else "animalsnd.synth"},
+        "extra": args.extra,
         "model": str(model), "code": str(args.code),
         "targets": {"rtf_min": 500, "rtf_min_birdnet_head": 150, "peak_rss_mb_max": 1024},
         "runs": runs,

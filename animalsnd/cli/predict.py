@@ -174,6 +174,8 @@ def predict(
     audio = run.audio_s
     line = (f"{len(run.processed)} file(s), {_fmt_duration(audio)} of audio, {len(run.rows)} row(s) "
             f"in {run.seconds:.1f} s ({_fmt_speed(audio, run.seconds)})")
+    if run.screened and run.views is not None and fmt != "table":  # the table's header says it
+        line += f"; double-speed view on {run.views[1]} of {run.views[0]} segments"
     if fmt in ("raven", "audacity"):
         line += f"; wrote {len(written)} {fmt} file(s) to {out}"
     elif out is not None:
