@@ -59,6 +59,11 @@ class Chain:
         (:mod:`animalsnd.augment.gain`).
     rt60_s, wet_db : float or None
         A small room (:mod:`animalsnd.augment.room`, tail seed 0).
+    pad_s : float or None
+        A longer recording: the clip at a random offset (seeded per clip) in
+        ``pad_s`` seconds of the chain's noise floor (``floor_db``; digital
+        silence without it), as a call sits in a field or archive recording.
+        A clip already longer is left as it is.
     """
 
     rate: int
@@ -72,9 +77,12 @@ class Chain:
     peak_dbfs: float | None = None
     rt60_s: float | None = None
     wet_db: float = -10.0
+    pad_s: float | None = None
 
     def describe(self) -> str:
         parts = [f"{self.rate / 1000:g} kHz"]
+        if self.pad_s:
+            parts.append(f"in a {self.pad_s:g}-s recording")
         if self.rt60_s:
             parts.append(f"room {self.rt60_s:g} s at {self.wet_db:g} dB")
         if self.lowcut_hz:
@@ -109,6 +117,10 @@ CHAINS: dict[str, Chain] = {
     "hot": Chain(44100, peak_dbfs=6.0),
     "quiet": Chain(44100, peak_dbfs=-30.0),
     "room": Chain(44100, rt60_s=0.3, wet_db=-8.0),
+    # duration: the clip inside a 12-s recording (below the log-Mel models' 16 s, so nothing is cut)
+    "long": Chain(44100, floor_db=-40.0, pad_s=12.0),
+    # the clip in a 5-s recording of digital silence (archives that store fixed-length clips)
+    "pad5": Chain(44100, pad_s=5.0),
 }
 DEFAULT_CHAINS = ("8k", "11k", "22k", "44k-lowpass", "44k-full", "mp3")
 
@@ -153,9 +165,15 @@ def render(y: np.ndarray, sr: int, chain: Chain, *, out_sr: int, seed: int = 0, 
         x = band_limit(x, chain.rate, chain.lowpass_hz, taper_hz=0.2 * chain.lowpass_hz)
     if chain.peak_dbfs is not None and x.size and np.any(x):
         x = apply_gain(x, chain.peak_dbfs - peak_dbfs(x))
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
+    level = active_rms(x, sr=chain.rate) * 10 ** (chain.floor_db / 20) if chain.floor_db is not None and x.size \
+        else 0.0
+    if chain.pad_s and x.size < int(chain.pad_s * chain.rate):
+        longer = np.zeros(int(chain.pad_s * chain.rate), np.float32)
+        start = int(rng.integers(0, longer.size - x.size + 1))
+        longer[start:start + x.size] = x
+        x = longer
     if chain.floor_db is not None and x.size:
-        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
-        level = active_rms(x, sr=chain.rate) * 10 ** (chain.floor_db / 20)
         x = (x + rng.standard_normal(x.size).astype(np.float32) * level).astype(np.float32)
     if chain.codec:
         x = codec_round_trip(x, chain.rate, chain.codec, chain.quality)

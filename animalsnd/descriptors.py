@@ -41,16 +41,18 @@ import numpy as np
 from animalsnd.cache import FeatureSet, fill_store, read_config, row_fields, usable_rows
 from animalsnd.cache_check import UNREADABLE
 from animalsnd.errors import DatasetError
+from animalsnd.trim import TRIM
 
-__all__ = ["DIM", "SPEC", "DescriptorSet", "cache_fmax", "describe", "describe_file",
+__all__ = ["DIM", "SPEC", "DescriptorSet", "cache_fmax", "describe", "describe_clip", "describe_file",
            "ensure_descriptors", "load_descriptor_set", "spec", "spec_hash"]
 
 Progress = Callable[[int, int], None]
 
 #: Everything that decides a descriptor (stored in bundles; its hash names the store).
+#: ``trim``: a whole clip is cut to its active region first (:mod:`animalsnd.trim`; not predict's windows).
 SPEC: dict = {
     "version": 1, "sr": 16000, "n_fft": 1024, "hop_length": 256, "n_mels": 64, "fmin": 50.0,
-    "n_mfcc": 20, "active_db": 40.0, "max_lag": 64, "lag_step": 2, "resample": "soxr-HQ",
+    "n_mfcc": 20, "active_db": 40.0, "max_lag": 64, "lag_step": 2, "resample": "soxr-HQ", "trim": TRIM,
 }
 _PERCENTILES = (10, 50, 90)
 _CONTRAST_BANDS = 6
@@ -125,8 +127,16 @@ def _describe(y: np.ndarray, sr: int, fmax: float | None = None) -> np.ndarray:
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
 
+def describe_clip(y: np.ndarray, fmax: float | None = None) -> np.ndarray:
+    """Descriptor of a whole clip at 16 kHz: :func:`describe` of its active region
+    (:func:`animalsnd.trim.trim`), so the quiet around a call does not dilute it."""
+    from animalsnd.trim import trim
+
+    return describe(trim(np.asarray(y, dtype=np.float32), SPEC["sr"], SPEC["trim"]), fmax=fmax)
+
+
 def describe_file(path: str | Path, fmax: float | None = None) -> np.ndarray:
-    """Descriptor of an audio file (decoded and resampled to 16 kHz).
+    """Descriptor of an audio file (decoded and resampled to 16 kHz; :func:`describe_clip`).
 
     Raises
     ------
@@ -136,7 +146,7 @@ def describe_file(path: str | Path, fmax: float | None = None) -> np.ndarray:
     from animalsnd.audio import load
 
     y, _ = load(path, sr=SPEC["sr"])
-    return describe(y, fmax=fmax)
+    return describe_clip(y, fmax=fmax)
 
 
 def spec_hash(fmax: float | None = None) -> str:

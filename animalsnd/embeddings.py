@@ -12,7 +12,8 @@ windowing never reads these files. The *per-window* embeddings are stored, so
 the pooling (``mean``, ``meanstd``, ...) can change without recomputing.
 
 Audio comes from the ``path`` column of the cache manifest; a clip is
-decoded at 48 kHz (libsoxr HQ), cut into 3-s windows by
+decoded at 48 kHz (libsoxr HQ), cut to its active region
+(:mod:`animalsnd.trim`), cut into 3-s windows by
 :func:`animalsnd.backbones.birdnet.frame_windows` and each window is embedded
 as recorded and at double speed
 (:meth:`~animalsnd.backbones.birdnet.BirdNetEmbedder.features`), with one
@@ -33,9 +34,10 @@ from animalsnd.backbones import birdnet
 from animalsnd.cache import FeatureSet, fill_store, read_config, row_fields, usable_rows
 from animalsnd.cache_check import UNREADABLE
 from animalsnd.errors import ConfigError, DatasetError
+from animalsnd.trim import TRIM
 
 __all__ = [
-    "EmbeddingSet", "backbone_hash", "embed_file", "ensure_embeddings",
+    "EmbeddingSet", "backbone_hash", "embed_clip", "embed_file", "ensure_embeddings",
     "load_embedding_set", "require_backbone", "store_dir",
 ]
 
@@ -54,7 +56,7 @@ def backbone_spec(fmax: float | None = None) -> dict:
     analysis cut-off ``fmax`` (Hz; left out when None, the full band)."""
     spec = {"backbone": birdnet.backbone_version(), "sr": birdnet.BIRDNET_SR,
             "window_s": birdnet.WINDOW_S, "hop_s": birdnet.WINDOW_S, "min_tail_s": birdnet.MIN_TAIL_S,
-            "resample": "soxr-HQ", "speeds": list(birdnet.SPEEDS)}
+            "resample": "soxr-HQ", "speeds": list(birdnet.SPEEDS), "trim": TRIM}
     return spec if fmax is None else {**spec, "fmax": float(fmax)}
 
 
@@ -93,7 +95,7 @@ def _embedder() -> birdnet.BirdNetEmbedder:
 
 
 def embed_file(path: str | Path, fmax: float | None = None) -> np.ndarray:
-    """Per-window BirdNET embeddings of one file.
+    """Per-window BirdNET embeddings of one file's active region (:func:`embed_clip`).
 
     Returns
     -------
@@ -107,7 +109,15 @@ def embed_file(path: str | Path, fmax: float | None = None) -> np.ndarray:
     from animalsnd.audio import load
 
     y, _ = load(path, sr=birdnet.BIRDNET_SR)
-    return embed_signal(y, fmax)
+    return embed_clip(y, fmax)
+
+
+def embed_clip(y48: np.ndarray, fmax: float | None = None) -> np.ndarray:
+    """:func:`embed_signal` of a whole clip's active region (:func:`animalsnd.trim.trim`), so the
+    quiet around a call does not dilute the pooled embedding; predict's segments are not trimmed."""
+    from animalsnd.trim import trim
+
+    return embed_signal(trim(y48, birdnet.BIRDNET_SR, TRIM), fmax)
 
 
 def embed_signal(y48: np.ndarray, fmax: float | None = None) -> np.ndarray:
@@ -118,8 +128,8 @@ def embed_signal(y48: np.ndarray, fmax: float | None = None) -> np.ndarray:
 
 
 def pooled_embedding(y48: np.ndarray, *, pool: str, fmax: float | None = None) -> np.ndarray:
-    """:func:`embed_signal` pooled over the clip's windows (``birdnet.pool``)."""
-    return birdnet.pool(embed_signal(y48, fmax), method=pool)
+    """:func:`embed_clip` pooled over the clip's windows (``birdnet.pool``)."""
+    return birdnet.pool(embed_clip(y48, fmax), method=pool)
 
 
 def band_windows(windows: np.ndarray, fmax: float | None) -> np.ndarray:

@@ -88,3 +88,21 @@ def test_chain_inputs_equal_the_training_features_for_an_identity_chain(trained,
     finally:
         del REGISTRY["same"]
     np.testing.assert_allclose(X, fs.X[:4], atol=1e-4)
+
+
+def test_duration_chains_put_the_clip_in_a_longer_recording():
+    sr = 16000
+    t = np.arange(sr) / sr
+    y = (0.3 * np.sin(2 * np.pi * 500 * t + 0.5)).astype(np.float32)  # no zero sample
+    z = render(y, sr, Chain(sr, pad_s=5.0), out_sr=sr, seed=0, index=3)
+    assert z.size == 5 * sr
+    start = int(np.flatnonzero(np.abs(z) > 1e-6)[0])
+    np.testing.assert_allclose(z[start:start + sr], y, atol=1e-6)
+    assert not np.any(z[:start]) and not np.any(z[start + sr:])
+    again = render(y, sr, Chain(sr, pad_s=5.0), out_sr=sr, seed=0, index=3)
+    np.testing.assert_array_equal(z, again)  # the offset is seeded per clip
+    long = render(y, 44100, CHAINS["long"], out_sr=sr, seed=0, index=0)
+    assert long.size == 12 * sr and np.all(long != 0)  # the noise floor covers the whole recording
+    longer = np.tile(y, 6)
+    assert render(longer, sr, Chain(sr, pad_s=5.0), out_sr=sr).size == longer.size  # already longer: as it is
+    assert "in a 12-s recording" in CHAINS["long"].describe()

@@ -1,8 +1,8 @@
 """``--model birdnet-head``: a small classifier on pooled BirdNET embeddings.
 
-Pipeline per clip: 48 kHz audio -> 3-s windows -> BirdNET V2.4 (frozen; each
-window embedded as recorded and at double speed, 2048-d per window, cached by
-:mod:`animalsnd.embeddings`) -> pooled over the clip's windows (``--pool``,
+Pipeline per clip: 48 kHz audio -> its active region (:mod:`animalsnd.trim`) ->
+3-s windows -> BirdNET V2.4 (frozen; each window embedded as recorded and at
+double speed, 2048-d per window, cached by :mod:`animalsnd.embeddings`) -> pooled over the clip's windows (``--pool``,
 default ``meanmax``: mean and maximum concatenated, 4096-d) -> the head::
 
     embedding (d) -> standardise (mean/variance of the training split, stored
@@ -61,9 +61,11 @@ def build_head(dim: int, n_classes: int, *, mean: np.ndarray, variance: np.ndarr
 
 def input_meta(es) -> dict:
     """The bundle's ``input`` section for a head trained on ``es``."""
+    from animalsnd.trim import TRIM
+
     return {"kind": "birdnet", "backbone": es.backbone, "pool": es.pool, "dim": int(es.X.shape[1]),
             "sr": birdnet.BIRDNET_SR, "window_s": birdnet.WINDOW_S, "hop_s": birdnet.WINDOW_S,
-            "min_tail_s": birdnet.MIN_TAIL_S, "feature": es.cfg.to_dict()}
+            "min_tail_s": birdnet.MIN_TAIL_S, "trim": TRIM, "feature": es.cfg.to_dict()}
 
 
 def embedding_set_for(cache_dir, pool: str, *, jobs: int = -1, progress=None):
@@ -188,7 +190,8 @@ class BirdnetHeadFamily(VectorFamily):
     options = ("pool", "shots")
     # 2: double-speed view of every window (2048-d), linear head
     # 3: L2 penalty instead of noise and dropout, no validation part, 200 fixed epochs
-    revisions = {"birdnet-head": 3}
+    # 4: whole clips cut to their active region before they are windowed (animalsnd.trim)
+    revisions = {"birdnet-head": 4}
     model_options = {"hidden": HIDDEN, "dropout": DROPOUT, "noise": NOISE, "l2": L2, "segments": SEGMENTS}
     required = ("backbone", "pool", "dim")
 

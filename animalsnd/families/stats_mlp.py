@@ -1,7 +1,7 @@
 """``--model stats-mlp``: a small network on clip descriptors, trained from scratch.
 
-Pipeline per clip: 16 kHz audio -> :func:`animalsnd.descriptors.describe`
-(491 statistics of the level-normalised Mel spectrum, MFCCs, envelope
+Pipeline per clip: 16 kHz audio -> the clip's active region
+(:mod:`animalsnd.trim`) -> :func:`animalsnd.descriptors.describe` (491 statistics of the level-normalised Mel spectrum, MFCCs, envelope
 periodicity and spectral contrast; cached per clip next to the log-Mel
 features) -> the network::
 
@@ -16,7 +16,7 @@ envelope, which is where the convolutional models lose most (docs/models.md).
 Augmentation happens in descriptor space (Gaussian noise on the standardised
 input, ``--mixup``) and, with ``--augmented``, on an augment set's noisy copies,
 re-rendered from its manifest and described (:mod:`animalsnd.augment.vectors`).
-Prediction on long recordings describes each window the same way
+Prediction on long recordings describes each window the same way, untrimmed
 (:class:`StatsPredictor`).
 """
 
@@ -82,7 +82,7 @@ def copy_descriptors(cache_dir, augmented, fmax):
     from animalsnd.augment.vectors import copy_vectors
 
     return copy_vectors(cache_dir, augmented.name, store=D.store_dir(cache_dir, fmax),
-                        compute=partial(D.describe, fmax=fmax), sr=D.SPEC["sr"])
+                        compute=partial(D.describe_clip, fmax=fmax), sr=D.SPEC["sr"])
 
 
 # ------------------------------------------------------------------ evaluation data
@@ -225,9 +225,9 @@ class StatsPredictor(VectorPredictor):
         return spans / sr, self.predict_proba(X, batch_size=batch_size), n / sr
 
 
-def _describe(y: np.ndarray, fmax) -> np.ndarray:
-    """The clip descriptor of waveform ``y`` at the descriptors' rate."""
-    return D.describe(y, fmax=fmax)
+def _describe(y: np.ndarray, fmax) -> np.ndarray:  # a whole clip (eval --chain, --noise): trimmed
+    """The clip descriptor of waveform ``y`` at the descriptors' rate (its active region)."""
+    return D.describe_clip(y, fmax=fmax)
 
 
 # ------------------------------------------------------------------ the family
@@ -244,6 +244,8 @@ class StatsMlpFamily(VectorFamily):
     options = ("shots",)
     model_options = DEFAULT_OPTIONS
     required = ("spec", "dim")
+    # 2: whole clips cut to their active region before they are described (animalsnd.trim)
+    revisions = {"stats-mlp": 2}
 
     def load_inputs(self, cache_dir, config, *, jobs: int = -1, progress=None):
         return D.load_descriptor_set(cache_dir, jobs=jobs, progress=progress)
