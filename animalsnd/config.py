@@ -55,7 +55,9 @@ class FeatureConfig:
     level of the bands; ``norm="pcen"`` applies per-channel energy
     normalisation; ``norm="floor"`` keeps each band's level above its median
     over the clip (its steady background) and sets the rest to 0 (see
-    docs/augmentation.md).
+    docs/augmentation.md). ``trim=True`` cuts a whole clip to its active
+    region before its features are computed (:mod:`animalsnd.trim`; predict's
+    windows never are); the study's pipeline does not.
     """
 
     sr: int = 16000
@@ -67,6 +69,7 @@ class FeatureConfig:
     fmax: float | None = None
     top_db: float = 80.0
     norm: str = "band"  # "band" (the study's), "clip", "pcen" or "floor": see NORMS and features.normalise
+    trim: bool = False  # whole clips cut to their active region first (animalsnd.trim)
 
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
@@ -112,6 +115,8 @@ class FeatureConfig:
         d = asdict(self)
         if d["norm"] == "band":  # the default is left out: caches and bundles made before it keep their hash
             del d["norm"]
+        if not d["trim"]:  # likewise
+            del d["trim"]
         return d
 
     @classmethod

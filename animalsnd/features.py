@@ -16,7 +16,8 @@ def logmel(y: np.ndarray, *, cfg: FeatureConfig, pad: bool = True) -> np.ndarray
     Parameters
     ----------
     y : np.ndarray, shape (n,)
-        Mono waveform at ``cfg.sr``.
+        Mono waveform at ``cfg.sr``: a whole clip, cut to its active region
+        first when ``cfg.trim`` (:func:`animalsnd.trim.trim`).
     cfg : FeatureConfig
     pad : bool
         Pad (with zeros, the band mean after normalisation) or crop the time
@@ -28,6 +29,10 @@ def logmel(y: np.ndarray, *, cfg: FeatureConfig, pad: bool = True) -> np.ndarray
     """
     import librosa
 
+    if cfg.trim:
+        from animalsnd.trim import trim
+
+        y = trim(np.asarray(y, dtype=np.float32), cfg.sr)
     # Only the first ``frames`` frames are kept: cut the waveform first. With
     # centred frames, frame t spans [t*hop - n_fft/2, t*hop + n_fft/2), so this
     # cut leaves those frames bit-identical and skips work on long recordings.

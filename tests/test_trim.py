@@ -55,3 +55,33 @@ def test_descriptors_and_clip_inputs_use_the_active_region(rng):
     spec = FAMILY.vector_input("mean", None)
     np.testing.assert_array_equal(spec(y), D.describe_clip(y))
     assert D.SPEC["trim"] == TRIM
+
+
+def test_log_mel_features_of_a_trimming_config_are_those_of_the_active_region(rng):
+    from animalsnd.config import FeatureConfig
+    from animalsnd.features import logmel
+
+    call = _call(rng)
+    y = np.zeros(12 * SR, np.float32)
+    y[6 * SR:6 * SR + call.size] = call
+    cfg = FeatureConfig(frames=100, trim=True)
+    np.testing.assert_array_equal(logmel(y, cfg=cfg), logmel(trim(y, SR), cfg=FeatureConfig(frames=100)))
+    assert "trim" not in FeatureConfig().to_dict() and FeatureConfig().hash() != cfg.hash()
+    assert FeatureConfig.from_dict(cfg.to_dict()).trim
+
+
+def test_prepare_trims_by_default_and_not_under_the_study_preset(tmp_path, runner):
+    import json
+
+    from conftest_train import TINY_PREPARE, make_data
+
+    from animalsnd.cli import app
+
+    data = make_data(tmp_path / "data")
+    for preset, want in (("default", True), ("study", False)):
+        cache = tmp_path / preset
+        res = runner.invoke(app, ["prepare", str(data), "--cache", str(cache), "--folds", "2", "--jobs", "1",
+                                  *TINY_PREPARE, "--preset", preset])
+        assert res.exit_code == 0, res.output
+        feature = json.loads((cache / "config.json").read_text())["feature"]
+        assert feature.get("trim", False) is want

@@ -25,7 +25,8 @@ def prepare(
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers (-1: all cores)."),
     min_per_class: int = typer.Option(2, "--min-per-class", help="Classes with fewer usable clips are reported and left out."),
     cutoff: str = typer.Option("auto", "--cutoff", help="Analysis bandwidth in Hz: nothing above it reaches any model (log-Mel, descriptors, BirdNET input), in prepare, eval and predict alike. 'auto' (default): the bandwidth nearly every recording carries, measured on the audio, so a class recorded with a wider-band chain cannot be told by its bandwidth; 'none': the full band (the study's)."),
-    preset: str = typer.Option("default", "--preset", help="'default' (the settings that hold up best on recordings from elsewhere) or 'study' (the published pipeline exactly: per-band z-normalisation, the full band; --cutoff and --norm are then ignored)."),
+    trim: bool = typer.Option(True, "--trim/--no-trim", help="Cut each clip to its active region (from the first to the last frame within 30 dB of its loudest, plus 0.2 s) before its log-Mel features are computed, so a call inside a longer, quieter recording looks like the training clips; predict's windows are never cut. --no-trim: the whole clip (the study's)."),
+    preset: str = typer.Option("default", "--preset", help="'default' (the settings that hold up best on recordings from elsewhere) or 'study' (the published pipeline exactly: per-band z-normalisation, the full band, whole clips; --cutoff, --norm and --trim are then ignored)."),
     backend: str = typer.Option("local", "--backend", help="local (processes on this machine) or dask (a cluster)."),
     scheduler: str = typer.Option(None, "--scheduler", envvar="ANIMALSND_DASK_SCHEDULER",
                                   help="Dask scheduler address (tcp://host:8786) or 'local'."),
@@ -57,14 +58,15 @@ def prepare(
     from animalsnd.audit import choose_cutoff
     from animalsnd.presets import feature_preset
 
-    norm, cutoff = feature_preset(preset, norm=norm, cutoff=cutoff)
+    norm, cutoff, trim = feature_preset(preset, norm=norm, cutoff=cutoff, trim=trim)
     FeatureConfig(sr=sr, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, frames=frames, norm=norm)  # checks first
     with progress_bar("Measuring bandwidth") as cb:
         fmax = choose_cutoff(data_dir, sr=sr, cutoff=cutoff, jobs=jobs, progress=cb, extra=background_clips)
     cfg = FeatureConfig(sr=sr, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, frames=frames, norm=norm,
-                        fmax=fmax)
+                        fmax=fmax, trim=trim)
     console.print(f"analysis bandwidth: {'the full band' if fmax is None else f'0-{fmax:.0f} Hz'}"
-                  + (" (measured: --cutoff auto)" if str(cutoff).lower() == "auto" else ""))
+                  + (" (measured: --cutoff auto)" if str(cutoff).lower() == "auto" else "")
+                  + ("; clips cut to their active region (--no-trim: whole clips)" if trim else ""))
     from animalsnd.labelmap import parse_map, unused_entries, using
 
     mapping = parse_map(label_map)
