@@ -17,7 +17,7 @@ def logmel(y: np.ndarray, *, cfg: FeatureConfig, pad: bool = True) -> np.ndarray
     ----------
     y : np.ndarray, shape (n,)
         Mono waveform at ``cfg.sr``: a whole clip, cut to its active region
-        first when ``cfg.trim`` (:func:`animalsnd.trim.trim`).
+        first when ``cfg.trim`` (:func:`animalsnd.trim.trim` with ``LOGMEL_TRIM``: no margin).
     cfg : FeatureConfig
     pad : bool
         Pad (with zeros, the band mean after normalisation) or crop the time
@@ -30,9 +30,9 @@ def logmel(y: np.ndarray, *, cfg: FeatureConfig, pad: bool = True) -> np.ndarray
     import librosa
 
     if cfg.trim:
-        from animalsnd.trim import trim
+        from animalsnd.trim import LOGMEL_TRIM, trim
 
-        y = trim(np.asarray(y, dtype=np.float32), cfg.sr)
+        y = trim(np.asarray(y, dtype=np.float32), cfg.sr, LOGMEL_TRIM)
     # Only the first ``frames`` frames are kept: cut the waveform first. With
     # centred frames, frame t spans [t*hop - n_fft/2, t*hop + n_fft/2), so this
     # cut leaves those frames bit-identical and skips work on long recordings.

@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TRIM", "active_span", "trim"]
+__all__ = ["LOGMEL_TRIM", "TRIM", "active_span", "trim"]
 
 #: what decides the span (recorded in the specs of the stores and bundles that use it)
 TRIM: dict = {"drop_db": 30.0, "frame_s": 0.032, "margin_s": 0.2, "min_s": 0.5}
+#: for log-Mel features: no margin. Their per-band z-normalisation counts every frame, so the
+#: silence a margin takes in around a call padded with it shifts each band's statistics; the
+#: descriptors count active frames only and BirdNET centres short clips, so a margin is harmless there.
+LOGMEL_TRIM: dict = {**TRIM, "margin_s": 0.0}
 
 
 def active_span(y: np.ndarray, sr: int, *, drop_db: float = TRIM["drop_db"], frame_s: float = TRIM["frame_s"],
