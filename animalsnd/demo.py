@@ -32,8 +32,8 @@ STEPS = ("prepare", "train", "eval", "predict")
 DEMO_DIR = "demo"
 #: The file that marks a folder as the demo's own (so a re-run may replace its outputs).
 MARKER = ".animalsnd-demo"
-#: The predict options of the demo's field recording.
-DEMO_PREDICT = dict(window_s=4.0, hop_s=1.0, merge=True, unknown_below=0.5)
+#: The predict options of the demo's field recording (the model's own windows: 2 s every 1 s, max-pooled).
+DEMO_PREDICT = dict(merge=True, unknown_below=0.5)
 
 
 def sample_audio_dir() -> Path:

@@ -41,7 +41,7 @@ def outputs_note(outputs: dict, work: Path) -> str:
     return (f"Left in {work}: {o['model']} (the model), {o['recording']}, {o['predictions']}, "
             f"{o['raven']}/ (a Raven selection table), {o['truth']} (the true calls), "
             f"{o['plots']}/ (eval figures). Next: animalsnd predict {o['model']} {o['recording']} "
-            "--window 4 --hop 1 --merge --unknown-below 0.5")
+            "--merge --unknown-below 0.5")
 
 
 @app.command()
@@ -111,7 +111,7 @@ def demo(
         else:
             run = res.run
             console.print(f"{res.recording.name}: {len(res.truth)} calls in {run.audio_s:.0f} s; "
-                          "predict --window 4 --hop 1 --merge --unknown-below 0.5", markup=False, soft_wrap=True)
+                          "predict --merge --unknown-below 0.5", markup=False, soft_wrap=True)
             console.print(run_header(run), markup=False, soft_wrap=True)
             table = detections_table(run, top_k=1)
             table.title = f"Merged detections in {res.recording.name}"
