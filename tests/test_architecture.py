@@ -26,7 +26,7 @@ LOWER = (
     "animalsnd.descriptors", "animalsnd.embeddings", "animalsnd.backbones", "animalsnd.config",
     "animalsnd.parallel", "animalsnd.fileutil", "animalsnd.inputs", "animalsnd.windows", "animalsnd.augment",
     "animalsnd.bundle", "animalsnd.metrics", "animalsnd.export", "animalsnd.models", "animalsnd.fitting",
-    "animalsnd.robustness",
+    "animalsnd.robustness", "animalsnd.trim",
 )
 FAMILIES = "animalsnd.families"
 
