@@ -77,7 +77,9 @@ def check_cfg(cache_cfg: FeatureConfig, bundle, where: Path) -> None:
     """Refuse a cache whose features were made with other settings than the bundle's."""
     if cache_cfg == bundle.cfg:
         return
-    a, b = cache_cfg.to_dict(), bundle.cfg.to_dict()
+    from dataclasses import asdict
+
+    a, b = asdict(cache_cfg), asdict(bundle.cfg)  # every field: to_dict leaves defaults out
     diff = ", ".join(f"{k}={a[k]} (model: {b[k]})" for k in a if a[k] != b[k])
     raise DatasetError(
         f"{where}: cache was built with other feature settings than the model ({diff}); "

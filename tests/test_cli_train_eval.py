@@ -133,7 +133,8 @@ def test_eval_cache_with_other_features(runner, cv_run, tiny, tmp_path):
     assert res.exit_code == 1
     assert res.output.strip() == (
         f"Error: {other}: cache was built with other feature settings than the model "
-        "(frames=48 (model: 32)); prepare it again with the model's settings or pass the raw folder"
+        "(frames=48 (model: 32), trim=True (model: False)); prepare it again with the model's settings or pass "
+        "the raw folder"
     )
 
 
