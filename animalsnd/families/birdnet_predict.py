@@ -17,7 +17,11 @@ segment is embedded once however much the windows overlap, and a window
 covering a whole clip gives exactly the embedding the clip had in training.
 Memory holds one block of audio plus one 8-KB feature per 3 s.
 
-Speed: every segment is embedded once for all fold bundles; with ``threads``
+Speed: a model trained with the background class screens each segment with
+its as-recorded view and embeds the double-speed view only where the screen
+does not call it background (:mod:`animalsnd.families.birdnet_screen`; 3-s
+windows only; ``predict --no-screen`` turns it off). Every segment is
+embedded once for all fold bundles; with ``threads``
 > 1 the segments of each batch are shared between this process and
 ``threads - 1`` child processes with one BirdNET interpreter each
 (:mod:`animalsnd.families.birdnet_workers`), and plain dense heads run in NumPy
