@@ -2,8 +2,9 @@
 
 Pipeline per clip: 48 kHz audio -> its active region (:mod:`animalsnd.trim`) ->
 3-s windows -> BirdNET V2.4 (frozen; each window embedded as recorded and at
-double speed, 2048-d per window, cached by :mod:`animalsnd.embeddings`) -> pooled over the clip's windows (``--pool``,
-default ``meanmax``: mean and maximum concatenated, 4096-d) -> the head::
+double speed, 2048-d per window, cached by :mod:`animalsnd.embeddings`) ->
+pooled over the clip's windows (``--pool``, default ``meanmax``: mean and
+maximum concatenated, 4096-d) -> the head::
 
     embedding (d) -> standardise (mean/variance of the training split, stored
                      in the model) -> GaussianNoise (training only)
