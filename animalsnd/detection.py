@@ -280,13 +280,16 @@ class DetectionReport:
         }
 
 
-def predict_rows(path: Path, spans_s: np.ndarray, probs: np.ndarray, classes: Sequence[str], options) -> list:
-    """The rows ``predict`` makes of these windows under its (effective) ``options``."""
+def predict_rows(path: Path, spans_s: np.ndarray, probs: np.ndarray, classes: Sequence[str], options,
+                 support: np.ndarray | None = None) -> list:
+    """The rows ``predict`` makes of these windows under its (effective) ``options``
+    (``support``: each window's best class before pooling, for ``options.min_support``)."""
     from animalsnd.predict import detections
 
     return detections(str(path), spans_s, probs, classes, min_confidence=options.min_confidence,
                       top_k=min(options.top_k, len(classes)), unknown_below=options.unknown_below,
-                      merge=options.merge, thresholds=dict(options.thresholds) or None)
+                      merge=options.merge, thresholds=dict(options.thresholds) or None, support=support,
+                      min_support=getattr(options, "min_support", 1))
 
 
 def output_rule(options) -> dict:
@@ -325,8 +328,9 @@ def scan_windows(model_dir: str | Path, paths: Sequence[Path], *, options, score
         spans, probs, rows = res.spans_s, res.probs, res.rows
         if not scores.plain:
             spans, probs = interleave((spans, probs), *[g[res.path] for g in shifted if res.path in g])
+            support = probs.argmax(axis=1) if len(probs) else None
             probs = pool_windows(spans, probs, mode=pooling)
-            rows = predict_rows(res.path, spans, probs, list(run.classes), run.options)
+            rows = predict_rows(res.path, spans, probs, list(run.classes), run.options, support=support)
         out.append((spans, probs, rows))
     return run, out
 

@@ -266,6 +266,8 @@ def main() -> None:
                     help="train KIND with --model-option KEY=VALUE (unseen protocol; the setting's name says so)")
     ap.add_argument("--calibration", choices=["off", "on", "both"], default="on",
                     help="score the calibrated (default) output, the uncalibrated one, or both")
+    ap.add_argument("--min-support", type=int, nargs="*", default=[1], metavar="N",
+                    help="score predict --min-support N for each N (1: predict's default)")
     ap.add_argument("--screen", choices=["off", "on", "both"], default="on",
                     help="birdnet-head: with its one-view screen (predict's default), --no-screen, or both")
     a = ap.parse_args()
@@ -346,17 +348,20 @@ def main() -> None:
         model = (ensure_cv_model(train_cache, a.models, kind, tuned=a.tuned, augmented=a.augmented, options=mopts)
                  if unseen else ensure_model(train_cache, a.models, kind, tuned=a.tuned, augmented=a.augmented))
         scores = WindowScores(shifts_s=(shift,) if shift else (), pooling=pool)
-        for calibrated, screen in [(c, s) for c in ways for s in (screen_ways if kind == "birdnet-head" else [True])]:
+        for calibrated, screen, support in [(c, s, m) for c in ways
+                                            for s in (screen_ways if kind == "birdnet-head" else [True])
+                                            for m in a.min_support]:
             name = (setting_name(kind + aug + "".join(f" {o}" for o in mopts), w, h, shift, pool)
-                    + (" calibrated" if calibrated else "") + ("" if screen else " no-screen"))
+                    + (" calibrated" if calibrated else "") + ("" if screen else " no-screen")
+                    + (f" min-support {support}" if support > 1 else ""))
             print(name)
             entry = {"test": score_one("test", model, PredictOptions(window_s=w, hop_s=h, calibrated=calibrated,
-                                                                     screen=screen), scores)}
+                                                                     screen=screen, min_support=support), scores)}
             if "proxy" in sets:
                 if calibrated and model not in proxy_cal:
                     proxy_cal[model] = proxy_calibration(model)
                 cal = proxy_cal.get(model) if calibrated else None
-                opts = PredictOptions(window_s=w, hop_s=h, calibrated=False, screen=screen,
+                opts = PredictOptions(window_s=w, hop_s=h, calibrated=False, screen=screen, min_support=support,
                                       temperature=cal.temperature if cal else 1.0,
                                       thresholds=tuple(sorted(cal.thresholds.items())) if cal else ())
                 entry["proxy"] = score_one("proxy", model / "fold-0", opts, scores)

@@ -3,11 +3,12 @@
 import csv
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from animalsnd.cli import app
 from animalsnd.predict import Detection, PredictOptions
-from animalsnd.predict.detections import drop_padded_tail, per_file_rows, separate
+from animalsnd.predict.detections import detections, drop_padded_tail, per_file_rows, separate
 from conftest_train import SR, clip, tiny, trained  # noqa: F401  (fixtures)
 
 
@@ -86,3 +87,27 @@ def test_cli_per_file_with_merge_is_one_line(runner, trained, tmp_path):
     (path,) = _clips(tmp_path / "c", [("chirp", 0.6)])
     res = runner.invoke(app, ["predict", str(trained), str(path), "--per-file", "--merge"])
     assert res.exit_code == 1 and "does not combine with --merge" in res.output
+
+
+def test_min_support_keeps_labels_that_fill_the_windows_around_them():
+    classes = ["background", "cat", "dog"]
+    spans = np.array([[i, i + 2.0] for i in range(6)])
+    # windows 1-3 hear a cat; window 5 alone hears a dog
+    probs = np.array([[0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.3, 0.6, 0.1],
+                      [0.9, 0.05, 0.05], [0.3, 0.1, 0.6]])
+    support = probs.argmax(axis=1)
+    every = detections("f.wav", spans, probs, classes)
+    assert [(d.start_s, d.label) for d in every] == [(1, "cat"), (2, "cat"), (3, "cat"), (5, "dog")]
+    two = detections("f.wav", spans, probs, classes, support=support, min_support=2)
+    assert [(d.start_s, d.label) for d in two] == [(1, "cat"), (2, "cat"), (3, "cat")]
+    three = detections("f.wav", spans, probs, classes, support=support, min_support=3)
+    assert [(d.start_s, d.label) for d in three] == [(2, "cat")]
+    assert detections("f.wav", spans, probs, classes, min_support=3) == every  # no support given: no rule
+
+
+def test_min_support_is_checked():
+    from animalsnd.errors import ConfigError
+    from animalsnd.predict import PredictOptions
+
+    with pytest.raises(ConfigError, match="--min-support 4 must be 1, 2 or 3"):
+        PredictOptions(min_support=4)

@@ -138,6 +138,7 @@ def predict(
     batch_size: int = typer.Option(64, "--batch-size", help="Windows per model call."),
     runtime: str = typer.Option("auto", "--runtime", help="auto, keras or tflite (model.tflite via LiteRT; auto uses it when present)."),
     calibration: bool = typer.Option(True, "--calibration/--no-calibration", help="Use the model folder's calibration.json (written by train --cv): calibrated probabilities and a confidence threshold per class for the precision it was trained for. --min-confidence or --unknown-below replace the thresholds."),
+    min_support: int = typer.Option(1, "--min-support", help="Report a window only when its label is the best class of at least this many of the raw windows around it (itself and its two neighbours): 2 or 3 drop stray single-window detections, at some cost in recall (docs/results.md)."),
     screen: bool = typer.Option(True, "--screen/--no-screen", help="birdnet-head trained with a background class: embed the double-speed view only for 3-s windows its one-view screen does not call background (faster on field recordings). --no-screen: both views everywhere."),
 ) -> None:
     """Classify recordings window by window with a trained model."""
@@ -149,7 +150,7 @@ def predict(
     _check_out(out, fmt, paths, recursive=recursive)
     opts = PredictOptions(window_s=window, hop_s=hop, min_confidence=min_confidence, top_k=top_k,
                           unknown_below=unknown_below, merge=merge, batch_size=batch_size, per_file=per_file,
-                          calibrated=calibration, pool=pool, screen=screen)
+                          calibrated=calibration, pool=pool, screen=screen, min_support=min_support)
     with audio_progress("Predicting") as cb:
         run = run_predict(model_dir, paths, options=opts, recursive=recursive, jobs=jobs,
                           backend=backend, scheduler=scheduler,

@@ -56,6 +56,8 @@ def detections(
     unknown_below: float = 0.0,
     merge: bool = False,
     thresholds: dict[str, float] | None = None,
+    support: np.ndarray | None = None,
+    min_support: int = 1,
 ) -> list[Detection]:
     """Turn window probabilities into rows.
 
@@ -83,6 +85,12 @@ def detections(
         row spanning them; its confidence and top-k are those of the run's
         most confident window. Overlapping rows are then split at the middle
         of their overlap (:func:`separate`).
+    support, min_support : np.ndarray of int, int
+        Each window's best class before pooling; with ``min_support`` > 1 a
+        window whose top class is ``c`` is dropped unless ``c`` is the best
+        class of at least ``min_support`` of the raw windows ``i-1, i, i+1``
+        (a persistence rule: a call fills the windows around it, a stray
+        sound one).
 
     Returns
     -------
@@ -96,6 +104,9 @@ def detections(
         if conf < min_confidence or classes[order[0]] == BACKGROUND:
             continue
         if thresholds and conf < thresholds.get(classes[order[0]], 0.0):
+            continue
+        if min_support > 1 and support is not None \
+                and int(np.sum(support[max(0, i - 1): i + 2] == order[0])) < min_support:
             continue
         label = classes[order[0]] if conf >= unknown_below else UNKNOWN
         top = tuple((classes[j], float(p[j])) for j in order)

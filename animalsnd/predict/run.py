@@ -99,6 +99,9 @@ class PredictOptions:
     #: birdnet-head: embed the double-speed view only where the model's one-view screen does not
     #: call the segment background (:mod:`animalsnd.families.birdnet_screen`); False: everywhere
     screen: bool = True
+    #: a window is reported only when its label is the best class of at least this many of the
+    #: raw windows around it (itself and its two neighbours; :func:`animalsnd.predict.detections`)
+    min_support: int = 1
 
     def __post_init__(self) -> None:
         if self.per_file and self.merge:
@@ -109,6 +112,9 @@ class PredictOptions:
                 raise ConfigError(f"--{name.replace('_', '-')} {v} must be between 0 and 1")
         if not isinstance(self.top_k, int) or self.top_k < 1:
             raise ConfigError(f"--top-k {self.top_k!r} must be a positive integer")
+        if self.min_support not in (1, 2, 3):
+            raise ConfigError(f"--min-support {self.min_support!r} must be 1, 2 or 3 "
+                              "(of a window and its two neighbours)")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"--batch-size {self.batch_size!r} must be a positive integer")
         check_window_hop(self.window_s, self.hop_s)
@@ -180,6 +186,7 @@ def predict_file(
         from animalsnd.calibration import apply_temperature
 
         probs = apply_temperature(probs, opts.temperature)
+    support = probs.argmax(axis=1) if len(probs) else None  # each window's own best class, before pooling
     pool = opts.pool if opts.pool is not None else default_pool(predictor)
     if pool != "none" and not opts.per_file:
         from animalsnd.pooling import pool_windows
@@ -191,7 +198,7 @@ def predict_file(
         rows = per_file_rows(str(path), duration, probs, predictor.classes, **rule)
     else:
         rows = detections(str(path), spans, probs, predictor.classes, merge=opts.merge,
-                          thresholds=dict(opts.thresholds), **rule)
+                          thresholds=dict(opts.thresholds), support=support, min_support=opts.min_support, **rule)
     return FileResult(path, duration, spans, probs, rows, views=views)
 
 
