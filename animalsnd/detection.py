@@ -289,7 +289,7 @@ def predict_rows(path: Path, spans_s: np.ndarray, probs: np.ndarray, classes: Se
     return detections(str(path), spans_s, probs, classes, min_confidence=options.min_confidence,
                       top_k=min(options.top_k, len(classes)), unknown_below=options.unknown_below,
                       merge=options.merge, thresholds=dict(options.thresholds) or None, support=support,
-                      min_support=getattr(options, "min_support", 1))
+                      min_support=getattr(options, "min_support", None) or 1)
 
 
 def output_rule(options) -> dict:

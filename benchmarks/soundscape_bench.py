@@ -266,8 +266,8 @@ def main() -> None:
                     help="train KIND with --model-option KEY=VALUE (unseen protocol; the setting's name says so)")
     ap.add_argument("--calibration", choices=["off", "on", "both"], default="on",
                     help="score the calibrated (default) output, the uncalibrated one, or both")
-    ap.add_argument("--min-support", type=int, nargs="*", default=[1], metavar="N",
-                    help="score predict --min-support N for each N (1: predict's default)")
+    ap.add_argument("--min-support", type=int, nargs="*", default=[None], metavar="N",
+                    help="score predict --min-support N for each N (default: the model's own)")
     ap.add_argument("--screen", choices=["off", "on", "both"], default="on",
                     help="birdnet-head: with its one-view screen (predict's default), --no-screen, or both")
     a = ap.parse_args()
@@ -353,7 +353,7 @@ def main() -> None:
                                             for m in a.min_support]:
             name = (setting_name(kind + aug + "".join(f" {o}" for o in mopts), w, h, shift, pool)
                     + (" calibrated" if calibrated else "") + ("" if screen else " no-screen")
-                    + (f" min-support {support}" if support > 1 else ""))
+                    + (f" min-support {support}" if support is not None else ""))
             print(name)
             entry = {"test": score_one("test", model, PredictOptions(window_s=w, hop_s=h, calibrated=calibrated,
                                                                      screen=screen, min_support=support), scores)}

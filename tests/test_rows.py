@@ -111,3 +111,12 @@ def test_min_support_is_checked():
 
     with pytest.raises(ConfigError, match="--min-support 4 must be 1, 2 or 3"):
         PredictOptions(min_support=4)
+
+
+def test_the_model_decides_min_support_unless_asked():
+    from animalsnd.families.stats_mlp import DEFAULT_MIN_SUPPORT, StatsPredictor
+    from animalsnd.predict import default_min_support
+
+    assert StatsPredictor.default_min_support == DEFAULT_MIN_SUPPORT == 2
+    assert default_min_support(object()) == 1  # a family without one: every window
+    assert PredictOptions().min_support is None and PredictOptions(min_support=1).min_support == 1

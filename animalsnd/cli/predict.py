@@ -138,7 +138,7 @@ def predict(
     batch_size: int = typer.Option(64, "--batch-size", help="Windows per model call."),
     runtime: str = typer.Option("auto", "--runtime", help="auto, keras or tflite (model.tflite via LiteRT; auto uses it when present)."),
     calibration: bool = typer.Option(True, "--calibration/--no-calibration", help="Use the model folder's calibration.json (written by train --cv): calibrated probabilities and a confidence threshold per class for the precision it was trained for. --min-confidence or --unknown-below replace the thresholds."),
-    min_support: int = typer.Option(1, "--min-support", help="Report a window only when its label is the best class of at least this many of the raw windows around it (itself and its two neighbours): 2 or 3 drop stray single-window detections, at some cost in recall (docs/results.md)."),
+    min_support: Optional[int] = typer.Option(None, "--min-support", help="Report a window only when its label is the best class of at least this many (1-3) of the raw windows around it (itself and its two neighbours): a call fills the windows around it, a stray sound one. Default: the model's own (2 for stats-mlp, chosen on field-like soundscapes; 1 for the others)."),
     screen: bool = typer.Option(True, "--screen/--no-screen", help="birdnet-head trained with a background class: embed the double-speed view only for 3-s windows its one-view screen does not call background (faster on field recordings). --no-screen: both views everywhere."),
 ) -> None:
     """Classify recordings window by window with a trained model."""

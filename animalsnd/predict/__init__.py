@@ -15,6 +15,7 @@ from animalsnd.predict.run import (
     PredictOptions,
     PredictRun,
     collect_inputs,
+    default_min_support,
     load_predictor,
     predict,
     predict_file,
@@ -25,6 +26,6 @@ from animalsnd.windows import WindowFeatures, WindowPlan, check_window_hop, scan
 
 __all__ = [
     "UNKNOWN", "Detection", "FileResult", "PredictOptions", "PredictRun", "WindowFeatures", "WindowPlan",
-    "check_window_hop", "collect_inputs", "detections", "load_predictor", "predict", "predict_file", "scan",
+    "check_window_hop", "collect_inputs", "default_min_support", "detections", "load_predictor", "predict", "predict_file", "scan",
     "window_features", "window_plan", "with_calibration",
 ]

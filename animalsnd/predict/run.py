@@ -27,7 +27,8 @@ from animalsnd.errors import AudioError, ConfigError
 from animalsnd.predict.detections import Detection, detections, drop_padded_tail, per_file_rows
 from animalsnd.windows import check_window_hop
 
-__all__ = ["FileResult", "PredictOptions", "PredictRun", "collect_inputs", "default_pool", "load_predictor", "predict",
+__all__ = ["FileResult", "PredictOptions", "PredictRun", "collect_inputs", "default_min_support", "default_pool",
+           "load_predictor", "predict",
            "predict_file", "window_plan", "with_calibration"]
 
 #: ``progress(done_seconds, total_seconds)`` over the audio of all inputs.
@@ -43,6 +44,11 @@ def load_predictor(model_dir: str | Path, *, runtime: str = "auto", threads: int
         Missing folder, no bundle, corrupt bundle, folds that disagree.
     """
     return families.predictor_for(families.open_bundles(model_dir), runtime=runtime, threads=threads)
+
+
+def default_min_support(predictor) -> int:
+    """The model's own persistence rule (:attr:`PredictOptions.min_support`; 1 unless its family says otherwise)."""
+    return int(getattr(predictor, "default_min_support", 1))
 
 
 def default_pool(predictor) -> str:
@@ -100,8 +106,9 @@ class PredictOptions:
     #: call the segment background (:mod:`animalsnd.families.birdnet_screen`); False: everywhere
     screen: bool = True
     #: a window is reported only when its label is the best class of at least this many of the
-    #: raw windows around it (itself and its two neighbours; :func:`animalsnd.predict.detections`)
-    min_support: int = 1
+    #: raw windows around it (itself and its two neighbours; :func:`animalsnd.predict.detections`);
+    #: None: the model's own (``predictor.default_min_support``: 2 for stats-mlp, 1 for the others)
+    min_support: int | None = None
 
     def __post_init__(self) -> None:
         if self.per_file and self.merge:
@@ -112,7 +119,7 @@ class PredictOptions:
                 raise ConfigError(f"--{name.replace('_', '-')} {v} must be between 0 and 1")
         if not isinstance(self.top_k, int) or self.top_k < 1:
             raise ConfigError(f"--top-k {self.top_k!r} must be a positive integer")
-        if self.min_support not in (1, 2, 3):
+        if self.min_support not in (None, 1, 2, 3):
             raise ConfigError(f"--min-support {self.min_support!r} must be 1, 2 or 3 "
                               "(of a window and its two neighbours)")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
@@ -198,7 +205,8 @@ def predict_file(
         rows = per_file_rows(str(path), duration, probs, predictor.classes, **rule)
     else:
         rows = detections(str(path), spans, probs, predictor.classes, merge=opts.merge,
-                          thresholds=dict(opts.thresholds), support=support, min_support=opts.min_support, **rule)
+                          thresholds=dict(opts.thresholds), support=support,
+                          min_support=opts.min_support or default_min_support(predictor), **rule)
     return FileResult(path, duration, spans, probs, rows, views=views)
 
 
@@ -332,6 +340,10 @@ def predict(
         from dataclasses import replace
 
         options = replace(options, pool=default_pool(pred))
+    if options.min_support is None:  # likewise the model's own persistence rule
+        from dataclasses import replace
+
+        options = replace(options, min_support=default_min_support(pred))
     plan = window_plan(pred, options)
     if workers == 1 and todo:
         pred.preload()
