@@ -295,10 +295,10 @@ def predict_rows(path: Path, spans_s: np.ndarray, probs: np.ndarray, classes: Se
 def output_rule(options) -> dict:
     """How ``predict`` chose its rows under these (effective) options: ``calibrated`` (the
     temperature and per-class thresholds of ``calibration.json`` were applied), ``temperature``,
-    ``thresholds``, ``min_confidence`` and ``unknown_below``."""
+    ``thresholds``, ``min_confidence``, ``unknown_below`` and ``min_support``."""
     return {"calibrated": bool(options.thresholds), "temperature": float(options.temperature),
             "thresholds": dict(options.thresholds) or None, "min_confidence": float(options.min_confidence),
-            "unknown_below": float(options.unknown_below)}
+            "unknown_below": float(options.unknown_below), "min_support": int(options.min_support or 1)}
 
 
 def scan_windows(model_dir: str | Path, paths: Sequence[Path], *, options, scores: WindowScores = WindowScores(),
