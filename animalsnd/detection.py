@@ -280,18 +280,6 @@ class DetectionReport:
         }
 
 
-def predict_rows(path: Path, spans_s: np.ndarray, probs: np.ndarray, classes: Sequence[str], options,
-                 support: np.ndarray | None = None) -> list:
-    """The rows ``predict`` makes of these windows under its (effective) ``options``
-    (``support``: each window's best class before pooling, for ``options.min_support``)."""
-    from animalsnd.predict import detections
-
-    return detections(str(path), spans_s, probs, classes, min_confidence=options.min_confidence,
-                      top_k=min(options.top_k, len(classes)), unknown_below=options.unknown_below,
-                      merge=options.merge, thresholds=dict(options.thresholds) or None, support=support,
-                      min_support=getattr(options, "min_support", None) or 1)
-
-
 def output_rule(options) -> dict:
     """How ``predict`` chose its rows under these (effective) options: ``calibrated`` (the
     temperature and per-class thresholds of ``calibration.json`` were applied), ``temperature``,
@@ -312,7 +300,7 @@ def scan_windows(model_dir: str | Path, paths: Sequence[Path], *, options, score
     """
     from dataclasses import replace
 
-    from animalsnd.predict import predict
+    from animalsnd.predict import option_rows, predict
 
     if not scores.plain:  # the raw window scores: pooled below, once, over every grid
         options = replace(options, pool="none")
@@ -330,7 +318,7 @@ def scan_windows(model_dir: str | Path, paths: Sequence[Path], *, options, score
             spans, probs = interleave((spans, probs), *[g[res.path] for g in shifted if res.path in g])
             support = probs.argmax(axis=1) if len(probs) else None
             probs = pool_windows(spans, probs, mode=pooling)
-            rows = predict_rows(res.path, spans, probs, list(run.classes), run.options, support=support)
+            rows = option_rows(res.path, spans, probs, list(run.classes), run.options, support=support)
         out.append((spans, probs, rows))
     return run, out
 

@@ -80,12 +80,7 @@ class Screen:
 
     def pooled(self, first: np.ndarray) -> np.ndarray:
         """Each segment's first-view embedding (n, 1024) pooled alone, as a one-segment window."""
-        first = np.asarray(first, np.float32)
-        if self.pool == "meanmax":
-            return np.concatenate([first, first], axis=1)
-        if self.pool == "meanstd":
-            return np.concatenate([first, np.zeros_like(first)], axis=1)
-        return first
+        return np.stack([birdnet.pool(e[None], method=self.pool) for e in np.asarray(first, np.float32)])
 
     def live(self, first: np.ndarray) -> np.ndarray:
         """True for the segments whose second view is needed (background probability < tau)."""

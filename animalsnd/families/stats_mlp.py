@@ -1,7 +1,8 @@
 """``--model stats-mlp``: a small network on clip descriptors, trained from scratch.
 
 Pipeline per clip: 16 kHz audio -> the clip's active region
-(:mod:`animalsnd.trim`) -> :func:`animalsnd.descriptors.describe` (491 statistics of the level-normalised Mel spectrum, MFCCs, envelope
+(:mod:`animalsnd.trim`) -> :func:`animalsnd.descriptors.describe` (491
+statistics of the level-normalised Mel spectrum, MFCCs, envelope
 periodicity and spectral contrast; cached per clip next to the log-Mel
 features) -> the network::
 
@@ -136,7 +137,8 @@ class StatsPlan:
     @classmethod
     def from_seconds(cls, window_s: float | None = None, hop_s: float | None = None,
                      fmax: float | None = None) -> "StatsPlan":
-        """``window_s`` (default :data:`DEFAULT_WINDOW_S`) and ``hop_s`` (default half a window), at least 0.1 s each."""
+        """``window_s`` (default :data:`DEFAULT_WINDOW_S`) and ``hop_s`` (default half a window),
+        at least 0.1 s each."""
         for name, v in (("--window", window_s), ("--hop", hop_s)):
             if v is not None and not v > 0:
                 raise ConfigError(f"{name} {v} must be a positive number of seconds")

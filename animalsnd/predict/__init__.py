@@ -17,6 +17,7 @@ from animalsnd.predict.run import (
     collect_inputs,
     default_min_support,
     load_predictor,
+    option_rows,
     predict,
     predict_file,
     window_plan,
@@ -26,6 +27,6 @@ from animalsnd.windows import WindowFeatures, WindowPlan, check_window_hop, scan
 
 __all__ = [
     "UNKNOWN", "Detection", "FileResult", "PredictOptions", "PredictRun", "WindowFeatures", "WindowPlan",
-    "check_window_hop", "collect_inputs", "default_min_support", "detections", "load_predictor", "predict", "predict_file", "scan",
-    "window_features", "window_plan", "with_calibration",
+    "check_window_hop", "collect_inputs", "default_min_support", "detections", "load_predictor", "option_rows",
+    "predict", "predict_file", "scan", "window_features", "window_plan", "with_calibration",
 ]

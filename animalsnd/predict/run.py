@@ -28,8 +28,7 @@ from animalsnd.predict.detections import Detection, detections, drop_padded_tail
 from animalsnd.windows import check_window_hop
 
 __all__ = ["FileResult", "PredictOptions", "PredictRun", "collect_inputs", "default_min_support", "default_pool",
-           "load_predictor", "predict",
-           "predict_file", "window_plan", "with_calibration"]
+           "load_predictor", "option_rows", "predict", "predict_file", "window_plan", "with_calibration"]
 
 #: ``progress(done_seconds, total_seconds)`` over the audio of all inputs.
 Progress = Callable[[float, float], None]
@@ -199,15 +198,24 @@ def predict_file(
         from animalsnd.pooling import pool_windows
 
         probs = pool_windows(spans, probs, mode=pool)
-    rule = dict(min_confidence=opts.min_confidence, top_k=min(opts.top_k, len(predictor.classes)),
-                unknown_below=opts.unknown_below)
     if opts.per_file:
-        rows = per_file_rows(str(path), duration, probs, predictor.classes, **rule)
+        rows = per_file_rows(str(path), duration, probs, predictor.classes, min_confidence=opts.min_confidence,
+                             top_k=min(opts.top_k, len(predictor.classes)), unknown_below=opts.unknown_below)
     else:
-        rows = detections(str(path), spans, probs, predictor.classes, merge=opts.merge,
-                          thresholds=dict(opts.thresholds), support=support,
-                          min_support=opts.min_support or default_min_support(predictor), **rule)
+        rows = option_rows(path, spans, probs, predictor.classes, opts, support=support,
+                           min_support=opts.min_support or default_min_support(predictor))
     return FileResult(path, duration, spans, probs, rows, views=views)
+
+
+def option_rows(path, spans_s: np.ndarray, probs: np.ndarray, classes, opts: PredictOptions, *,
+                support: np.ndarray | None = None, min_support: int | None = None) -> list[Detection]:
+    """The rows ``predict`` makes of (pooled) window probabilities under ``opts``: thresholds,
+    top-k, unknown, merge, and the persistence rule on ``support`` (each window's best class
+    before pooling; ``min_support`` defaults to ``opts.min_support``, 1 when that is None)."""
+    return detections(str(path), spans_s, probs, classes, min_confidence=opts.min_confidence,
+                      top_k=min(opts.top_k, len(classes)), unknown_below=opts.unknown_below, merge=opts.merge,
+                      thresholds=dict(opts.thresholds), support=support,
+                      min_support=min_support or opts.min_support or 1)
 
 
 _WORKER_CACHE: dict[tuple, object] = {}
@@ -336,14 +344,11 @@ def predict(
     threads = max(1, n_cpu // workers)
     pred = predictor or load_predictor(model_dir, runtime=runtime, threads=threads)
     options = with_calibration(options, model_dir, pred.classes)
-    if options.pool is None:  # the model's own pooling, recorded in the run's options
+    if options.pool is None or options.min_support is None:  # the model's own, recorded in the run's options
         from dataclasses import replace
 
-        options = replace(options, pool=default_pool(pred))
-    if options.min_support is None:  # likewise the model's own persistence rule
-        from dataclasses import replace
-
-        options = replace(options, min_support=default_min_support(pred))
+        options = replace(options, pool=options.pool or default_pool(pred),
+                          min_support=options.min_support or default_min_support(pred))
     plan = window_plan(pred, options)
     if workers == 1 and todo:
         pred.preload()
