@@ -173,19 +173,47 @@ def synthetic_noise(rng: np.random.Generator, n: int, *, sr: int) -> np.ndarray:
     return (0.05 * y / max(float(np.sqrt(np.mean(y ** 2))), 1e-12)).astype(np.float32)
 
 
+def synthetic_gusts(rng: np.random.Generator, n: int, *, sr: int) -> np.ndarray:
+    """``n`` samples of generated wind on a microphone, RMS 0.05: low-frequency rumble (a
+    brown-ish noise below a random 80-400 Hz corner) under a random gust envelope (a slow
+    log-normal process, 10-30 dB from lull to gust), a little broadband hiss, and in half of
+    the draws the gusts overdriven (soft-clipped, the buffeting of an unprotected capsule).
+    Nothing recorded: generated like :func:`synthetic_noise`."""
+    f = np.fft.rfftfreq(n, 1 / sr)
+    corner = rng.uniform(80, 400)
+    spec = np.fft.rfft(rng.standard_normal(n)) / np.maximum(f, 10.0) / (1 + (f / corner) ** 2)
+    rumble = np.fft.irfft(spec, n)
+    rumble /= max(float(np.std(rumble)), 1e-12)
+    slow = np.fft.rfft(rng.standard_normal(n)) * (f <= rng.uniform(0.3, 3.0))
+    env = np.fft.irfft(slow, n)
+    sd = float(np.std(env))
+    env = env / sd if sd > 1e-6 * max(float(np.abs(env).max()), 1e-30) else np.zeros(n)  # too short for a gust: steady
+    env = 10 ** (rng.uniform(10, 30) / 20 * env / 2)  # log-normal gusts: +-1 sd spans 10-30 dB
+    y = rumble * env / max(float(np.sqrt(np.mean(env ** 2))), 1e-12)
+    y += 10 ** (-rng.uniform(15, 30) / 20) * rng.standard_normal(n)
+    if rng.random() < 0.5:
+        drive = rng.uniform(2, 8) / max(float(np.percentile(np.abs(y), 99)), 1e-12)
+        y = np.tanh(drive * y)
+    return (0.05 * y / max(float(np.sqrt(np.mean(y ** 2))), 1e-12)).astype(np.float32)
+
+
 def write_synthetic_noise(out_dir: str | Path, *, count: int = 24, length_s: float = 10.0, sr: int = 32000,
-                          seed: int = 0) -> list[Path]:
+                          seed: int = 0, gusts: float = 0.0) -> list[Path]:
     """``count`` WAVs of :func:`synthetic_noise` in ``out_dir`` (``synth_000.wav`` ...), for noisy
-    training copies from a source that no test noise comes from."""
+    training copies from a source that no test noise comes from; with ``gusts`` > 0 that share of
+    them (every k-th file) is :func:`synthetic_gusts` instead (``gust_000.wav`` ...)."""
     import soundfile as sf
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
+    every = round(1 / gusts) if gusts > 0 else 0
     for i in range(count):
-        path = out_dir / f"synth_{i:03d}.wav"
-        sf.write(path, synthetic_noise(np.random.default_rng([seed, i]), int(length_s * sr), sr=sr), sr,
-                 subtype="PCM_16")
+        rng = np.random.default_rng([seed, i])
+        gust = bool(every) and i % every == every - 1
+        path = out_dir / (f"gust_{i:03d}.wav" if gust else f"synth_{i:03d}.wav")
+        make = synthetic_gusts if gust else synthetic_noise
+        sf.write(path, make(rng, int(length_s * sr), sr=sr), sr, subtype="PCM_16")
         paths.append(path)
     return paths
 

@@ -102,7 +102,8 @@ def ensure_cv_model(cache: Path, models: Path, kind: str, *, tuned: bool = False
     return out
 
 
-def ensure_augmented(cache: Path, name: str, noise: Path, snr: str, per_class: int, synthetic: int = 0) -> None:
+def ensure_augmented(cache: Path, name: str, noise: Path, snr: str, per_class: int, synthetic: int = 0,
+                     background_snr: str | None = None, gusts: float = 0.0) -> None:
     """The augmented set ``name`` of ``cache``; with ``synthetic`` > 0 its noise folder is ``noise``'s
     files (linked) plus that many generated noises (:func:`animalsnd.soundscape.write_synthetic_noise`)."""
     if (cache / "augment" / name / "config.json").exists():
@@ -117,10 +118,11 @@ def ensure_augmented(cache: Path, name: str, noise: Path, snr: str, per_class: i
             link.parent.mkdir(parents=True, exist_ok=True)
             if not link.exists():
                 link.symlink_to(Path(f).resolve())
-        write_synthetic_noise(mix / "synthetic", count=synthetic, length_s=6.0)
+        write_synthetic_noise(mix / "synthetic", count=synthetic, length_s=6.0, gusts=gusts)
         noise = mix
     subprocess.run([sys.executable, "-m", "animalsnd", "augment", str(cache), "--noise", str(noise), "--snr", snr,
-                    "--per-class", str(per_class), "--name", name], check=True)
+                    "--per-class", str(per_class), "--name", name,
+                    *(["--background-snr", background_snr] if background_snr else [])], check=True)
 
 
 def proxy_calibration(cv_model: Path, fold: int = 0, *, target: float = 0.9):
@@ -262,6 +264,10 @@ def main() -> None:
     ap.add_argument("--augment-snr", default="0:20", help="SNR range of a missing augmented set")
     ap.add_argument("--augment-per-class", type=int, default=100, help="copies per class of a missing augmented set")
     ap.add_argument("--augment-synthetic", type=int, default=0, help="generated noises added to a missing set's noise")
+    ap.add_argument("--augment-background-snr", default=None,
+                    help="SNR range of a missing set's copies of background clips (augment --background-snr)")
+    ap.add_argument("--augment-gusts", type=float, default=0.0,
+                    help="share of the generated noises that are generated wind gusts (soundscape.synthetic_gusts)")
     ap.add_argument("--model-option", nargs="*", default=[], metavar="KIND:KEY=VALUE",
                     help="train KIND with --model-option KEY=VALUE (unseen protocol; the setting's name says so)")
     ap.add_argument("--calibration", choices=["off", "on", "both"], default="on",
@@ -336,7 +342,7 @@ def main() -> None:
 
     if a.augmented:
         ensure_augmented(train_cache, a.augmented, a.augment_noise, a.augment_snr, a.augment_per_class,
-                         a.augment_synthetic)
+                         a.augment_synthetic, a.augment_background_snr, a.augment_gusts)
     settings = [parse_setting(x) for x in a.settings] or [(k, None, None, 0.0, None) for k in a.kinds]
     settings += [parse_setting(f"{x}:0:-") for x in a.windows]
     aug = f" +{a.augmented}" if a.augmented else ""

@@ -208,3 +208,21 @@ def test_bad_options(cache, noise):
         with pytest.raises(ConfigError) as e:
             build_augmented(cache, noise, **kwargs)
         assert str(e.value).startswith(msg)
+
+
+def test_background_snr_applies_to_background_copies_only(tmp_path, noise):
+    data = make_dataset(tmp_path / "data", {"a": 300.0}, n=6, sr=SR, seconds=0.6)
+    bg = make_dataset(tmp_path / "bg", {"hum": 120.0}, n=6, sr=SR, seconds=0.6)
+    prepare(data, tmp_path / "cache", cfg=TINY, folds=3, jobs=1, background=bg)
+    res = build_augmented(tmp_path / "cache", noise, per_class=4, snr="10:20", background_snr="-20:-10",
+                          name="bgn", jobs=1)
+    target = {}
+    for r in res.rows:
+        target.setdefault(r["label"], []).append(float(r["target_snr_db"]))
+    assert sorted(target) == ["a", "background"]
+    assert all(10 <= v <= 20 for v in target["a"])
+    assert all(-20 <= v <= -10 for v in target["background"])
+    plain = build_augmented(tmp_path / "cache", noise, per_class=4, snr="10:20", name="plain", jobs=1)
+    assert all(10 <= float(r["target_snr_db"]) <= 20 for r in plain.rows)
+    with pytest.raises(ConfigError):
+        build_augmented(tmp_path / "cache", noise, per_class=4, background_snr="5:1", name="bad", jobs=1)

@@ -333,3 +333,23 @@ def test_synthetic_noise_is_seeded_varied_and_at_its_level(tmp_path):
     y, sr = sf.read(paths[2])
     assert [p.name for p in paths] == ["synth_000.wav", "synth_001.wav", "synth_002.wav"]
     assert sr == 8000 and y.shape == (4000,) and np.all(np.isfinite(y))
+
+
+def test_synthetic_gusts_are_low_gusty_and_a_share_of_the_written_noise(tmp_path):
+    from animalsnd.soundscape import synthetic_gusts, synthetic_noise, write_synthetic_noise
+
+    sr = 16000
+    y = synthetic_gusts(np.random.default_rng(3), 6 * sr, sr=sr)
+    np.testing.assert_array_equal(y, synthetic_gusts(np.random.default_rng(3), 6 * sr, sr=sr))
+    assert np.sqrt(np.mean(y.astype(float) ** 2)) == pytest.approx(0.05, rel=1e-3)
+    power = np.abs(np.fft.rfft(y)) ** 2
+    assert power[np.fft.rfftfreq(y.size, 1 / sr) < 500].sum() / power.sum() > 0.9  # rumble
+    level = np.sqrt(np.convolve(y.astype(float) ** 2, np.ones(sr // 10) / (sr // 10), "valid"))
+    assert 20 * np.log10(level.max() / np.percentile(level, 5)) > 10  # gusts and lulls
+    paths = write_synthetic_noise(tmp_path, count=6, length_s=0.5, sr=8000, gusts=1 / 3)
+    assert [p.name for p in paths] == ["synth_000.wav", "synth_001.wav", "gust_002.wav",
+                                       "synth_003.wav", "synth_004.wav", "gust_005.wav"]
+    # without gusts the files are what they always were
+    plain = write_synthetic_noise(tmp_path / "plain", count=2, length_s=0.5, sr=8000)
+    ref = synthetic_noise(np.random.default_rng([0, 1]), 4000, sr=8000)
+    assert np.max(np.abs(sf.read(plain[1])[0] - ref)) < 1e-4

@@ -55,6 +55,7 @@ from animalsnd.augment.noise import NoiseMixer, parse_snr_range
 from animalsnd.augment.noisebank import load_noise_bank, load_noise_waveforms
 from animalsnd.augment.plan import Copy, check_sources, plan_copies, targets
 from animalsnd.augment.sets import AugmentedSet, list_augmented, load_augmented, read_json
+from animalsnd.background import BACKGROUND
 from animalsnd.cache import Progress, atomic_write_text, read_config, run_parallel, save_npz, usable_rows
 from animalsnd.cache_check import UNREADABLE
 from animalsnd.config import FeatureConfig
@@ -231,6 +232,7 @@ def build_augmented(
     scheduler: str | None = None,
     progress: Progress | None = None,
     chain: str | None = None,
+    background_snr: str | tuple[float, float] | None = None,
 ) -> AugmentResult:
     """Mix background noise into a prepared cache's clips and cache the features.
 
@@ -259,6 +261,11 @@ def build_augmented(
     chain : {None, "random"}
         ``"random"``: every copy also goes through a random recording chain
         (:class:`animalsnd.augment.chain.RandomChain`).
+    background_snr : str or (float, float), optional
+        SNR range of the copies of ``background`` clips (default: ``snr``).
+        A range below 0 dB lets the noise dominate them, so the "no animal"
+        class also learns noise beds on their own, as a field recording's
+        quiet stretches hold them.
 
     Returns
     -------
@@ -272,6 +279,7 @@ def build_augmented(
         Not a cache, no usable noise, or no source audio left.
     """
     snr_db, name = _check_options(mode, snr, per_class, name, seed, jobs)
+    bg_snr_db = None if background_snr is None else _check_options(mode, background_snr, per_class, name, seed, jobs)[0]
     chain_spec = _chain_spec(chain)
     check_backend(backend, scheduler)
     reference = REFERENCE[mode]
@@ -313,6 +321,7 @@ def build_augmented(
         "feature_hash": cfg.hash(),
         "plan": [[c.index, c.source["sha256"], c.source["label"]] for c in plan],
         **({"chain": chain_spec} if chain_spec else {}),
+        **({"background_snr_db": list(bg_snr_db)} if bg_snr_db is not None else {}),
     }
     key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
     out_dir = cache_dir / "augment" / name
@@ -336,6 +345,7 @@ def build_augmented(
         "feature_hash": cfg.hash(),
         "copies": len(plan),
         "chain": chain_spec,
+        "background_snr_db": None if bg_snr_db is None else list(bg_snr_db),
     }
     atomic_write_text(out_dir / "config.json", json.dumps(aconf, indent=2) + "\n")
 
@@ -349,8 +359,9 @@ def build_augmented(
             pending[c.source["path"]].append(c)
     reused = len(metas)
     tasks = [
-        (path, cfg, str(bank.root), tuple(bank.names), snr_db, reference, seed,
-         [(c.index, c.id) for c in cs], str(out_dir), "random" if chain_spec else None)
+        (path, cfg, str(bank.root), tuple(bank.names),
+         bg_snr_db if bg_snr_db is not None and cs[0].source["label"] == BACKGROUND else snr_db,
+         reference, seed, [(c.index, c.id) for c in cs], str(out_dir), "random" if chain_spec else None)
         for path, cs in pending.items()
     ]
     failed = []
