@@ -12,6 +12,7 @@ from conftest_train import SR, tiny  # noqa: F401  (fixture)
 from animalsnd.augment.chain import DEFAULT_P, RandomChain, apply_chain, describe_params, parse_chain
 from animalsnd.augment.codec import codec_round_trip
 from animalsnd.augment.gain import peak_dbfs
+from animalsnd.audio import load
 from animalsnd.audit import effective_bandwidth
 from animalsnd.errors import ConfigError
 
@@ -175,3 +176,33 @@ def test_augment_chain_cli(tiny, tmp_path, runner):
     assert all(r["chain"] for r in _rows(cache / "augment/ch/manifest.csv"))
     bad = runner.invoke(app, ["augment", str(cache), "--noise", str(noise), "--chain", "tape"])
     assert bad.exit_code == 1 and bad.output.strip() == "Error: --chain 'tape' must be one of none, random"
+
+
+def test_chain_only_copies_without_noise(tiny, tmp_path, runner):
+    """``augment --chain random`` without ``--noise``: each copy is its clean clip through a random
+    chain; the log-Mel copies and the vector models' re-rendered copies agree on it."""
+    from animalsnd import descriptors as D
+    from animalsnd.augment.store import build_augmented, load_augmented
+    from animalsnd.augment.vectors import copy_signal, copy_vectors
+    from animalsnd.cli import app
+
+    cache = tmp_path / "cache"
+    shutil.copytree(tiny["cache"], cache)
+    res = runner.invoke(app, ["augment", str(cache), "--per-class", "2", "--chain", "random", "--name", "co",
+                              "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())
+    assert "no noise, random recording chains only" in out and "chain-only copies" in out
+    rows = _rows(cache / "augment/co/manifest.csv")
+    assert rows and all(r["chain"] and r["noise_file"] == "" and float(r["target_snr_db"]) == float("inf")
+                        for r in rows)
+    assert load_augmented(cache, "co").X.shape[0] == len(rows)
+    y, _ = load(rows[0]["source_path"], sr=D.SPEC["sr"])
+    np.testing.assert_allclose(copy_signal(rows[0], sr=D.SPEC["sr"], noise_root="", cache_sr=SR),
+                               apply_chain(y, D.SPEC["sr"], rows[0]["chain"]), atol=1e-6)
+    copies = copy_vectors(cache, "co", store=D.store_dir(cache), compute=D.describe, sr=D.SPEC["sr"], jobs=1)
+    assert copies.X.shape[0] == len(rows) and np.all(np.isfinite(copies.X))
+    nothing = runner.invoke(app, ["augment", str(cache)])
+    assert nothing.exit_code == 1 and "--noise DIR" in nothing.output and "--chain random" in nothing.output
+    with pytest.raises(ConfigError):
+        build_augmented(cache, None, per_class=2, name="x", jobs=1)

@@ -90,6 +90,9 @@ MANIFEST_COLUMNS = [
 ]
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _FORMAT = 1  # bump when the stored copies change meaning
+#: the recipe of a chain-only copy (no noise): infinite SNR, unit gain
+CLEAN_INFO = {"noise_file": "", "offset": 0, "target_snr_db": math.inf, "realised_snr_db": math.inf,
+              "active_snr_db": math.inf, "gain": 1.0}
 
 
 def _check_options(mode, snr, per_class, name, seed, jobs) -> tuple[tuple[float, float], str]:
@@ -126,7 +129,7 @@ def _check_options(mode, snr, per_class, name, seed, jobs) -> tuple[tuple[float,
 def _augment_source(
     path: str,
     cfg: FeatureConfig,
-    noise_root: str,
+    noise_root: str | None,
     noise_names: tuple[str, ...],
     snr: tuple[float, float],
     reference: str,
@@ -146,13 +149,15 @@ def _augment_source(
     except AudioError as exc:
         return [{"id": cid, "status": "failed", "error": str(exc)} for _, cid in copies]
     y = y[: feature_window(cfg)]
-    noises = load_noise_waveforms(noise_root, noise_names, cfg.sr)
-    mixer = NoiseMixer(noises, snr_db=snr, reference=reference, sr=cfg.sr, noise_names=noise_names)
+    mixer = None
+    if noise_root is not None:
+        noises = load_noise_waveforms(noise_root, noise_names, cfg.sr)
+        mixer = NoiseMixer(noises, snr_db=snr, reference=reference, sr=cfg.sr, noise_names=noise_names)
     out = []
     recorder = None if chain is None else _random_chain(cfg.sr)
     for index, cid in copies:
         rng = copy_rng(seed, index)
-        mixed, info = mix(y, mixer, rng)
+        mixed, info = mix(y, mixer, rng) if mixer is not None else (np.asarray(y, np.float32), dict(CLEAN_INFO))
         if recorder is not None:
             mixed = recorder(mixed, rng)
             info["chain"] = json.dumps(recorder.params, sort_keys=True)
@@ -240,8 +245,10 @@ def build_augmented(
     ----------
     cache_dir : str or Path
         A cache written by ``animalsnd prepare`` (its source audio must exist).
-    noise_dir : str or Path
-        Folder of noise recordings, searched recursively.
+    noise_dir : str or Path or None
+        Folder of noise recordings, searched recursively. ``None`` (with
+        ``chain="random"`` only): chain-only copies, the clean clip through a
+        random recording chain, no noise (SNR infinite in the manifest).
     mode : {"calibrated", "simple"}
     snr : str or (float, float), optional
         SNR range in dB, ``"10:20"``; default 10:20 (calibrated), 0:20 (simple).
@@ -287,8 +294,10 @@ def build_augmented(
     conf = read_config(cache_dir)
     cfg = FeatureConfig.from_dict(conf["feature"])
     rows = usable_rows(cache_dir)
-    bank = load_noise_bank(noise_dir, sr=cfg.sr)
-    warnings = [f"noise {n}: {why}; skipped" for n, why in bank.skipped]
+    if noise_dir is None and chain_spec is None:
+        raise ConfigError("augment needs noise (--noise DIR), a recording chain (--chain random), or both")
+    bank = None if noise_dir is None else load_noise_bank(noise_dir, sr=cfg.sr)
+    warnings = [f"noise {n}: {why}; skipped" for n, why in bank.skipped] if bank is not None else []
 
     sources, bad = check_sources(cache_dir, rows)
     if not sources:
@@ -317,7 +326,7 @@ def build_augmented(
         "reference": reference,
         "per_class": per_class,
         "seed": seed,
-        "noise": bank.fingerprint(),
+        "noise": bank.fingerprint() if bank is not None else None,
         "feature_hash": cfg.hash(),
         "plan": [[c.index, c.source["sha256"], c.source["label"]] for c in plan],
         **({"chain": chain_spec} if chain_spec else {}),
@@ -339,8 +348,8 @@ def build_augmented(
         "reference": reference,
         "per_class": per_class,
         "seed": seed,
-        "noise_dir": str(Path(noise_dir).resolve()),
-        "noise": bank.fingerprint(),
+        "noise_dir": str(Path(noise_dir).resolve()) if noise_dir is not None else None,
+        "noise": bank.fingerprint() if bank is not None else None,
         "feature": cfg.to_dict(),
         "feature_hash": cfg.hash(),
         "copies": len(plan),
@@ -359,7 +368,7 @@ def build_augmented(
             pending[c.source["path"]].append(c)
     reused = len(metas)
     tasks = [
-        (path, cfg, str(bank.root), tuple(bank.names),
+        (path, cfg, str(bank.root) if bank is not None else None, tuple(bank.names) if bank is not None else (),
          bg_snr_db if bg_snr_db is not None and cs[0].source["label"] == BACKGROUND else snr_db,
          reference, seed, [(c.index, c.id) for c in cs], str(out_dir), "random" if chain_spec else None)
         for path, cs in pending.items()
@@ -386,7 +395,7 @@ def build_augmented(
     return AugmentResult(
         cache_dir=cache_dir, name=name, out_dir=out_dir, mode=mode, snr_db=snr_db,
         reference=reference, rows=out_rows, computed=len(out_rows) - reused, reused=reused,
-        source_counts=counts, n_noises=len(bank), warnings=warnings,
+        source_counts=counts, n_noises=len(bank) if bank is not None else 0, warnings=warnings,
     )
 
 

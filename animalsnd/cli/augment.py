@@ -11,7 +11,7 @@ from animalsnd.cli._app import app, console, handle_errors, progress_bar, warn
 
 
 def _snr(v: float | None) -> str:
-    return "-" if v is None else f"{v:.1f}"
+    return "-" if v is None else ("no noise" if v == float("inf") else f"{v:.1f}")
 
 
 def augment_table(summary: list[dict], *, title: str) -> Table:
@@ -37,7 +37,7 @@ def augment_table(summary: list[dict], *, title: str) -> Table:
 @handle_errors
 def augment(
     cache_dir: Path = typer.Argument(..., help="A cache written by `animalsnd prepare`."),
-    noise: Path = typer.Option(..., "--noise", help="Folder of background-noise recordings (searched recursively)."),
+    noise: Path = typer.Option(None, "--noise", help="Folder of background-noise recordings (searched recursively). Without it, --chain random makes chain-only copies (the clean clip through a random recording chain)."),
     mode: str = typer.Option("calibrated", "--mode", help="calibrated (active-level SNR, balanced classes) or simple (whole-clip SNR, 0:20 dB, random clips)."),
     snr: str = typer.Option(None, "--snr", help="SNR range LOW:HIGH in dB (default: 10:20 calibrated, 0:20 simple)."),
     per_class: int = typer.Option(None, "--per-class", help="Augmented copies per class (default: enough to bring every class to the size of the largest)."),
@@ -63,10 +63,9 @@ def augment(
                               background_snr=background_snr)
     lo, hi = res.snr_db
     through = ", then random recording chains" if parse_chain(chain) else ""
-    console.print(augment_table(
-        res.per_class(),
-        title=f"Augmented set {res.name!r}: {res.mode}, {lo:g} to {hi:g} dB against the {res.reference} level{through}",
-    ))
+    what = (f"{lo:g} to {hi:g} dB against the {res.reference} level{through}" if noise is not None
+            else "no noise, random recording chains only")
+    console.print(augment_table(res.per_class(), title=f"Augmented set {res.name!r}: {res.mode}, {what}"))
     for w in res.warnings:
         warn(w)
     shares = res.noisy_shares()
@@ -78,8 +77,6 @@ def augment(
             "--per-class N gives every class N copies (docs/augmentation.md, 'Noise in every class')",
             soft_wrap=True,
         )
-    console.print(
-        f"{len(res.rows)} copies from {res.n_noises} noise file(s); computed {res.computed}, "
-        f"reused {res.reused} -> {res.out_dir}",
-        soft_wrap=True,
-    )
+    made = f"{len(res.rows)} copies from {res.n_noises} noise file(s)" if noise is not None \
+        else f"{len(res.rows)} chain-only copies"
+    console.print(f"{made}; computed {res.computed}, reused {res.reused} -> {res.out_dir}", soft_wrap=True)
