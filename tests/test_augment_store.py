@@ -222,7 +222,10 @@ def test_background_snr_applies_to_background_copies_only(tmp_path, noise):
     assert sorted(target) == ["a", "background"]
     assert all(10 <= v <= 20 for v in target["a"])
     assert all(-20 <= v <= -10 for v in target["background"])
-    plain = build_augmented(tmp_path / "cache", noise, per_class=4, snr="10:20", name="plain", jobs=1)
-    assert all(10 <= float(r["target_snr_db"]) <= 20 for r in plain.rows)
+    same = build_augmented(tmp_path / "cache", noise, per_class=4, snr="10:20", background_snr="same", name="same",
+                           jobs=1)
+    assert all(10 <= float(r["target_snr_db"]) <= 20 for r in same.rows)
+    default = build_augmented(tmp_path / "cache", noise, per_class=4, snr="10:20", name="default", jobs=1)
+    assert all((-20 <= float(r["target_snr_db"]) <= 0) == (r["label"] == "background") for r in default.rows)
     with pytest.raises(ConfigError):
         build_augmented(tmp_path / "cache", noise, per_class=4, background_snr="5:1", name="bad", jobs=1)

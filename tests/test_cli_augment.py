@@ -110,3 +110,29 @@ def test_bad_inputs_one_line(runner, cache, noise, tmp_path):
     assert error_line(run()) == (
         f"Error: {cache}: the source audio of all 9 clips is missing or changed "
         f"(e.g. {first}: missing); augment mixes noise into the prepared recordings")
+
+
+def test_background_snr_option_takes_a_negative_range(tmp_path, runner):
+    import csv
+
+    import numpy as np
+    import soundfile as sf
+    from audiogen import make_dataset
+
+    from animalsnd.cache import prepare
+    from animalsnd.cli import app
+    from animalsnd.config import FeatureConfig
+
+    data = make_dataset(tmp_path / "data", {"a": 300.0}, n=4, sr=8000, seconds=0.6)
+    bg = make_dataset(tmp_path / "bg", {"hum": 120.0}, n=4, sr=8000, seconds=0.6)
+    prepare(data, tmp_path / "cache", cfg=FeatureConfig(sr=8000, n_mels=16, n_fft=256, hop_length=128, frames=32),
+            folds=2, jobs=1, background=bg)
+    (tmp_path / "noise").mkdir()
+    sf.write(tmp_path / "noise" / "n.wav", 0.1 * np.random.default_rng(0).standard_normal(4000), 8000)
+    res = runner.invoke(app, ["augment", str(tmp_path / "cache"), "--noise", str(tmp_path / "noise"), "--per-class", "3",
+                              "--background-snr", "-15:-5", "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    with open(tmp_path / "cache" / "augment" / "calibrated" / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert all(-15 <= float(r["target_snr_db"]) <= -5 for r in rows if r["label"] == "background")
+    assert all(10 <= float(r["target_snr_db"]) <= 20 for r in rows if r["label"] != "background")

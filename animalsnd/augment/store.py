@@ -82,6 +82,8 @@ __all__ = [
 
 MODES = ("calibrated", "simple")
 DEFAULT_SNR = {"calibrated": (10.0, 20.0), "simple": (0.0, 20.0)}
+#: SNR range of the copies of ``background`` clips: the noise dominates them (docs/augmentation.md)
+DEFAULT_BACKGROUND_SNR = (-20.0, 0.0)
 REFERENCE = {"calibrated": "active", "simple": "whole"}
 MANIFEST_COLUMNS = [
     "id", "copy_index", "source_path", "source_sha256", "source_fold", "label",
@@ -269,10 +271,10 @@ def build_augmented(
         ``"random"``: every copy also goes through a random recording chain
         (:class:`animalsnd.augment.chain.RandomChain`).
     background_snr : str or (float, float), optional
-        SNR range of the copies of ``background`` clips (default: ``snr``).
-        A range below 0 dB lets the noise dominate them, so the "no animal"
-        class also learns noise beds on their own, as a field recording's
-        quiet stretches hold them.
+        SNR range of the copies of ``background`` clips; default
+        :data:`DEFAULT_BACKGROUND_SNR` (-20 to 0 dB: the noise dominates
+        them, so the "no animal" class also learns noise beds on their own,
+        as a field recording's quiet stretches hold them); ``"same"``: ``snr``.
 
     Returns
     -------
@@ -286,7 +288,12 @@ def build_augmented(
         Not a cache, no usable noise, or no source audio left.
     """
     snr_db, name = _check_options(mode, snr, per_class, name, seed, jobs)
-    bg_snr_db = None if background_snr is None else _check_options(mode, background_snr, per_class, name, seed, jobs)[0]
+    if background_snr is None:
+        bg_snr_db = DEFAULT_BACKGROUND_SNR
+    elif isinstance(background_snr, str) and background_snr.strip().lower() == "same":
+        bg_snr_db = snr_db
+    else:
+        bg_snr_db = _check_options(mode, background_snr, per_class, name, seed, jobs)[0]
     chain_spec = _chain_spec(chain)
     check_backend(backend, scheduler)
     reference = REFERENCE[mode]
@@ -330,7 +337,8 @@ def build_augmented(
         "feature_hash": cfg.hash(),
         "plan": [[c.index, c.source["sha256"], c.source["label"]] for c in plan],
         **({"chain": chain_spec} if chain_spec else {}),
-        **({"background_snr_db": list(bg_snr_db)} if bg_snr_db is not None else {}),
+        # only where it matters, so sets of caches without the class keep their key
+        **({"background_snr_db": list(bg_snr_db)} if any(c.source["label"] == BACKGROUND for c in plan) else {}),
     }
     key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
     out_dir = cache_dir / "augment" / name
@@ -354,7 +362,7 @@ def build_augmented(
         "feature_hash": cfg.hash(),
         "copies": len(plan),
         "chain": chain_spec,
-        "background_snr_db": None if bg_snr_db is None else list(bg_snr_db),
+        "background_snr_db": list(bg_snr_db),
     }
     atomic_write_text(out_dir / "config.json", json.dumps(aconf, indent=2) + "\n")
 
@@ -369,7 +377,7 @@ def build_augmented(
     reused = len(metas)
     tasks = [
         (path, cfg, str(bank.root) if bank is not None else None, tuple(bank.names) if bank is not None else (),
-         bg_snr_db if bg_snr_db is not None and cs[0].source["label"] == BACKGROUND else snr_db,
+         bg_snr_db if cs[0].source["label"] == BACKGROUND else snr_db,
          reference, seed, [(c.index, c.id) for c in cs], str(out_dir), "random" if chain_spec else None)
         for path, cs in pending.items()
     ]
