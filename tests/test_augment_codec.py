@@ -53,3 +53,20 @@ def test_randomize_draws_a_codec_and_apply_uses_it():
         Codec(["tape"])
     with pytest.raises(ConfigError, match="quality"):
         Codec(["ogg"], quality=(0.5, 2))
+
+
+def test_a_long_clip_round_trips_through_ogg_without_crashing():
+    """libsndfile 1.2's Vorbis encoder crashed the process on one write of about a minute
+    of audio (e.g. a 2-min background clip under ``eval --chain``); run it in a child process
+    so a crash fails this test, not the session."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\n"
+            "from animalsnd.augment.codec import codec_round_trip\n"
+            "y = (0.1 * np.random.default_rng(0).standard_normal(44100 * 70)).astype(np.float32)\n"
+            "z = codec_round_trip(y, 44100, 'ogg')\n"
+            "assert z.shape == y.shape and np.isfinite(z).all()\n"
+            "print('ok')\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-500:]

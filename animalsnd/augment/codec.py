@@ -29,6 +29,7 @@ CODECS: dict[str, tuple[str, str]] = {
     "pcm8": ("WAV", "PCM_U8"),
 }
 LOSSY = ("ogg", "mp3")  # the ones with a compression level
+_BLOCK = 1 << 20  # frames per write call of a round trip (shorter clips: one call, as before)
 
 
 def available_codecs() -> tuple[str, ...]:
@@ -58,7 +59,11 @@ def codec_round_trip(y: np.ndarray, sr: int, codec: str, quality: float = 0.8) -
     peak = float(np.max(np.abs(y)))
     scale = 0.99 / peak if peak > 0.99 else 1.0
     extra = {"compression_level": float(quality)} if codec in LOSSY else {}
-    sf.write(buf, y * scale, sr, format=fmt, subtype=subtype, **extra)
+    # in blocks: libsndfile 1.2's Vorbis encoder crashes the process when one write
+    # call hands it about a minute of audio or more; blocks encode the same stream
+    with sf.SoundFile(buf, "w", samplerate=sr, channels=1, format=fmt, subtype=subtype, **extra) as f:
+        for i in range(0, y.size, _BLOCK):
+            f.write(y[i:i + _BLOCK] * scale)
     buf.seek(0)
     out, _ = sf.read(buf, dtype="float32", always_2d=True)
     out = out[:, 0] / scale
