@@ -9,7 +9,7 @@ again measures that: each chain's score next to the clean one, per fold model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import numpy as np
 
 from animalsnd import families
@@ -18,7 +18,8 @@ from animalsnd.errors import AudioError
 from animalsnd.metrics import SUMMARY_KEYS, condition_summary
 from animalsnd.parallel import TaskFailure, run_parallel
 
-__all__ = ["ChainReport", "chain_inputs", "evaluate_chains", "input_spec", "spec_for", "spec_inputs"]
+__all__ = ["ChainReport", "chain_inputs", "evaluate_chains", "input_spec", "rendered_inputs", "spec_for",
+           "spec_inputs"]
 
 
 def input_spec(bundle) -> families.WaveInput:
@@ -66,15 +67,23 @@ def chain_inputs(paths: list[str], bundle, chain_name: str, *, seed: int = 0, jo
 def spec_inputs(paths: list[str], spec: families.WaveInput, chain_name: str, *, shape: tuple = (0,), seed: int = 0,
                 jobs: int = -1, progress=None) -> np.ndarray:
     """:func:`chain_inputs` for the inputs :func:`spec_for` describes (``shape``: one input's, for no clips)."""
-    tasks = [(str(p), i, chain_name, spec, int(seed)) for i, p in enumerate(paths)]
-    results = run_parallel(_chain_one, tasks, jobs=jobs, progress=progress)
-    bad = [r if isinstance(r, str) else f"{paths[i]}: {r.error}"
-           for i, r in enumerate(results) if isinstance(r, (str, TaskFailure))]
+    X, ok, bad = rendered_inputs(paths, spec, chain_name, shape=shape, seed=seed, jobs=jobs, progress=progress)
     if bad:
         raise AudioError(f"{len(bad)} of {len(paths)} evaluation clips could not be rendered (first: {bad[0]})")
-    if not results:
-        return np.zeros((0, *shape), np.float32)
-    return np.stack(results)
+    return X
+
+
+def rendered_inputs(paths: list[str], spec: families.WaveInput, chain_name: str, *, shape: tuple = (0,),
+                    seed: int = 0, jobs: int = -1, progress=None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The inputs of the clips that rendered through ``chain_name``: ``(X, ok, problems)``, with
+    ``ok`` a boolean mask over ``paths`` and one ``"path: reason"`` per clip that did not."""
+    tasks = [(str(p), i, chain_name, spec, int(seed)) for i, p in enumerate(paths)]
+    results = run_parallel(_chain_one, tasks, jobs=jobs, progress=progress)
+    ok = np.array([not isinstance(r, (str, TaskFailure)) for r in results], dtype=bool)
+    bad = [f"{paths[i]}: {r.error}" if isinstance(r, TaskFailure) else (r if str(paths[i]) in r else f"{paths[i]}: {r}")
+           for i, r in enumerate(results) if not ok[i]]
+    good = [r for r, k in zip(results, ok) if k]
+    return (np.stack(good) if good else np.zeros((0, *shape), np.float32)), ok, bad
 
 
 @dataclass
@@ -87,6 +96,7 @@ class ChainReport:
 
     chains: list[str]
     scores: dict[str, list[dict]]
+    problems: list[str] = field(default_factory=list)  # one line per chain with clips that did not render
 
     def summary(self) -> dict:
         """``{"clean": {...}, "8k": {...}, ...}`` with the mean (and, for a CV
@@ -113,21 +123,30 @@ def evaluate_chains(report, chains: list[str], *, seed: int = 0, jobs: int = -1,
     rendered: dict[tuple, np.ndarray] = {}
     for c in chains:
         scores[c] = []
+    problems: list[str] = []
     for i, (run, b) in enumerate(zip(report.runs, bundles)):
         for c in chains:
             key = (id(run.data), input_spec(b), c)
             if key not in rendered:
-                rendered[key] = chain_inputs(run.data.paths, b, c, seed=seed, jobs=jobs)
+                X, ok, bad = rendered_inputs(list(run.data.paths), input_spec(b), c, shape=b.input_shape,
+                                             seed=seed, jobs=jobs)
+                if not ok.any() and len(ok):
+                    raise AudioError(f"no evaluation clip could be rendered through chain {c!r} (first: {bad[0]})")
+                if bad:  # scored without them; one line per chain and data set
+                    problems.append(f"{c}: {len(bad)} of {len(ok)} clips could not be rendered and were scored "
+                                    f"without them (first: {bad[0]})")
+                rendered[key] = (X, ok)
                 done += 1
                 if progress is not None:
                     progress(done, total)
-            res = evaluate_arrays(b, rendered[key], run.data.y, batch_size=batch_size)
+            X, ok = rendered[key]
+            res = evaluate_arrays(b, X, np.asarray(run.data.y)[ok], batch_size=batch_size)
             scores[c].append({k: res.metrics[k] for k in SUMMARY_KEYS})
         b._model = None
         later = {id(r.data) for r in report.runs[i + 1:]}
         for key in [k for k in rendered if k[0] not in later]:
             del rendered[key]
-    return ChainReport(chains=list(chains), scores=scores)
+    return ChainReport(chains=list(chains), scores=scores, problems=problems)
 
 
 def chain_labels(chains: list[str]) -> dict[str, str]:

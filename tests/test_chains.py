@@ -106,3 +106,31 @@ def test_duration_chains_put_the_clip_in_a_longer_recording():
     longer = np.tile(y, 6)
     assert render(longer, sr, Chain(sr, pad_s=5.0), out_sr=sr).size == longer.size  # already longer: as it is
     assert "in a 12-s recording" in CHAINS["long"].describe()
+
+
+def test_eval_chain_scores_without_the_clips_that_do_not_render(trained, monkeypatch):
+    """A clip that cannot be rendered is one line in ``problems``; the chain is scored on the rest."""
+    from animalsnd import chain_eval
+    from animalsnd.bundle import load_bundle
+    from animalsnd.errors import AudioError
+    from animalsnd.evaluate import evaluate, evaluate_arrays
+
+    report = evaluate(trained, jobs=1)
+    data = report.runs[0].data
+    paths = list(data.paths)
+    real = chain_eval._chain_one
+
+    def flaky(path, index, chain_name, spec, seed):
+        return f"{path}: cannot be read" if index == 0 else real(path, index, chain_name, spec, seed)
+
+    monkeypatch.setattr(chain_eval, "_chain_one", flaky)
+    rep = chain_eval.evaluate_chains(report, ["8k"], jobs=1)
+    assert len(rep.problems) == 1
+    assert f"1 of {len(paths)} clips" in rep.problems[0] and str(paths[0]) in rep.problems[0]
+    monkeypatch.setattr(chain_eval, "_chain_one", real)
+    b = load_bundle(trained)
+    want = evaluate_arrays(b, chain_eval.chain_inputs(paths[1:], b, "8k", jobs=1), np.asarray(data.y)[1:])
+    assert rep.scores["8k"][0]["accuracy"] == pytest.approx(want.metrics["accuracy"])
+    monkeypatch.setattr(chain_eval, "_chain_one", lambda *a: "x.wav: unreadable")
+    with pytest.raises(AudioError, match="no evaluation clip could be rendered through chain '8k'"):
+        chain_eval.evaluate_chains(report, ["8k"], jobs=1)

@@ -119,7 +119,12 @@ def eval_(
         from animalsnd.render_eval import chain_table
 
         with progress_bar("Rendering chains", unit="chains x data sets") as cb:
-            summary["chain"] = evaluate_chains(report, names, jobs=jobs, progress=cb).summary()
+            chained = evaluate_chains(report, names, jobs=jobs, progress=cb)
+        for line in chained.problems:
+            warn(line)
+        summary["chain"] = chained.summary()
+        if chained.problems:
+            summary["chain"]["problems"] = list(chained.problems)
         console.print(chain_table(summary["chain"], chain_labels(names)))
         console.print(f"largest loss against clean: {summary['chain']['worst_drop']:.3f}")
     if plots is not None:
