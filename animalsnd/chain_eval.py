@@ -80,7 +80,7 @@ def rendered_inputs(paths: list[str], spec: families.WaveInput, chain_name: str,
     tasks = [(str(p), i, chain_name, spec, int(seed)) for i, p in enumerate(paths)]
     results = run_parallel(_chain_one, tasks, jobs=jobs, progress=progress)
     ok = np.array([not isinstance(r, (str, TaskFailure)) for r in results], dtype=bool)
-    bad = [f"{paths[i]}: {r.error}" if isinstance(r, TaskFailure) else (r if str(paths[i]) in r else f"{paths[i]}: {r}")
+    bad = [f"{paths[i]}: {r.error}" if isinstance(r, TaskFailure) else r  # an AudioError names its file
            for i, r in enumerate(results) if not ok[i]]
     good = [r for r, k in zip(results, ok) if k]
     return (np.stack(good) if good else np.zeros((0, *shape), np.float32)), ok, bad
@@ -126,9 +126,10 @@ def evaluate_chains(report, chains: list[str], *, seed: int = 0, jobs: int = -1,
     problems: list[str] = []
     for i, (run, b) in enumerate(zip(report.runs, bundles)):
         for c in chains:
-            key = (id(run.data), input_spec(b), c)
+            spec = input_spec(b)
+            key = (id(run.data), spec, c)
             if key not in rendered:
-                X, ok, bad = rendered_inputs(list(run.data.paths), input_spec(b), c, shape=b.input_shape,
+                X, ok, bad = rendered_inputs(list(run.data.paths), spec, c, shape=b.input_shape,
                                              seed=seed, jobs=jobs)
                 if not ok.any() and len(ok):
                     raise AudioError(f"no evaluation clip could be rendered through chain {c!r} (first: {bad[0]})")

@@ -152,6 +152,11 @@ def _place(length: float, durations: list[float], gap: float, rng) -> list[float
     return starts
 
 
+def _at_level(y: np.ndarray) -> np.ndarray:
+    """``y`` scaled to the generated noises' RMS of 0.05, float32."""
+    return (0.05 * y / max(float(np.sqrt(np.mean(y ** 2))), 1e-12)).astype(np.float32)
+
+
 def synthetic_noise(rng: np.random.Generator, n: int, *, sr: int) -> np.ndarray:
     """``n`` samples of generic generated noise, RMS 0.05: a power-law colour (``1/f**a``,
     ``a`` in [0, 2], white to brown) in a random band, slowly modulated in level, and in
@@ -170,7 +175,7 @@ def synthetic_noise(rng: np.random.Generator, n: int, *, sr: int) -> np.ndarray:
         decay = np.exp(-np.arange(int(0.005 * sr)) / (0.001 * sr))
         click = np.convolve(clicks, decay)[:n]
         y = y / max(np.std(y), 1e-12) + 2 * click / max(np.std(click), 1e-12)
-    return (0.05 * y / max(float(np.sqrt(np.mean(y ** 2))), 1e-12)).astype(np.float32)
+    return _at_level(y)
 
 
 def synthetic_gusts(rng: np.random.Generator, n: int, *, sr: int) -> np.ndarray:
@@ -194,7 +199,7 @@ def synthetic_gusts(rng: np.random.Generator, n: int, *, sr: int) -> np.ndarray:
     if rng.random() < 0.5:
         drive = rng.uniform(2, 8) / max(float(np.percentile(np.abs(y), 99)), 1e-12)
         y = np.tanh(drive * y)
-    return (0.05 * y / max(float(np.sqrt(np.mean(y ** 2))), 1e-12)).astype(np.float32)
+    return _at_level(y)
 
 
 def write_synthetic_noise(out_dir: str | Path, *, count: int = 24, length_s: float = 10.0, sr: int = 32000,

@@ -91,3 +91,34 @@ def window_tensors(it, windows, indices: list[int]) -> list:
         for i in indices:
             per_speed[i].append(np.stack(rows[i]))
     return [np.stack(per_speed[i], axis=1) for i in indices]
+
+
+def derived_cache(cache: Path, suffix: str, rows_of, *, n_folds: int | None = None) -> Path:
+    """``<cache><suffix>``: the manifest rows ``rows_of(rows)`` returns, over the same feature
+    stores (shared by symlink), with its own fingerprint (and ``n_folds`` folds when given)."""
+    import csv
+
+    out = cache.with_name(cache.name + suffix)
+    if (out / "manifest.csv").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("features", "embeddings", "descriptors", "augment"):
+        if (cache / name).exists() and not (out / name).exists():
+            (out / name).symlink_to((cache / name).resolve())
+    from animalsnd.dataset import fingerprint
+
+    with open(cache / "manifest.csv", newline="") as f:
+        rows = rows_of(list(csv.DictReader(f)))
+    ok = [r for r in rows if r["status"] == "ok" and int(r["fold"]) >= 0]
+    conf = json.loads((cache / "config.json").read_text())
+    conf["fingerprint"] = fingerprint([r["sha256"] for r in ok], [r["label"] for r in ok])
+    if n_folds is not None:
+        conf["folds"] = n_folds
+    if not any(r["label"] == "background" for r in ok):
+        conf.pop("background_dir", None)
+    (out / "config.json").write_text(json.dumps(conf, indent=2) + "\n")
+    with open(out / "manifest.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    return out

@@ -37,7 +37,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from _common import SHARED, require, write_json
+from _common import SHARED, derived_cache, require, write_json
 
 RECIPES = {
     "clean": None,
@@ -86,25 +86,11 @@ def split_rows(rows: list[dict], share: float, n_folds: int) -> tuple[list[dict]
 
 
 def derived(cache: Path, share: float) -> tuple[Path, dict]:
-    from animalsnd.dataset import fingerprint
-
+    """``<cache>-xsrc`` (:func:`_common.derived_cache`) with the folds of :func:`split_rows`, and the split."""
     conf = json.loads((cache / "config.json").read_text())
     with open(cache / "manifest.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    rows, split = split_rows(rows, share, int(conf["folds"]))
-    out = cache.with_name(cache.name + "-xsrc")
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("features", "embeddings", "descriptors", "augment"):
-        if (cache / name).exists() and not (out / name).exists():
-            (out / name).symlink_to((cache / name).resolve())
-    ok = [r for r in rows if r["status"] == "ok" and int(r["fold"]) >= 0]
-    conf["fingerprint"] = fingerprint([r["sha256"] for r in ok], [r["label"] for r in ok])
-    (out / "config.json").write_text(json.dumps(conf, indent=2) + "\n")
-    with open(out / "manifest.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    return out, split
+        _, split = split_rows(list(csv.DictReader(f)), share, int(conf["folds"]))
+    return derived_cache(cache, "-xsrc", lambda rows: split_rows(rows, share, int(conf["folds"]))[0]), split
 
 
 def run(cmd: list[str]) -> None:

@@ -8,12 +8,18 @@ Used wherever clean clips get noise at a measured SNR: the augmented sets of
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from animalsnd.augment.noise import NoiseMixer, realised_snr
 from animalsnd.config import FeatureConfig
 
-__all__ = ["copy_rng", "feature_window", "mix"]
+__all__ = ["CLEAN_INFO", "copy_rng", "feature_window", "mix"]
+
+#: the recipe of a chain-only copy (no noise): infinite SNR, unit gain
+CLEAN_INFO = {"noise_file": "", "offset": 0, "target_snr_db": math.inf, "realised_snr_db": math.inf,
+              "active_snr_db": math.inf, "gain": 1.0}
 
 
 def feature_window(cfg: FeatureConfig) -> int:

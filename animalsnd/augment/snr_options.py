@@ -6,7 +6,7 @@ import math
 
 from animalsnd.errors import ConfigError
 
-__all__ = ["parse_snr_list", "parse_snr_range"]
+__all__ = ["parse_snr_list", "parse_snr_range", "snr_range"]
 
 
 def parse_snr_range(text: str) -> tuple[float, float]:
@@ -66,3 +66,19 @@ def parse_snr_list(text: str) -> list[float]:
             raise ConfigError(f"SNR list {text!r}: {p.strip()!r} is not finite")
         out.append(v)
     return out
+
+
+def snr_range(snr, default: tuple[float, float]) -> tuple[float, float]:
+    """``snr`` as a checked ``(low, high)`` in dB: ``"LOW:HIGH"`` (:func:`parse_snr_range`), a
+    ``(low, high)`` pair, or None for ``default``."""
+    if snr is None:
+        return default
+    if isinstance(snr, str):
+        return parse_snr_range(snr)
+    try:
+        lo, hi = (float(v) for v in snr)
+    except (TypeError, ValueError):
+        raise ConfigError(f"snr={snr!r} must be 'LOW:HIGH' or a (low, high) pair in dB") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+        raise ConfigError(f"snr={snr!r} must be finite with low <= high")
+    return lo, hi

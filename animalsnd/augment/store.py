@@ -40,7 +40,6 @@ import csv
 import hashlib
 import io
 import json
-import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -50,11 +49,12 @@ import numpy as np
 
 from animalsnd import __version__
 from animalsnd.audio import load
-from animalsnd.augment.copies import copy_rng, feature_window, mix
-from animalsnd.augment.noise import NoiseMixer, parse_snr_range
+from animalsnd.augment.copies import CLEAN_INFO, copy_rng, feature_window, mix
+from animalsnd.augment.noise import NoiseMixer
 from animalsnd.augment.noisebank import load_noise_bank, load_noise_waveforms
 from animalsnd.augment.plan import Copy, check_sources, plan_copies, targets
 from animalsnd.augment.sets import AugmentedSet, list_augmented, load_augmented, read_json
+from animalsnd.augment.snr_options import snr_range
 from animalsnd.background import BACKGROUND
 from animalsnd.cache import Progress, atomic_write_text, read_config, run_parallel, save_npz, usable_rows
 from animalsnd.cache_check import UNREADABLE
@@ -92,25 +92,12 @@ MANIFEST_COLUMNS = [
 ]
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _FORMAT = 1  # bump when the stored copies change meaning
-#: the recipe of a chain-only copy (no noise): infinite SNR, unit gain
-CLEAN_INFO = {"noise_file": "", "offset": 0, "target_snr_db": math.inf, "realised_snr_db": math.inf,
-              "active_snr_db": math.inf, "gain": 1.0}
 
 
 def _check_options(mode, snr, per_class, name, seed, jobs) -> tuple[tuple[float, float], str]:
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r} must be one of {', '.join(MODES)}")
-    if snr is None:
-        lo, hi = DEFAULT_SNR[mode]
-    elif isinstance(snr, str):
-        lo, hi = parse_snr_range(snr)
-    else:
-        try:
-            lo, hi = (float(v) for v in snr)
-        except (TypeError, ValueError):
-            raise ConfigError(f"snr={snr!r} must be 'LOW:HIGH' or a (low, high) pair in dB") from None
-        if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
-            raise ConfigError(f"snr={snr!r} must be finite with low <= high")
+    lo, hi = snr_range(snr, DEFAULT_SNR[mode])
     if per_class is not None and (
         not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 1
     ):
@@ -288,12 +275,8 @@ def build_augmented(
         Not a cache, no usable noise, or no source audio left.
     """
     snr_db, name = _check_options(mode, snr, per_class, name, seed, jobs)
-    if background_snr is None:
-        bg_snr_db = DEFAULT_BACKGROUND_SNR
-    elif isinstance(background_snr, str) and background_snr.strip().lower() == "same":
-        bg_snr_db = snr_db
-    else:
-        bg_snr_db = _check_options(mode, background_snr, per_class, name, seed, jobs)[0]
+    same = isinstance(background_snr, str) and background_snr.strip().lower() == "same"
+    bg_snr_db = snr_db if same else snr_range(background_snr, DEFAULT_BACKGROUND_SNR)
     chain_spec = _chain_spec(chain)
     check_backend(backend, scheduler)
     reference = REFERENCE[mode]

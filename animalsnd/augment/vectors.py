@@ -58,17 +58,15 @@ def copy_signal(recipe: dict, *, sr: int, noise_root: str, cache_sr: int, refere
     from animalsnd.augment.noisebank import load_noise_waveforms
 
     y, _ = load(recipe["source_path"], sr=sr)
-    if not recipe.get("noise_file"):  # a chain-only copy (augment --chain random without --noise)
-        from animalsnd.augment.chain import apply_chain
-
-        return apply_chain(y.astype(np.float32), sr, recipe["chain"]) if recipe.get("chain") else y.astype(np.float32)
-    noise = load_noise_waveforms(noise_root, (recipe["noise_file"],), sr)[0]
-    mixer = NoiseMixer([noise], snr_db=float(recipe["target_snr_db"]), reference=reference, sr=sr,
-                       noise_names=[recipe["noise_file"]])
-    offset = int(round(int(recipe["offset"]) * sr / cache_sr)) % noise.size
-    mixer.params = {"snr_db": float(recipe["target_snr_db"]), "noise_index": 0,
-                    "noise_name": recipe["noise_file"], "offset": offset}
-    y = mixer.apply(y).astype(np.float32)
+    y = y.astype(np.float32)
+    if recipe.get("noise_file"):  # empty: a chain-only copy (augment --chain random without --noise)
+        noise = load_noise_waveforms(noise_root, (recipe["noise_file"],), sr)[0]
+        mixer = NoiseMixer([noise], snr_db=float(recipe["target_snr_db"]), reference=reference, sr=sr,
+                           noise_names=[recipe["noise_file"]])
+        offset = int(round(int(recipe["offset"]) * sr / cache_sr)) % noise.size
+        mixer.params = {"snr_db": float(recipe["target_snr_db"]), "noise_index": 0,
+                        "noise_name": recipe["noise_file"], "offset": offset}
+        y = mixer.apply(y).astype(np.float32)
     if recipe.get("chain"):  # the copy's recording chain, drawn when the set was made
         from animalsnd.augment.chain import apply_chain
 

@@ -43,7 +43,7 @@ def augment(
     per_class: int = typer.Option(None, "--per-class", help="Augmented copies per class (default: enough to bring every class to the size of the largest)."),
     name: str = typer.Option(None, "--name", help="Name of the augmented set, a folder under CACHE_DIR/augment (default: the mode)."),
     chain: str = typer.Option("none", "--chain", help="random: each copy also goes through a random recording chain (room, microphone colouring and roll-off, level and soft clipping, storage rate, encoding; docs/augmentation.md) so models learn the animal, not the recorder; none: noise only."),
-    background_snr: str = typer.Option("-20:0", "--background-snr", help="SNR range LOW:HIGH in dB of the copies of `background` clips, or 'same' (--snr's). Below 0 the noise dominates them, so the 'no animal' class also learns noise beds on their own."),
+    background_snr: str = typer.Option(None, "--background-snr", help="SNR range LOW:HIGH in dB of the copies of `background` clips, or 'same' (--snr's). Default -20:0: the noise dominates them, so the 'no animal' class also learns noise beds on their own."),
     seed: int = typer.Option(0, "--seed", help="Seed of the noise, offset, SNR and chain draws."),
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers (-1: all cores); the result does not depend on it."),
     backend: str = typer.Option("local", "--backend", help="local (processes on this machine) or dask (a cluster)."),
