@@ -38,6 +38,7 @@ regression on mean+max pooled windows) this lifts accuracy from 0.946 to
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.metadata
@@ -48,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from animalsnd.backbones.birdnet_frontend import split_model
 from animalsnd.errors import AudioError, ConfigError
 
 BIRDNET_SR = 48000
@@ -210,17 +212,21 @@ class BirdNetEmbedder:
     with a lock, so one instance may be shared between threads.
     """
 
-    def __init__(self, *, num_threads: int = 1) -> None:
+    def __init__(self, *, num_threads: int = 1, split: bool = True) -> None:
         if not isinstance(num_threads, int) or isinstance(num_threads, bool) or num_threads < 1:
             raise ConfigError(f"num_threads={num_threads!r} must be a positive integer")
         self.num_threads = num_threads
+        self.split = split  # the spectrograms in NumPy (birdnet_frontend); False: the whole graph
+        self._front = None
+        self._front_inputs: list[int] = []
+        self._blas = None  # threadpoolctl controller, made on first use of the front-end
         self._interpreter = None
         self._model_bytes: bytes | None = None
         self._input_index = 0
         self._embed_index = 0
         self._lock = threading.Lock()
         self.runtime = ""  # e.g. "ai-edge-litert 2.3.0", set on load
-        self.method = ""  # "rerouted-output" or "preserve-all-tensors", set on load
+        self.method = ""  # "numpy-front-end", "rerouted-output" or "preserve-all-tensors", set on load
 
     # -- loading --------------------------------------------------------------
 
@@ -229,21 +235,11 @@ class BirdNetEmbedder:
             return
         path = model_path()
         cls, self.runtime = _interpreter_class()
-        rerouted = _reroute_output_to_embedding(path.read_bytes())
+        model = path.read_bytes()
         with warnings.catch_warnings():
             # tf.lite.Interpreter warns that it is deprecated in favour of LiteRT.
             warnings.filterwarnings("ignore", category=UserWarning, message=r"(?s).*deprecated.*")
-            interp = None
-            if rerouted is not None:
-                content, emb_idx = rerouted
-                interp = cls(model_content=content, num_threads=self.num_threads)
-                out = interp.get_output_details()
-                if len(out) == 1 and int(out[0]["shape"][-1]) == EMBED_DIM:
-                    self._model_bytes = content  # keep the buffer alive with the interpreter
-                    self._embed_index = int(out[0]["index"])
-                    self.method = "rerouted-output"
-                else:
-                    interp = None
+            interp = (self.split and self._load_split(cls, model)) or self._load_rerouted(cls, model)
             if interp is None:
                 warnings.filterwarnings("ignore", category=UserWarning,
                                         message=r"(?s).*preserve_all_tensors.*")
@@ -253,10 +249,11 @@ class BirdNetEmbedder:
                 # tensor just before the classification output.
                 self._embed_index = int(interp.get_output_details()[0]["index"]) - 1
                 self.method = "preserve-all-tensors"
-        inp = interp.get_input_details()[0]
-        if int(inp["shape"][-1]) != WINDOW_SAMPLES:
-            raise ConfigError(f"{path.name}: unexpected input shape {list(inp['shape'])}")
-        self._input_index = int(inp["index"])
+        if self._front is None:
+            inp = interp.get_input_details()[0]
+            if int(inp["shape"][-1]) != WINDOW_SAMPLES:
+                raise ConfigError(f"{path.name}: unexpected input shape {list(inp['shape'])}")
+            self._input_index = int(inp["index"])
         interp.allocate_tensors()
         self._interpreter = interp
         probe = self._run(np.zeros((1, WINDOW_SAMPLES), np.float32))
@@ -265,9 +262,47 @@ class BirdNetEmbedder:
             raise ConfigError(f"{path.name}: embedding tensor has shape {probe.shape}, "
                               f"expected (1, {EMBED_DIM})")
 
+    def _load_split(self, cls, model: bytes):
+        """The CNN without the spectrogram ops, fed by :mod:`birdnet_frontend`; None if not possible."""
+        split = split_model(model, samples=WINDOW_SAMPLES, embed_dim=EMBED_DIM)
+        if split is None:
+            return None
+        content, front = split
+        interp = cls(model_content=content, num_threads=self.num_threads)
+        inputs, out = interp.get_input_details(), interp.get_output_details()
+        want = [list(a.shape) for a in front(np.zeros(WINDOW_SAMPLES, np.float32))]
+        if [[int(v) for v in d["shape"]] for d in inputs] != want or len(out) != 1 \
+                or int(out[0]["shape"][-1]) != EMBED_DIM:
+            return None
+        self._model_bytes = content  # keep the buffer alive with the interpreter
+        self._front = front
+        self._front_inputs = [int(d["index"]) for d in inputs]
+        self._embed_index = int(out[0]["index"])
+        self.method = "numpy-front-end"
+        return interp
+
+    def _load_rerouted(self, cls, model: bytes):
+        """The whole model with its output re-pointed to the embedding; None if not possible."""
+        rerouted = _reroute_output_to_embedding(model)
+        if rerouted is None:
+            return None
+        content, _ = rerouted
+        interp = cls(model_content=content, num_threads=self.num_threads)
+        out = interp.get_output_details()
+        if len(out) != 1 or int(out[0]["shape"][-1]) != EMBED_DIM:
+            return None
+        self._model_bytes = content
+        self._embed_index = int(out[0]["index"])
+        self.method = "rerouted-output"
+        return interp
+
     def _run(self, window: np.ndarray) -> np.ndarray:
         interp = self._interpreter
-        interp.set_tensor(self._input_index, window)
+        if self._front is not None:
+            for index, spec in zip(self._front_inputs, self._front(window[0])):
+                interp.set_tensor(index, spec)
+        else:
+            interp.set_tensor(self._input_index, window)
         interp.invoke()
         return np.array(interp.get_tensor(self._embed_index), dtype=np.float32, copy=True)
 
@@ -287,9 +322,21 @@ class BirdNetEmbedder:
             return out
         with self._lock:
             self._load()
-            for i in range(w.shape[0]):
-                out[i] = self._run(np.ascontiguousarray(w[i : i + 1]))[0]
+            with self._one_blas_thread():
+                for i in range(w.shape[0]):
+                    out[i] = self._run(np.ascontiguousarray(w[i : i + 1]))[0]
         return out
+
+    def _one_blas_thread(self):
+        """The front-end's mel products on one BLAS thread: BirdNET runs one process per core, and
+        a BLAS pool per process would fight over the cores (about twice as slow on 2 cores)."""
+        if self._front is None:
+            return contextlib.nullcontext()
+        if self._blas is None:
+            from threadpoolctl import ThreadpoolController
+
+            self._blas = ThreadpoolController()
+        return self._blas.limit(limits=1, user_api="blas")
 
     def features(self, windows: np.ndarray, *, speeds: tuple[float, ...] = SPEEDS) -> np.ndarray:
         """Multi-speed features of 48 kHz windows: ``(n, 1024 * len(speeds))`` float32.
