@@ -23,6 +23,11 @@ schema). If that edit is not possible the interpreter is built with
 
 Input: 48 kHz mono float32, 3-s windows (144000 samples), raw amplitude.
 
+By default the graph's first part, its two spectrograms, is computed in NumPy
+and only the CNN runs in TFLite (:mod:`animalsnd.backbones.birdnet_frontend`:
+19 instead of 32 ms a window, the same embeddings to float32 rounding);
+``BirdNetEmbedder(split=False)`` runs the whole graph as described above.
+
 Two views per window
 --------------------
 BirdNET learned from birds, whose calls sit mostly between 1 and 10 kHz;
