@@ -318,7 +318,7 @@ def scan_windows(model_dir: str | Path, paths: Sequence[Path], *, options, score
             spans, probs = interleave((spans, probs), *[g[res.path] for g in shifted if res.path in g])
             support = probs.argmax(axis=1) if len(probs) else None
             probs = pool_windows(spans, probs, mode=pooling)
-            rows = option_rows(res.path, spans, probs, list(run.classes), run.options, support=support)
+            rows = option_rows(res.path, spans, probs, list(run.classes), run.options, support=support)  # no context check
         out.append((spans, probs, rows))
     return run, out
 
@@ -391,4 +391,6 @@ def evaluate_detection(
                                    "pooling": scores.pooling if scores.pooling is not None else run.model_pool,
                                    "merge": bool(run.options.merge),
                                    **({"screen": {"segments": run.views[0], "second_view": run.views[1]}}
-                                      if run.screened and run.views else {})})
+                                      if run.screened and run.views else {}),
+                                   **({"context_held": run.context_held}
+                                      if run.context_held is not None and scores.plain else {})})

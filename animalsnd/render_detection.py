@@ -45,6 +45,8 @@ def output_line(output: dict) -> str:
     sc = output.get("screen")
     tail = (f"; double-speed view on {sc['second_view']} of {sc['segments']} segments (--no-screen: all)"
             if sc else "")
+    if output.get("context_held") is not None:
+        tail += f"; {output['context_held']} window(s) held back by the context check (--no-context: none)"
     if output.get("calibrated"):
         return (f"output: calibrated (temperature {output['temperature']:.3g}, a threshold per class; "
                 f"--no-calibration to score without){tail}")

@@ -68,6 +68,8 @@ def run_header(run) -> str:
     views = run.views
     if run.screened and views is not None:
         merged += f"; double-speed view on {views[1]} of {views[0]} segments (the rest screened as background)"
+    if run.context_held:
+        merged += f"; {run.context_held} window(s) held back as like the recording's own background"
     return (f"{run.model_dir}: {models} ({run.runtime}), {len(run.classes)} classes; "
             f"window {run.plan.window / sr:g} s, hop {run.plan.hop / sr:g} s{merged}")
 
@@ -140,6 +142,7 @@ def predict(
     calibration: bool = typer.Option(True, "--calibration/--no-calibration", help="Use the model folder's calibration.json (written by train --cv): calibrated probabilities and a confidence threshold per class for the precision it was trained for. --min-confidence or --unknown-below replace the thresholds."),
     min_support: Optional[int] = typer.Option(None, "--min-support", help="Report a window only when its label is the best class of at least this many (1-3) of the raw windows around it (itself and its two neighbours): a call fills the windows around it, a stray sound one. Default: the model's own (2 for stats-mlp, chosen on field-like soundscapes; 1 for the others)."),
     screen: bool = typer.Option(True, "--screen/--no-screen", help="birdnet-head trained with a background class: embed the double-speed view only for 3-s windows its one-view screen does not call background (faster on field recordings). --no-screen: both views everywhere."),
+    context: bool = typer.Option(True, "--context/--no-context", help="birdnet-head: report a 3-s window only when it sounds more like its class's training clips than like the quietest stretches of the recording around it (noise the model never heard is not reported as an animal; a dense chorus loses some calls). --no-context: every window on its confidence alone."),
 ) -> None:
     """Classify recordings window by window with a trained model."""
     from animalsnd import export
@@ -150,7 +153,8 @@ def predict(
     _check_out(out, fmt, paths, recursive=recursive)
     opts = PredictOptions(window_s=window, hop_s=hop, min_confidence=min_confidence, top_k=top_k,
                           unknown_below=unknown_below, merge=merge, batch_size=batch_size, per_file=per_file,
-                          calibrated=calibration, pool=pool, screen=screen, min_support=min_support)
+                          calibrated=calibration, pool=pool, screen=screen, min_support=min_support,
+                          context=context)
     with audio_progress("Predicting") as cb:
         run = run_predict(model_dir, paths, options=opts, recursive=recursive, jobs=jobs,
                           backend=backend, scheduler=scheduler,
@@ -177,6 +181,8 @@ def predict(
             f"in {run.seconds:.1f} s ({_fmt_speed(audio, run.seconds)})")
     if run.screened and run.views is not None and fmt != "table":  # the table's header says it
         line += f"; double-speed view on {run.views[1]} of {run.views[0]} segments"
+    if run.context_held and fmt != "table":
+        line += f"; {run.context_held} window(s) held back by the context check (--no-context: none)"
     if fmt in ("raven", "audacity"):
         line += f"; wrote {len(written)} {fmt} file(s) to {out}"
     elif out is not None:

@@ -102,19 +102,25 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
                            copies=copy_embeddings(cache_dir or fs.cache_dir, augmented, config.pool, fs.cfg.fmax),
                            extra_rows=lambda train, opts: segment_rows(fs, train, opts["segments"]),
                            train_options=("segments",),
-                           sidecar=lambda train, copies, extra: screen_files(fs, train, copies, extra, config.seed))
+                           sidecar=lambda train, copies, extra: side_files(fs, train, copies, extra, config.seed))
 
 
-def screen_files(fs, train: np.ndarray, copies, extra, seed: int):
-    """The bundle's one-view screen (:mod:`animalsnd.families.birdnet_screen`): ``(files, meta)``,
-    or None for a model without the background class."""
+def side_files(fs, train: np.ndarray, copies, extra, seed: int):
+    """The bundle's side files ``(files, meta)``: the one-view screen
+    (:mod:`animalsnd.families.birdnet_screen`; models with the background class) and the
+    training clips that predict's context check compares windows with
+    (:mod:`animalsnd.families.birdnet_context`)."""
+    from animalsnd.families.birdnet_context import CONTEXT_FILE, fit_context
     from animalsnd.families.birdnet_screen import SCREEN_FILE, fit_screen
 
+    context, context_report = fit_context(fs, train)
+    files, meta = {CONTEXT_FILE: context.to_bytes()}, {"context": context_report}
     fitted = fit_screen(fs, train, copies=copies, extra=extra, seed=seed)
-    if fitted is None:
-        return None
-    screen, report = fitted
-    return {SCREEN_FILE: screen.to_bytes()}, {"screen": report}
+    if fitted is not None:
+        screen, report = fitted
+        files[SCREEN_FILE] = screen.to_bytes()
+        meta["screen"] = report
+    return files, meta
 
 
 def segment_rows(fs, train: np.ndarray, segments) -> tuple[np.ndarray, np.ndarray]:

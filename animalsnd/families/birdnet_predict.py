@@ -76,6 +76,7 @@ class SegmentPlan:
     hop: int
     cfg: BirdnetInput = BirdnetInput()
     screen: bool = True  # use the bundles' one-view screens (animalsnd.families.birdnet_screen) when they have them
+    context: bool = True  # check windows against the recording's quietest stretches (animalsnd.families.birdnet_context)
 
     @classmethod
     def from_seconds(cls, window_s: float | None = None, hop_s: float | None = None) -> "SegmentPlan":
@@ -101,11 +102,13 @@ class SegmentPlan:
 
 def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[float], None] | None = None,
                        batch: int = 16, block_frames: int | None = None,
-                       fmax: float | None = None, screens=None) -> tuple[np.ndarray, int]:
+                       fmax: float | None = None, screens=None,
+                       energies: list | None = None) -> tuple[np.ndarray, int]:
     """BirdNET embeddings of the 3-s segments of a file, decoded block by block;
     each segment is band-limited to ``fmax`` like a training window. With ``screens``,
     the second view of a segment they call background is NaN (not computed;
-    :func:`animalsnd.families.birdnet_workers.banded_features`).
+    :func:`animalsnd.families.birdnet_workers.banded_features`). ``energies``, a list, gets each
+    segment's RMS level in dB (:func:`animalsnd.families.birdnet_context.segment_energy_db`).
 
     Returns
     -------
@@ -122,6 +125,10 @@ def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[floa
     n = 0
 
     def flush():
+        if pending and energies is not None:
+            from animalsnd.families.birdnet_context import segment_energy_db
+
+            energies.extend(segment_energy_db(np.stack(pending)).tolist())
         if pending:
             if hasattr(embedder, "submit"):  # a SplitEmbedder: results are collected at the end
                 parts.extend(embedder.submit(np.stack(pending), fmax, screens))
@@ -181,9 +188,30 @@ class BirdnetPredictor(VectorPredictor):
 
     _heads: list | None = None  # NumPy heads (animalsnd.families.numpy_head) when every bundle has one
     _screens: list | None = None  # one-view screens (animalsnd.families.birdnet_screen) when every bundle has one
+    _contexts: list | None = None  # training clips for the context check (birdnet_context), every bundle's
     #: segments embedded and segments given the second view, over this predictor's scans
     segments_seen = 0
     second_views = 0
+    #: windows of the last scan that may be reported (the context check), None when it did not run
+    last_keep: np.ndarray | None = None
+    #: windows the context check held back, over this predictor's scans
+    context_held = 0
+
+    def context_active(self, plan: SegmentPlan) -> bool:
+        """Whether scans with ``plan`` run the context check."""
+        self._ready()
+        return bool(self._contexts) and plan.context and plan.window == SEGMENT
+
+    def _load_contexts(self) -> None:
+        from animalsnd.families.birdnet_context import CONTEXT_FILE, load_context
+
+        if not all(CONTEXT_FILE in (b.meta.get("file_sha256") or {}) for b in self.bundles):
+            return
+        contexts = [load_context(b.owned_file(CONTEXT_FILE)) for b in self.bundles]
+        for b, c in zip(self.bundles, contexts):
+            if c.n_classes != len(self.classes) or c.refs.shape[1] != birdnet.EMBED_DIM:
+                raise BundleError(f"{b.path}: its context does not match the model (classes or dimension)")
+        self._contexts = contexts
 
     def screens_active(self, plan: SegmentPlan) -> bool:
         """Whether scans with ``plan`` use the one-view screens."""
@@ -208,6 +236,7 @@ class BirdnetPredictor(VectorPredictor):
         from animalsnd.families.numpy_head import load_numpy_head
 
         self._load_screens()
+        self._load_contexts()
         heads = [load_numpy_head(b.owned_file(MODEL_FILE)) for b in self.bundles]
         if any(h is None or h.dense[0][0].shape[0] != self.dim for h in heads):
             return super()._load_models()
@@ -241,7 +270,23 @@ class BirdnetPredictor(VectorPredictor):
         """Windows (seconds), probabilities and duration of one file (see the module notes)."""
         self._ready()
         screens = self._screens if self.screens_active(plan) else None
-        emb, n = segment_embeddings(path, self._embedder, on_seconds=on_seconds, fmax=self.fmax, screens=screens)
+        energies: list[float] | None = [] if self.context_active(plan) else None
+        self.last_keep = None
+        emb, n = segment_embeddings(path, self._embedder, on_seconds=on_seconds, fmax=self.fmax, screens=screens,
+                                    energies=energies)
+        spans_s, probs, duration = self._scores(emb, n, plan, screens, batch_size)
+        if energies is not None and len(energies) == len(probs):
+            from animalsnd.background import BACKGROUND
+            from animalsnd.families.birdnet_context import context_keep
+
+            bg = self.classes.index(BACKGROUND) if BACKGROUND in self.classes else None
+            self.last_keep = context_keep(self._contexts, emb[:, : birdnet.EMBED_DIM], np.asarray(energies),
+                                          probs.argmax(axis=1), background=bg)
+            self.context_held += int((~self.last_keep).sum())
+        return spans_s, probs, duration
+
+    def _scores(self, emb: np.ndarray, n: int, plan: SegmentPlan, screens, batch_size: int):
+        """Windows (seconds), probabilities and duration from a file's segment embeddings."""
         duration = n / birdnet.BIRDNET_SR
         spans = plan.segment_spans(len(emb))
         seg_s = birdnet.WINDOW_S

@@ -58,6 +58,7 @@ def detections(
     thresholds: dict[str, float] | None = None,
     support: np.ndarray | None = None,
     min_support: int = 1,
+    keep: np.ndarray | None = None,
 ) -> list[Detection]:
     """Turn window probabilities into rows.
 
@@ -91,6 +92,9 @@ def detections(
         class of at least ``min_support`` of the raw windows ``i-1, i, i+1``
         (a persistence rule: a call fills the windows around it, a stray
         sound one).
+    keep : np.ndarray of bool, optional
+        Windows that may be reported; the others are dropped (``birdnet-head``'s
+        context check, :mod:`animalsnd.families.birdnet_context`).
 
     Returns
     -------
@@ -102,6 +106,8 @@ def detections(
         order = np.argsort(-p, kind="stable")[:top_k]
         conf = float(p[order[0]])
         if conf < min_confidence or classes[order[0]] == BACKGROUND:
+            continue
+        if keep is not None and not keep[i]:
             continue
         if thresholds and conf < thresholds.get(classes[order[0]], 0.0):
             continue

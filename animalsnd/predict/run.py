@@ -56,12 +56,15 @@ def default_pool(predictor) -> str:
 
 
 def window_plan(predictor, opts: "PredictOptions"):
-    """The predictor's windows for ``opts`` (without its screen when ``opts.screen`` is off)."""
+    """The predictor's windows for ``opts`` (without its screen / context check when
+    ``opts.screen`` / ``opts.context`` is off)."""
+    from dataclasses import replace
+
     plan = predictor.window_plan(opts.window_s, opts.hop_s)
     if not opts.screen and hasattr(plan, "screen"):
-        from dataclasses import replace
-
         plan = replace(plan, screen=False)
+    if not opts.context and hasattr(plan, "context"):
+        plan = replace(plan, context=False)
     return plan
 
 
@@ -77,6 +80,8 @@ class FileResult:
     error: str | None = None
     #: birdnet-head: (segments, segments given the second view); None for other models
     views: tuple[int, int] | None = None
+    #: birdnet-head's context check: which windows may be reported (None: not checked)
+    keep: np.ndarray | None = None
 
     @property
     def ok(self) -> bool:
@@ -104,6 +109,9 @@ class PredictOptions:
     #: birdnet-head: embed the double-speed view only where the model's one-view screen does not
     #: call the segment background (:mod:`animalsnd.families.birdnet_screen`); False: everywhere
     screen: bool = True
+    #: birdnet-head: report a window only when it sounds more like its class's training clips than
+    #: like the recording's quietest stretches around it (:mod:`animalsnd.families.birdnet_context`)
+    context: bool = True
     #: a window is reported only when its label is the best class of at least this many of the
     #: raw windows around it (itself and its two neighbours; :func:`animalsnd.predict.detections`);
     #: None: the model's own (``predictor.default_min_support``: 2 for stats-mlp, 1 for the others)
@@ -187,7 +195,9 @@ def predict_file(
     except AudioError as exc:
         return FileResult(path, error=_reason(exc, path))
     views = None if seen is None else (predictor.segments_seen - seen, predictor.second_views - second)
+    keep = getattr(predictor, "last_keep", None)
     spans, probs = drop_padded_tail(spans, probs, window_s=plan.window / plan.cfg.sr)
+    keep = None if keep is None or len(keep) < len(probs) else np.asarray(keep[: len(probs)], bool)
     if opts.temperature != 1.0:
         from animalsnd.calibration import apply_temperature
 
@@ -203,19 +213,21 @@ def predict_file(
                              top_k=min(opts.top_k, len(predictor.classes)), unknown_below=opts.unknown_below)
     else:
         rows = option_rows(path, spans, probs, predictor.classes, opts, support=support,
-                           min_support=opts.min_support or default_min_support(predictor))
-    return FileResult(path, duration, spans, probs, rows, views=views)
+                           min_support=opts.min_support or default_min_support(predictor), keep=keep)
+    return FileResult(path, duration, spans, probs, rows, views=views, keep=keep)
 
 
 def option_rows(path, spans_s: np.ndarray, probs: np.ndarray, classes, opts: PredictOptions, *,
-                support: np.ndarray | None = None, min_support: int | None = None) -> list[Detection]:
+                support: np.ndarray | None = None, min_support: int | None = None,
+                keep: np.ndarray | None = None) -> list[Detection]:
     """The rows ``predict`` makes of (pooled) window probabilities under ``opts``: thresholds,
-    top-k, unknown, merge, and the persistence rule on ``support`` (each window's best class
-    before pooling; ``min_support`` defaults to ``opts.min_support``, 1 when that is None)."""
+    top-k, unknown, merge, the persistence rule on ``support`` (each window's best class
+    before pooling; ``min_support`` defaults to ``opts.min_support``, 1 when that is None)
+    and ``keep`` (the windows that may be reported; None: all)."""
     return detections(str(path), spans_s, probs, classes, min_confidence=opts.min_confidence,
                       top_k=min(opts.top_k, len(classes)), unknown_below=opts.unknown_below, merge=opts.merge,
                       thresholds=dict(opts.thresholds), support=support,
-                      min_support=min_support or opts.min_support or 1)
+                      min_support=min_support or opts.min_support or 1, keep=keep)
 
 
 _WORKER_CACHE: dict[tuple, object] = {}
@@ -243,6 +255,12 @@ class PredictRun:
     seconds: float
     model_pool: str = "none"  # the model's own pooling (what ``options.pool`` None stands for)
     screened: bool = False  # birdnet-head: the one-view screens were used
+
+    @property
+    def context_held(self) -> int | None:
+        """birdnet-head's context check: windows it held back over the processed files (None: not run)."""
+        k = [r.keep for r in self.processed if r.keep is not None]
+        return int(sum((~m).sum() for m in k)) if k else None
 
     @property
     def views(self) -> tuple[int, int] | None:
