@@ -1,13 +1,12 @@
 """birdnet-head's context check: windows like the recording's quietest stretches are not reported."""
 
 import io
-import json
 
 import numpy as np
 import pytest
 from test_background import bg_cache  # noqa: F401  (fixture)
-from test_birdnet_head import HEAD_FAST, needs_model
-from test_birdnet_screen import _set
+from test_birdnet_head import needs_model
+from test_birdnet_screen import _set, train_head
 
 from animalsnd.backbones import birdnet
 from animalsnd.cli import app
@@ -103,11 +102,7 @@ def test_predict_with_the_context_check_reports_a_subset_with_the_same_scores(bg
     from animalsnd.predict import PredictOptions, predict
     from animalsnd.synth import long_recording
 
-    out = tmp_path / "m"
-    res = runner.invoke(app, ["train", str(bg_cache), "--model", "birdnet-head", "--out", str(out),
-                              "--test-fold", "0", "--jobs", "1", *HEAD_FAST])
-    assert res.exit_code == 0, res.output
-    meta = json.loads((out / "bundle.json").read_text())
+    out, meta = train_head(runner, bg_cache, tmp_path / "m")
     assert C.CONTEXT_FILE in meta["file_sha256"] and meta["context"]["file"] == C.CONTEXT_FILE
     y, _ = long_recording(3, sr=16000, duration_s=45.0)
     sf.write(tmp_path / "rec.wav", y, 16000)

@@ -126,6 +126,14 @@ def test_bundle_files_are_owned_and_checked(tmp_path):
                     files={"model.keras": b""})
 
 
+def train_head(runner, cache, out):
+    """A birdnet-head bundle trained fast on ``cache``'s folds but 0: ``(folder, bundle.json)``."""
+    res = runner.invoke(app, ["train", str(cache), "--model", "birdnet-head", "--out", str(out),
+                              "--test-fold", "0", "--jobs", "1", *HEAD_FAST])
+    assert res.exit_code == 0, res.output
+    return out, json.loads((out / "bundle.json").read_text())
+
+
 @needs_model
 def test_predict_with_the_screen_reports_a_subset_and_the_same_live_windows(bg_cache, tmp_path, runner):
     import soundfile as sf
@@ -133,11 +141,7 @@ def test_predict_with_the_screen_reports_a_subset_and_the_same_live_windows(bg_c
     from animalsnd.predict import PredictOptions, predict
     from animalsnd.synth import long_recording
 
-    out = tmp_path / "m"
-    res = runner.invoke(app, ["train", str(bg_cache), "--model", "birdnet-head", "--out", str(out),
-                              "--test-fold", "0", "--jobs", "1", *HEAD_FAST])
-    assert res.exit_code == 0, res.output
-    meta = json.loads((out / "bundle.json").read_text())
+    out, meta = train_head(runner, bg_cache, tmp_path / "m")
     assert S.SCREEN_FILE in meta["file_sha256"] and meta["screen"]["file"] == S.SCREEN_FILE
     assert S.FLOOR <= meta["screen"]["tau"] <= S.CEILING
     y, _ = long_recording(3, sr=16000, duration_s=30.0)

@@ -202,33 +202,33 @@ class BirdnetPredictor(VectorPredictor):
         self._ready()
         return bool(self._contexts) and plan.context and plan.window == SEGMENT
 
-    def _load_contexts(self) -> None:
-        from animalsnd.families.birdnet_context import CONTEXT_FILE, load_context
-
-        if not all(CONTEXT_FILE in (b.meta.get("file_sha256") or {}) for b in self.bundles):
-            return
-        contexts = [load_context(b.owned_file(CONTEXT_FILE)) for b in self.bundles]
-        for b, c in zip(self.bundles, contexts):
-            if c.n_classes != len(self.classes) or c.refs.shape[1] != birdnet.EMBED_DIM:
-                raise BundleError(f"{b.path}: its context does not match the model (classes or dimension)")
-        self._contexts = contexts
-
     def screens_active(self, plan: SegmentPlan) -> bool:
         """Whether scans with ``plan`` use the one-view screens."""
         self._ready()
         return bool(self._screens) and plan.screen and plan.window == SEGMENT
 
+    def _side(self, name: str, load, fits, what: str) -> list | None:
+        """Every bundle's side file ``name`` read by ``load``, checked by ``fits``; None when one lacks it."""
+        if not all(name in (b.meta.get("file_sha256") or {}) for b in self.bundles):
+            return None
+        loaded = [load(b.owned_file(name)) for b in self.bundles]
+        for b, x in zip(self.bundles, loaded):
+            if not fits(x):
+                raise BundleError(f"{b.path}: its {what} does not match the model")
+        return loaded
+
     def _load_screens(self) -> None:
         from animalsnd.families.birdnet_screen import SCREEN_FILE, load_screen, view1_columns
 
-        if not all(SCREEN_FILE in (b.meta.get("file_sha256") or {}) for b in self.bundles):
-            return
-        screens = [load_screen(b.owned_file(SCREEN_FILE)) for b in self.bundles]
         d1 = len(view1_columns(self.pool, self.dim))
-        for b, s in zip(self.bundles, screens):
-            if s.coef.shape != (len(self.classes), d1) or s.pool != self.pool:
-                raise BundleError(f"{b.path}: its screen does not match the model (classes or pooling)")
-        self._screens = screens
+        self._screens = self._side(SCREEN_FILE, load_screen, lambda s: s.coef.shape == (len(self.classes), d1)
+                                   and s.pool == self.pool, "screen (classes or pooling)")
+
+    def _load_contexts(self) -> None:
+        from animalsnd.families.birdnet_context import CONTEXT_FILE, load_context
+
+        self._contexts = self._side(CONTEXT_FILE, load_context, lambda c: c.n_classes == len(self.classes)
+                                    and c.refs.shape[1] == birdnet.EMBED_DIM, "context (classes or dimension)")
 
     def _load_models(self) -> None:
         """The heads in NumPy when they are plain dense heads (no TensorFlow), else in Keras."""
