@@ -332,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--snr", default="0,5,10,15,20", help="call SNRs in dB above the bed, comma-separated")
     ap.add_argument("--calls-per-minute", type=float, default=5.0)
     ap.add_argument("--empty-share", type=float, default=0.2, help="share of recordings without any call")
+    ap.add_argument("--gap", type=float, default=0.5, help="least seconds between two calls")
+    ap.add_argument("--distractors-per-minute", type=float, default=3.0)
+    ap.add_argument("--classes", default="", help="comma-separated animal classes to use (default: all of the fold); "
+                    "one class with many calls per minute and a short --gap makes a chorus")
     ap.add_argument("--name", default="soundscape")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
@@ -340,7 +344,9 @@ def main(argv: list[str] | None = None) -> int:
 
         spec = SoundscapeSpec(fold=a.fold, recordings=a.recordings, length_s=a.length, sr=a.sr,
                               snr_db=tuple(parse_snr_list(a.snr)), calls_per_minute=a.calls_per_minute,
-                              empty_share=a.empty_share, seed=a.seed)
+                              empty_share=a.empty_share, gap_s=a.gap,
+                              distractors_per_minute=a.distractors_per_minute,
+                              classes=tuple(c.strip() for c in a.classes.split(",") if c.strip()), seed=a.seed)
         built = build(a.cache, a.out, noise_dir=a.noise, spec=spec, distractor_dirs=a.distractors, name=a.name)
     except AnimalsndError as exc:
         print(f"Error: {exc}", file=sys.stderr)

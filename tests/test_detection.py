@@ -162,6 +162,18 @@ def test_soundscape_module_cli(scapes, tiny, tmp_path, capsys):  # noqa: F811
     assert "2 soundscapes" in capsys.readouterr().out
     assert main([str(tiny["cache"]), str(tmp_path / "s"), "--noise", str(tmp_path / "none")]) == 1
     assert "noise folder does not exist" in capsys.readouterr().err
+    from animalsnd.annotations import read_annotations
+
+    classes = sorted({e.label for evs in read_annotations(tmp_path / "s").events.values() for e in evs})
+    assert classes
+    assert main([str(tiny["cache"]), str(tmp_path / "c"), "--noise", str(scapes["noise"]), "--recordings", "2",
+                 "--length", "8", "--sr", str(SR), "--classes", classes[0], "--calls-per-minute", "30",
+                 "--gap", "0.1", "--empty-share", "0", "--distractors-per-minute", "0"]) == 0
+    labels = {e.label for evs in read_annotations(tmp_path / "c").events.values() for e in evs}
+    assert labels == {classes[0]}  # a chorus of one class
+    assert main([str(tiny["cache"]), str(tmp_path / "d"), "--noise", str(scapes["noise"]),
+                 "--classes", "unicorn"]) == 1
+    assert "no clip of: unicorn" in capsys.readouterr().err
 
 
 def test_eval_annotations_cli(scapes, trained, runner, tmp_path):  # noqa: F811
