@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
-from animalsnd.backbones.birdnet_frontend import split_model
+from animalsnd.backbones.birdnet_frontend import reroute_output_to_embedding, split_model
 from animalsnd.errors import AudioError, ConfigError
 
 BIRDNET_SR = 48000
@@ -155,57 +155,6 @@ def _interpreter_class():
         ) from None
 
 
-def _schema():
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:
-        from tensorflow.lite.python import schema_py_generated as schema
-    return schema
-
-
-def _reroute_output_to_embedding(model: bytes) -> tuple[bytes, int] | None:
-    """Copy of ``model`` whose single output is the embedding tensor.
-
-    Finds the op that produces the model output, checks it is FULLY_CONNECTED
-    whose first input has ``EMBED_DIM`` features, and overwrites the subgraph's
-    output index in place. Returns ``(new_model, embedding_tensor_index)`` or
-    None when the graph does not look as expected.
-    """
-    try:
-        schema = _schema()
-    except ImportError:
-        return None
-    buf = bytearray(model)
-    try:
-        root = schema.Model.GetRootAs(buf, 0)
-        graph = root.Subgraphs(0)
-        outputs = graph.OutputsAsNumpy()
-        if not isinstance(outputs, np.ndarray) or outputs.size != 1:
-            return None
-        out_idx = int(outputs[0])
-        for k in range(graph.OperatorsLength()):
-            op = graph.Operators(k)
-            op_outputs = op.OutputsAsNumpy()
-            if not isinstance(op_outputs, np.ndarray) or out_idx not in op_outputs:
-                continue
-            code = root.OperatorCodes(op.OpcodeIndex())
-            builtin = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
-            if builtin != schema.BuiltinOperator.FULLY_CONNECTED:
-                return None
-            emb_idx = int(op.InputsAsNumpy()[0])
-            shape = graph.Tensors(emb_idx).ShapeAsNumpy()
-            if not isinstance(shape, np.ndarray) or shape.size != 2 or int(shape[-1]) != EMBED_DIM:
-                return None
-            outputs[:] = emb_idx  # a view into ``buf``
-            check = schema.Model.GetRootAs(buf, 0).Subgraphs(0).OutputsAsNumpy()
-            if int(check[0]) != emb_idx:
-                return None
-            return bytes(buf), emb_idx
-    except Exception:  # noqa: BLE001 - any schema surprise means "use the fallback"
-        return None
-    return None
-
-
 # ----------------------------------------------------------------------------
 # Embedder
 # ----------------------------------------------------------------------------
@@ -288,7 +237,7 @@ class BirdNetEmbedder:
 
     def _load_rerouted(self, cls, model: bytes):
         """The whole model with its output re-pointed to the embedding; None if not possible."""
-        rerouted = _reroute_output_to_embedding(model)
+        rerouted = reroute_output_to_embedding(model, embed_dim=EMBED_DIM)
         if rerouted is None:
             return None
         content, _ = rerouted

@@ -1,4 +1,8 @@
-"""BirdNET's spectrogram front-end in NumPy, and the model without it.
+"""Edits of BirdNET's graph: its embedding as the output, and its spectrogram front-end in NumPy.
+
+:func:`reroute_output_to_embedding` re-points the whole model's output from the
+class logits to the 1024-d embedding (the fallback when the front-end cannot be
+split off, see :mod:`animalsnd.backbones.birdnet`).
 
 BirdNET V2.4 computes two spectrograms of every 3-s window inside the TFLite
 graph (``MEL_SPEC1``: 2048-point frames every 278 samples; ``MEL_SPEC2``:
@@ -33,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Branch", "FrontEnd", "split_model"]
+__all__ = ["Branch", "FrontEnd", "reroute_output_to_embedding", "split_model"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,57 @@ class FrontEnd:
         lead = int(changes[0]) + 1 if changes.size else x.size
         trail = x.size - int(changes[-1]) - 1 if changes.size else x.size
         return [b(x, lead=lead, trail=trail)[None, :, :, None] for b in self.branches]
+
+
+def _schema():
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        from tensorflow.lite.python import schema_py_generated as schema
+    return schema
+
+
+def reroute_output_to_embedding(model: bytes, *, embed_dim: int) -> tuple[bytes, int] | None:
+    """Copy of the whole ``model`` whose single output is the embedding tensor.
+
+    Finds the op that produces the model output, checks it is FULLY_CONNECTED
+    whose first input has ``embed_dim`` features, and overwrites the subgraph's
+    output index in place. Returns ``(new_model, embedding_tensor_index)`` or
+    None when the graph does not look as expected.
+    """
+    try:
+        schema = _schema()
+    except ImportError:
+        return None
+    buf = bytearray(model)
+    try:
+        root = schema.Model.GetRootAs(buf, 0)
+        graph = root.Subgraphs(0)
+        outputs = graph.OutputsAsNumpy()
+        if not isinstance(outputs, np.ndarray) or outputs.size != 1:
+            return None
+        out_idx = int(outputs[0])
+        for k in range(graph.OperatorsLength()):
+            op = graph.Operators(k)
+            op_outputs = op.OutputsAsNumpy()
+            if not isinstance(op_outputs, np.ndarray) or out_idx not in op_outputs:
+                continue
+            code = root.OperatorCodes(op.OpcodeIndex())
+            builtin = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
+            if builtin != schema.BuiltinOperator.FULLY_CONNECTED:
+                return None
+            emb_idx = int(op.InputsAsNumpy()[0])
+            shape = graph.Tensors(emb_idx).ShapeAsNumpy()
+            if not isinstance(shape, np.ndarray) or shape.size != 2 or int(shape[-1]) != embed_dim:
+                return None
+            outputs[:] = emb_idx  # a view into ``buf``
+            check = schema.Model.GetRootAs(buf, 0).Subgraphs(0).OutputsAsNumpy()
+            if int(check[0]) != emb_idx:
+                return None
+            return bytes(buf), emb_idx
+    except Exception:  # noqa: BLE001 - any schema surprise means "use the fallback"
+        return None
+    return None
 
 
 def _ops(root, graph, schema):
@@ -165,10 +220,8 @@ def split_model(model: bytes, *, samples: int, embed_dim: int) -> tuple[bytes, F
     BirdNET V2.4's shape (the caller then runs the whole model)."""
     try:
         import flatbuffers
-        try:
-            from ai_edge_litert import schema_py_generated as schema
-        except ImportError:
-            from tensorflow.lite.python import schema_py_generated as schema
+
+        schema = _schema()
     except ImportError:
         return None
     try:
