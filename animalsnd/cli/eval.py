@@ -24,7 +24,7 @@ def eval_(
     pool: Optional[str] = typer.Option(None, "--pool", help="With --annotations: pool each window's scores with the windows overlapping it by half a window: none, max or mean. [default: the model's own, as predict: max for stats-mlp, none for the others]"),
     min_confidence: Optional[float] = typer.Option(None, "--min-confidence", help="With --annotations: predict's --min-confidence; it replaces the calibration (temperature and per-class thresholds)."),
     screen: Optional[bool] = typer.Option(None, "--screen/--no-screen", help="With --annotations: birdnet-head's one-view screen on (default, as predict) or off (both BirdNET views on every window)."),
-    context: Optional[bool] = typer.Option(None, "--context/--no-context", help="With --annotations: birdnet-head's context check on (default, as predict: a window is reported only when it sounds more like its class than like the recording's quietest stretches) or off. Window AP does not change; the output's rows do."),
+    context: Optional[bool] = typer.Option(None, "--context/--no-context", help="With --annotations: birdnet-head's context check on (default, as predict: a window is reported only when it sounds more like its class than like the recording's quietest stretches) or off. Window AP does not change; the output's rows do. Not applied with --shift or --pool, whose rows are remade from pooled scores."),
     data: Optional[Path] = typer.Option(None, "--data", help="A prepared cache or a raw folder-per-class directory. [default: the model's own held-out fold]"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON."),
     plots: Optional[Path] = typer.Option(None, "--plots", help="Folder for confusion-matrix and per-class PNGs."),
