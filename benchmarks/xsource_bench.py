@@ -52,27 +52,50 @@ def source_of(row: dict) -> tuple:
     return row["sample_rate"], row["channels"], row["subtype"]
 
 
-def split_rows(rows: list[dict], share: float, n_folds: int) -> tuple[list[dict], dict]:
-    """The rows with fold 0 = the test (the other sources of the split classes, the usual
+def held_out_sources(rs: list[dict], mode: str, share: float, rng) -> set:
+    """The sources of one class's clips ``rs`` that go to the test fold.
+
+    ``dominant``: every source but the largest, when the largest holds at least ``share`` of
+    the clips; ``half``: a random half (rounded down) of the sources other than the largest,
+    when there are at least two of them (the largest and the other half are trained on)."""
+    counts = Counter(source_of(r) for r in rs)
+    (dom, n), = counts.most_common(1)
+    if mode == "dominant":
+        return set(counts) - {dom} if n >= share * len(rs) and n < len(rs) else set()
+    others = sorted(k for k in counts if k != dom)
+    if len(others) < 2:
+        return set()
+    return {others[i] for i in rng.permutation(len(others))[: len(others) // 2]}
+
+
+def split_rows(rows: list[dict], share: float, n_folds: int, *, mode: str = "dominant",
+               seed: int = 0) -> tuple[list[dict], dict]:
+    """The rows with fold 0 = the test (the held-out sources of the split classes, the usual
     fold 0 of the others) and folds 1..n-1 the rest; and what was split."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
     ok = [r for r in rows if r["status"] == "ok" and not r["duplicate_of"]]
     by_class = defaultdict(list)
     for r in ok:
         by_class[r["label"]].append(r)
-    split = {}
+    split, held = {}, {}
     for label, rs in sorted(by_class.items()):
-        (src, n), = Counter(source_of(r) for r in rs).most_common(1)
-        if n >= share * len(rs) and n < len(rs):
-            split[label] = {"train_source": "/".join(src), "train_clips": n, "test_clips": len(rs) - n}
+        out = held_out_sources(rs, mode, share, rng)
+        if out:
+            held[label] = out
+            n_test = sum(source_of(r) in out for r in rs)
+            split[label] = {"test_sources": sorted("/".join(k) for k in out), "train_clips": len(rs) - n_test,
+                            "test_clips": n_test}
     new_fold = {}
     k = 0
     for r in ok:
         if r["label"] in split:
-            if source_of(r) == tuple(split[r["label"]]["train_source"].split("/")):
+            if source_of(r) in held[r["label"]]:
+                new_fold[r["path"]] = 0
+            else:
                 new_fold[r["path"]] = 1 + k % (n_folds - 1)
                 k += 1
-            else:
-                new_fold[r["path"]] = 0
         else:
             f = int(r["fold"])
             new_fold[r["path"]] = 0 if f == 0 else f
@@ -85,12 +108,15 @@ def split_rows(rows: list[dict], share: float, n_folds: int) -> tuple[list[dict]
     return out, split
 
 
-def derived(cache: Path, share: float) -> tuple[Path, dict]:
-    """``<cache>-xsrc`` (:func:`_common.derived_cache`) with the folds of :func:`split_rows`, and the split."""
+def derived(cache: Path, share: float, mode: str = "dominant", seed: int = 0) -> tuple[Path, dict]:
+    """``<cache>-xsrc`` (``-xsrc-half<seed>`` for ``half``; :func:`_common.derived_cache`) with the
+    folds of :func:`split_rows`, and the split."""
     conf = json.loads((cache / "config.json").read_text())
+    n = int(conf["folds"])
     with open(cache / "manifest.csv", newline="") as f:
-        _, split = split_rows(list(csv.DictReader(f)), share, int(conf["folds"]))
-    return derived_cache(cache, "-xsrc", lambda rows: split_rows(rows, share, int(conf["folds"]))[0]), split
+        _, split = split_rows(list(csv.DictReader(f)), share, n, mode=mode, seed=seed)
+    suffix = "-xsrc" if mode == "dominant" else f"-xsrc-half{seed}"
+    return derived_cache(cache, suffix, lambda rows: split_rows(rows, share, n, mode=mode, seed=seed)[0]), split
 
 
 def run(cmd: list[str]) -> None:
@@ -136,11 +162,15 @@ def main() -> None:
     ap.add_argument("--share", type=float, default=0.5, help="split a class whose largest source holds this share")
     ap.add_argument("--work", type=Path, default=Path("runs/xsource"))
     ap.add_argument("--within", action="store_true", help="also the same runs on the cache's own fold 0")
+    ap.add_argument("--holdout", choices=("dominant", "half"), default="dominant",
+                    help="dominant: train on each split class's largest source only; half: train on all but a "
+                         "random half of the other sources of every class that has at least two")
+    ap.add_argument("--seed", type=int, default=0, help="which half, with --holdout half")
     ap.add_argument("--out", default="xsource_bench.json")
     a = ap.parse_args()
     require(a.cache / "manifest.csv")
     require(SHARED / "background")
-    xcache, split = derived(a.cache, a.share)
+    xcache, split = derived(a.cache, a.share, a.holdout, a.seed)
     print("split:", json.dumps(split))
     a.work.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -148,7 +178,8 @@ def main() -> None:
         for recipe in [r for r in a.recipes.split(",") if r]:
             for which, cache in [("across", xcache)] + ([("within", a.cache)] if a.within else []):
                 aug = ensure_set(cache, recipe)
-                out = a.work / f"{which}-{model}-{recipe}"
+                tag = "" if a.holdout == "dominant" or which == "within" else f"-half{a.seed}"
+                out = a.work / f"{which}{tag}-{model}-{recipe}"
                 if not (out / "bundle.json").exists():
                     run([sys.executable, "-m", "animalsnd", "train", str(cache), "--model", model, "--test-fold", "0",
                          "--out", str(out), *(["--augmented", aug] if aug else [])])
@@ -158,8 +189,8 @@ def main() -> None:
                       f"({s['clips_across']} clips; " + ", ".join(
                           f"{c} {v['recall']:.2f}" for c, v in s["per_class"].items()) +
                       f"), fold accuracy {s['accuracy']:.3f}", flush=True)
-                write_json(a.out, {"cache": str(a.cache), "derived": str(xcache), "share": a.share, "split": split,
-                                   "results": results})
+                write_json(a.out, {"cache": str(a.cache), "derived": str(xcache), "share": a.share,
+                                   "holdout": a.holdout, "seed": a.seed, "split": split, "results": results})
 
 
 if __name__ == "__main__":
