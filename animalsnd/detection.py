@@ -318,7 +318,8 @@ def scan_windows(model_dir: str | Path, paths: Sequence[Path], *, options, score
             spans, probs = interleave((spans, probs), *[g[res.path] for g in shifted if res.path in g])
             support = probs.argmax(axis=1) if len(probs) else None
             probs = pool_windows(spans, probs, mode=pooling)
-            rows = option_rows(res.path, spans, probs, list(run.classes), run.options, support=support)  # no context check
+            # remade from pooled scores of several grids: without birdnet-head's context check
+            rows = option_rows(res.path, spans, probs, list(run.classes), run.options, support=support)
         out.append((spans, probs, rows))
     return run, out
 
