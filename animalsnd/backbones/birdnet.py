@@ -224,7 +224,8 @@ class BirdNetEmbedder:
         content, front = split
         interp = cls(model_content=content, num_threads=self.num_threads)
         inputs, out = interp.get_input_details(), interp.get_output_details()
-        want = [list(a.shape) for a in front(np.zeros(WINDOW_SAMPLES, np.float32))]
+        bands = front.branches[0].mel.shape[0]
+        want = [[1, bands, frames, 1] for frames in front.frames(WINDOW_SAMPLES)]
         if [[int(v) for v in d["shape"]] for d in inputs] != want or len(out) != 1 \
                 or int(out[0]["shape"][-1]) != EMBED_DIM:
             return None

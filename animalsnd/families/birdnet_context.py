@@ -38,13 +38,18 @@ from animalsnd.backbones import birdnet
 from animalsnd.errors import BundleError
 
 __all__ = ["CONTEXT_FILE", "CONTEXT_S", "MARGIN", "NEIGHBOURS", "QUIET", "Context", "context_keep",
-           "fit_context", "load_context", "quiet_similarity", "segment_energy_db"]
+           "fit_context", "load_context", "quiet_segments", "quiet_similarity", "segment_energy_db"]
 
 CONTEXT_FILE = "context.npz"
 QUIET = 5  # quietest segments that stand for the recording's background
 NEIGHBOURS = 3  # training clips averaged into a class similarity
 MARGIN = 0.15  # a window is held back when it is this much closer to the background than to its class
 CONTEXT_S = 60.0  # seconds on either side of a window where its background is looked for
+
+
+def _unit(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    z = (np.asarray(x, np.float32) - mean) / scale
+    return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
 
 
 @dataclass(frozen=True)
@@ -59,8 +64,7 @@ class Context:
 
     def unit(self, first: np.ndarray) -> np.ndarray:
         """First-view embeddings ``(n, 1024)`` standardised and scaled to unit length."""
-        z = (np.asarray(first, np.float32) - self.mean) / self.scale
-        return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+        return _unit(first, self.mean, self.scale)
 
     def class_similarity(self, z: np.ndarray) -> np.ndarray:
         """``(n, n_classes)``: mean cosine of the :data:`NEIGHBOURS` nearest clips of each class
@@ -104,9 +108,8 @@ def fit_context(fs, train: np.ndarray) -> tuple[Context, dict]:
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
     scale = np.where(scale > 1e-6, scale, 1.0).astype(np.float32)
-    ctx = Context(mean=mean, scale=scale, refs=np.zeros((0, len(cols)), np.float32),
-                  labels=np.asarray(fs.y[train], int), n_classes=len(fs.classes))
-    ctx = Context(mean=mean, scale=scale, refs=ctx.unit(X), labels=ctx.labels, n_classes=ctx.n_classes)
+    ctx = Context(mean=mean, scale=scale, refs=_unit(X, mean, scale), labels=np.asarray(fs.y[train], int),
+                  n_classes=len(fs.classes))
     return ctx, {"file": CONTEXT_FILE, "clips": int(len(train)), "margin": MARGIN, "quiet_segments": QUIET,
                  "context_s": CONTEXT_S}
 
@@ -117,20 +120,25 @@ def segment_energy_db(windows: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(np.mean(np.square(w, dtype=np.float64), axis=1) + 1e-12)
 
 
-def quiet_similarity(z: np.ndarray, energy_db: np.ndarray, *, reach: int) -> np.ndarray:
-    """Each segment's largest cosine to the :data:`QUIET` quietest other segments within
-    ``reach`` segments on either side; NaN where fewer than ``QUIET`` others are in reach."""
-    n = len(z)
-    out = np.full(n, np.nan, np.float32)
+def quiet_segments(energy_db: np.ndarray, *, reach: int) -> list[np.ndarray | None]:
+    """For each segment, the :data:`QUIET` quietest other segments within ``reach`` segments on
+    either side (None where fewer are in reach)."""
     energy = np.asarray(energy_db, np.float64)
+    n = len(energy)
+    out: list[np.ndarray | None] = []
     for i in range(n):
-        a, b = max(0, i - reach), min(n, i + reach + 1)
-        others = np.r_[np.arange(a, i), np.arange(i + 1, b)]
-        if len(others) < QUIET:
-            continue
-        quiet = others[np.argsort(energy[others], kind="stable")[:QUIET]]
-        out[i] = float((z[quiet] @ z[i]).max())
+        others = np.r_[np.arange(max(0, i - reach), i), np.arange(i + 1, min(n, i + reach + 1))]
+        out.append(others[np.argsort(energy[others], kind="stable")[:QUIET]] if len(others) >= QUIET else None)
     return out
+
+
+def quiet_similarity(z: np.ndarray, energy_db: np.ndarray, *, reach: int,
+                     quiet: list[np.ndarray | None] | None = None) -> np.ndarray:
+    """Each segment's largest cosine to its :func:`quiet_segments` (computed when not given);
+    NaN where fewer than ``QUIET`` others are in reach."""
+    quiet = quiet_segments(energy_db, reach=reach) if quiet is None else quiet
+    return np.array([np.nan if q is None else float((z[q] @ z[i]).max()) for i, q in enumerate(quiet)],
+                    np.float32)
 
 
 def context_keep(contexts: list[Context], first: np.ndarray, energy_db: np.ndarray, top: np.ndarray,
@@ -145,9 +153,10 @@ def context_keep(contexts: list[Context], first: np.ndarray, energy_db: np.ndarr
     reach = int(round(CONTEXT_S / birdnet.WINDOW_S))
     score = np.zeros(len(top), np.float64)
     checked = np.ones(len(top), bool)
+    quiet = quiet_segments(energy_db, reach=reach)  # the same for every bundle
     for ctx in contexts:
         z = ctx.unit(first)
-        qs = quiet_similarity(z, energy_db, reach=reach)
+        qs = quiet_similarity(z, energy_db, reach=reach, quiet=quiet)
         cs = ctx.class_similarity(z)[np.arange(len(top)), top]
         checked &= ~np.isnan(qs)
         score += cs + MARGIN - np.nan_to_num(qs, nan=-1.0)

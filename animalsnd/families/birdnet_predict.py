@@ -125,16 +125,18 @@ def segment_embeddings(path: str | Path, embedder, *, on_seconds: Callable[[floa
     n = 0
 
     def flush():
-        if pending and energies is not None:
+        if not pending:
+            return
+        windows = np.stack(pending)
+        pending.clear()
+        if energies is not None:
             from animalsnd.families.birdnet_context import segment_energy_db
 
-            energies.extend(segment_energy_db(np.stack(pending)).tolist())
-        if pending:
-            if hasattr(embedder, "submit"):  # a SplitEmbedder: results are collected at the end
-                parts.extend(embedder.submit(np.stack(pending), fmax, screens))
-            else:
-                parts.append(banded_features(embedder, np.stack(pending), fmax, screens))
-            pending.clear()
+            energies.extend(segment_energy_db(windows).tolist())
+        if hasattr(embedder, "submit"):  # a SplitEmbedder: results are collected at the end
+            parts.extend(embedder.submit(windows, fmax, screens))
+        else:
+            parts.append(banded_features(embedder, windows, fmax, screens))
 
     for y in iter_blocks(path, sr=birdnet.BIRDNET_SR, block_frames=block_frames or BLOCK_FRAMES):
         n += y.size
@@ -194,8 +196,6 @@ class BirdnetPredictor(VectorPredictor):
     second_views = 0
     #: windows of the last scan that may be reported (the context check), None when it did not run
     last_keep: np.ndarray | None = None
-    #: windows the context check held back, over this predictor's scans
-    context_held = 0
 
     def context_active(self, plan: SegmentPlan) -> bool:
         """Whether scans with ``plan`` run the context check."""
@@ -282,7 +282,6 @@ class BirdnetPredictor(VectorPredictor):
             bg = self.classes.index(BACKGROUND) if BACKGROUND in self.classes else None
             self.last_keep = context_keep(self._contexts, emb[:, : birdnet.EMBED_DIM], np.asarray(energies),
                                           probs.argmax(axis=1), background=bg)
-            self.context_held += int((~self.last_keep).sum())
         return spans_s, probs, duration
 
     def _scores(self, emb: np.ndarray, n: int, plan: SegmentPlan, screens, batch_size: int):
