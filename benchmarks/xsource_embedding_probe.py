@@ -1,0 +1,176 @@
+"""What else the frozen BirdNET embedding offers across sources: more views, offsets, rescaling.
+
+    python benchmarks/xsource_embedding_probe.py --cache runs/cache
+
+Needs the caches ``xsource_bench.py`` derives from ``--cache`` (``<cache>-xsrc`` and
+``<cache>-xsrc-half0/1/2``; run it once with ``--holdout dominant`` and ``--holdout half
+--seed 0/1/2``) and the cache's stored BirdNET features (train a ``birdnet-head`` on it once).
+Every probe is a standardised, class-balanced logistic regression (C = 0.01, the stand-in
+for the default head, which scores the same on these splits) trained on folds 1-4 of each
+derived cache and scored on fold 0: the across-sources clips of bird, cat and dog for the
+single-recorder proxy, the held-out sources for the three halves, and the cache's own
+fold 0 ("within", what cross-validation sees).
+
+- ``views``: the stored views (as recorded + double speed) with a third view at 1.5x, 3x or
+  4x speed (or 3x and 4x), pooled by mean and max like the default input.
+- ``offsets``: clips shorter than one 3-s window embedded at four more positions in the
+  window (left, quarter, three quarters, right; the default centres them) and averaged,
+  in training and test alike (``train+test``) or in training only (``train``).
+- ``loop``: clips shorter than 0.9 of a window repeated end to end to fill it, at test time
+  only (``test``) or in training and test (``train+test``).
+- ``rescale``: the same embedding L2-normalised, square-rooted (signed), quantile-mapped to a
+  normal per dimension, or with its top 1-10 principal components removed, before the
+  standardisation.
+
+The extra embeddings are computed once and kept in ``benchmarks/out/xsource_embedding_probe.npz``.
+Writes benchmarks/out/xsource_embedding_probe.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+import numpy as np
+from _common import OUT, require, write_json
+
+EXTRA_SPEEDS = (1.5, 3.0, 4.0)
+OFFSETS = (0.0, 0.25, 0.75, 1.0)  # where a short clip sits in its 3-s window (0: left, 1: right)
+
+
+def _extra(path: str, fmax) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(windows x 1024*len(EXTRA_SPEEDS)) extra views; for a short clip (else None) its
+    (len(OFFSETS) x 2048) offset windows and (1 x 2048) looped window."""
+    from animalsnd.audio import load
+    from animalsnd.backbones import birdnet
+    from animalsnd.embeddings import TRIM, _embedder, band_windows
+    from animalsnd.trim import trim
+
+    y, _ = load(path, sr=birdnet.BIRDNET_SR)
+    y = trim(y, birdnet.BIRDNET_SR, TRIM)
+    emb = _embedder()
+    views = emb.features(band_windows(birdnet.frame_windows(y), fmax), speeds=EXTRA_SPEEDS)
+    n, size = len(y), birdnet.WINDOW_SAMPLES
+    if n >= size:
+        return views, None, None
+    w = np.zeros((len(OFFSETS), size), np.float32)
+    for i, at in enumerate(OFFSETS):
+        left = int(round(at * (size - n)))
+        w[i, left:left + n] = y
+    loop = None
+    if n < 0.9 * size:
+        loop = emb.features(band_windows(np.tile(y, -(-size // n))[None, :size], fmax))
+    return views, emb.features(band_windows(w, fmax)), loop
+
+
+def extras(cache: Path, paths: list[str], jobs: int) -> dict[str, tuple]:
+    store = OUT / "xsource_embedding_probe.npz"
+    if store.exists():
+        z = np.load(store, allow_pickle=True)
+        if list(z["paths"]) == paths:
+            return dict(zip(paths, z["extra"]))
+    from joblib import Parallel, delayed
+
+    from animalsnd.embeddings import cache_fmax
+
+    fmax = cache_fmax(cache)
+    got = Parallel(n_jobs=jobs, batch_size=8)(delayed(_extra)(p, fmax) for p in paths)
+    arr = np.empty(len(got), dtype=object)
+    arr[:] = got
+    OUT.mkdir(parents=True, exist_ok=True)
+    np.savez(store, paths=np.array(paths), extra=arr)
+    return dict(zip(paths, got))
+
+
+def meanmax(w: np.ndarray) -> np.ndarray:
+    return np.concatenate([w.mean(0), w.max(0)])
+
+
+def rescaled(X: np.ndarray, tr: np.ndarray) -> dict[str, np.ndarray]:
+    from sklearn.preprocessing import QuantileTransformer
+
+    out = {"default": X, "l2": X / np.linalg.norm(X, axis=1, keepdims=True),
+           "signed sqrt": np.sign(X) * np.sqrt(np.abs(X)),
+           "quantile": QuantileTransformer(n_quantiles=200, output_distribution="normal").fit(X[tr]).transform(X)}
+    Z = (X - X[tr].mean(0)) / (X[tr].std(0) + 1e-8)
+    _, _, vt = np.linalg.svd(Z[tr] - Z[tr].mean(0), full_matrices=False)
+    for k in (1, 3, 10):
+        out[f"top {k} PCs removed"] = Z - (Z @ vt[:k].T) @ vt[:k]
+    return out
+
+
+def accuracy(Xtr, ytr, Xte, yte) -> float:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    m = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=3000, class_weight="balanced"))
+    m.fit(Xtr, ytr)
+    return round(float(np.mean(m.predict(Xte) == yte)), 3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cache", type=Path, required=True)
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    from animalsnd.cache import usable_rows
+    from animalsnd.embeddings import load_embedding_set, read_windows, store_dir
+
+    cache = require(args.cache)
+    splits = {"single recorder (bird, cat, dog)": (Path(f"{cache}-xsrc"), ("bird", "cat", "dog")),
+              **{f"several, half {h}": (Path(f"{cache}-xsrc-half{h}"), None) for h in range(3)},
+              "within (fold 0)": (cache, None)}
+    for d, _ in splits.values():
+        require(d)
+    rows = {r["path"]: r for r in usable_rows(cache)}
+    store = store_dir(cache)
+    paths = sorted(rows)
+    base = {p: read_windows(store, rows[p]["sha256"]) for p in paths}
+    more = extras(cache, paths, args.jobs)
+
+    def view_set(cols):
+        return {p: meanmax(np.hstack([base[p], *[more[p][0][:, 1024 * i:1024 * (i + 1)] for i in cols]]))
+                for p in paths}
+
+    def offset_set(p):
+        offs = more[p][1]
+        if offs is None:
+            return meanmax(base[p])
+        w = np.vstack([offs, base[p]]).mean(0)
+        return np.concatenate([w, w])
+
+    default = {p: meanmax(base[p]) for p in paths}
+    views = {"1x+2x (default)": default, **{f"1x+2x+{s:g}x": view_set([i]) for i, s in enumerate(EXTRA_SPEEDS)},
+             "1x+2x+3x+4x": view_set([1, 2])}
+    offsets = {p: offset_set(p) for p in paths}
+    looped = {p: default[p] if more[p][2] is None else meanmax(more[p][2]) for p in paths}
+    results: dict[str, dict] = {}
+    for name, (d, classes) in splits.items():
+        es = load_embedding_set(d, jobs=1)
+        y, folds = np.asarray(es.y), np.asarray(es.folds)
+        tr, te = folds != 0, folds == 0
+        if classes:
+            te = te & np.isin(y, [list(es.classes).index(c) for c in classes])
+        r: dict[str, float] = {}
+        for v, feats in views.items():
+            X = np.stack([feats[p] for p in es.paths])
+            r[f"views: {v}"] = accuracy(X[tr], y[tr], X[te], y[te])
+        X0 = np.stack([default[p] for p in es.paths])
+        Xo = np.stack([offsets[p] for p in es.paths])
+        r["offsets: train+test"] = accuracy(Xo[tr], y[tr], Xo[te], y[te])
+        r["offsets: train"] = accuracy(Xo[tr], y[tr], X0[te], y[te])
+        Xl = np.stack([looped[p] for p in es.paths])
+        r["loop: test"] = accuracy(X0[tr], y[tr], Xl[te], y[te])
+        r["loop: train+test"] = accuracy(Xl[tr], y[tr], Xl[te], y[te])
+        for k, X in rescaled(X0.astype(np.float64), tr).items():
+            r[f"rescale: {k}"] = accuracy(X[tr], y[tr], X[te], y[te])
+        results[name] = r
+        print(name, r, flush=True)
+    write_json("xsource_embedding_probe.json", {"cache": str(cache), "results": results})
+
+
+if __name__ == "__main__":
+    main()
