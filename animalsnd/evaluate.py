@@ -113,6 +113,33 @@ class EvalReport:
         y_pred = np.concatenate([r.result.y_pred for r in self.runs])
         return classification_metrics(y_true, y_pred, classes=self.classes)
 
+    def animal_only(self) -> dict | None:
+        """For a model with a ``background`` class: the animal clips scored as a choice among the
+        animal classes only (background never chosen), out-of-fold under a CV run.
+
+        ``None`` when the model has no background class or the data no animal clip. Besides
+        the metrics (``accuracy``, ``macro_f1``, ``weighted_f1``, ``n``, ``per_class``):
+        ``called_background``, the animal clips the model as it is calls background (each one
+        an error in the main figures, and what ``predict`` would not report)."""
+        from animalsnd.background import BACKGROUND
+
+        if BACKGROUND not in self.classes:
+            return None
+        bg = self.classes.index(BACKGROUND)
+        y = np.concatenate([r.result.y_true for r in self.runs])
+        proba = np.concatenate([r.result.proba for r in self.runs])
+        animal = y != bg
+        if not animal.any():
+            return None
+        keep = [i for i in range(len(self.classes)) if i != bg]
+        remap = {old: new for new, old in enumerate(keep)}
+        y_a = np.array([remap[int(v)] for v in y[animal]])
+        pred = proba[animal][:, keep].argmax(axis=1)
+        m = classification_metrics(y_a, pred, classes=[self.classes[i] for i in keep])
+        out = {k: m[k] for k in (*SUMMARY_KEYS, "n", "per_class")}
+        out["called_background"] = int(np.sum(proba[animal].argmax(axis=1) == bg))
+        return out
+
     def warnings(self) -> list[str]:
         seen, out = set(), []
         for r in self.runs:
@@ -124,10 +151,14 @@ class EvalReport:
 
     def summary(self) -> dict:
         """JSON: accuracy, macro/weighted F1, n, per_class (+ folds, mean, std; or
-        fold_models_averaged for the fold average of a --cv folder)."""
+        fold_models_averaged for the fold average of a --cv folder; animal_classes_only for a
+        model with a background class, :meth:`animal_only`)."""
         m = self.metrics
         out = {k: m[k] for k in (*SUMMARY_KEYS, "n", "per_class", "confusion")}
         out = {"model_dir": str(self.model_dir), "classes": self.classes, **out}
+        animal = self.animal_only()
+        if animal is not None:
+            out["animal_classes_only"] = animal
         if self.averaged:
             out["fold_models_averaged"] = self.averaged
         if self.is_cv:

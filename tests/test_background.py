@@ -110,6 +110,11 @@ def test_models_learn_background_and_eval_lists_it(bg_cache, tmp_path, runner):
     assert res.exit_code == 0, res.output
     lines = [ln for ln in res.output.splitlines() if "background" in ln]
     assert any(ln.split("│")[1].strip() == "background" for ln in lines if "│" in ln), res.output
+    assert "among the animal classes only" in res.output
+    res = runner.invoke(app, ["eval", str(out), "--json", str(tmp_path / "e.json")])
+    animal = json.loads((tmp_path / "e.json").read_text())["animal_classes_only"]
+    assert animal["n"] == json.loads((tmp_path / "e.json").read_text())["n"] - 2  # the fold's 2 background clips
+    assert 0 <= animal["called_background"] <= animal["n"]
 
 
 def test_descriptor_store_picks_up_background(bg_cache):

@@ -111,3 +111,37 @@ def test_folder_with_only_unreadable_files(trained, tmp_path):
     with pytest.raises(DatasetError, match=r"none of the 1 file\(s\) of the model's classes could be read "
                                            r"\(first: chirp/a.wav: "):
         evaluate(trained, data=tmp_path / "bad", jobs=1)
+
+
+def _report(classes, y, proba):
+    from pathlib import Path
+
+    from animalsnd.evaluate import ArrayEval, BundleEval, EvalReport
+    from animalsnd.inputs import EvalData
+    from animalsnd.metrics import classification_metrics
+
+    y, proba = np.asarray(y), np.asarray(proba, float)
+    res = ArrayEval(classification_metrics(y, proba.argmax(1), classes=classes), y, proba.argmax(1), proba)
+    data = EvalData(np.zeros((len(y), 1)), y, [f"{i}.wav" for i in range(len(y))], "test")
+    return EvalReport(Path("m"), classes, [BundleEval(Path("m"), 0, res, data)])
+
+
+def test_animal_only_scores_animal_clips_among_animal_classes():
+    classes = ["background", "cat", "dog"]
+    y = [1, 1, 2, 2, 0]
+    proba = [[0.6, 0.3, 0.1],   # a cat called background: a cat among the animals
+             [0.1, 0.8, 0.1],
+             [0.7, 0.2, 0.1],   # a dog called background: a cat among the animals (wrong)
+             [0.1, 0.1, 0.8],
+             [0.9, 0.05, 0.05]]  # a background clip: not scored among the animals
+    rep = _report(classes, y, proba)
+    assert rep.metrics["accuracy"] == pytest.approx(3 / 5)
+    a = rep.animal_only()
+    assert (a["n"], a["called_background"]) == (4, 2)
+    assert a["accuracy"] == pytest.approx(3 / 4)
+    assert set(a["per_class"]) == {"cat", "dog"}
+    assert rep.summary()["animal_classes_only"] == a
+    # no background class, or no animal clip: no such figure
+    assert _report(["cat", "dog"], [0, 1], [[0.9, 0.1], [0.2, 0.8]]).animal_only() is None
+    assert "animal_classes_only" not in _report(["cat", "dog"], [0, 1], [[0.9, 0.1], [0.2, 0.8]]).summary()
+    assert _report(classes, [0], [[0.9, 0.05, 0.05]]).animal_only() is None

@@ -32,6 +32,16 @@ def test_per_file_row_is_the_most_confident_window():
     assert per_file_rows("a.wav", 5.0, p, ["cat", "bird"], unknown_below=0.95)[0].label == "unknown"
 
 
+def test_per_file_row_is_the_most_confident_animal_window():
+    classes = ["background", "cat", "dog"]
+    p = np.array([[0.95, 0.03, 0.02], [0.2, 0.1, 0.7], [0.5, 0.4, 0.1]])
+    (row,) = per_file_rows("a.wav", 5.0, p, classes)  # the confident background window hides nothing
+    assert (row.label, row.confidence) == ("dog", 0.7)
+    assert per_file_rows("a.wav", 5.0, p[[0, 2]], classes) == []  # background everywhere: no row
+    (row,) = per_file_rows("a.wav", 5.0, p[[0, 2]][:, 1:], classes[1:])  # a model without background
+    assert row.label == "cat"
+
+
 def test_separate_splits_overlaps_at_their_middle():
     rows = [Detection("f", 0, 4, "unknown", 0.4), Detection("f", 1, 5, "dog", 0.9),
             Detection("f", 2, 10, "cow", 0.9), Detection("f", 12, 16, "frog", 1.0)]

@@ -105,6 +105,10 @@ def eval_(
         console.print(metrics_line(m))
     console.print(per_class_table(m))
     console.print(confusion_table(m, width=console.width))
+    if "animal_classes_only" in summary:
+        a = summary["animal_classes_only"]
+        console.print(f"among the animal classes only (background never chosen; {a['n']} animal clips, "
+                      f"{a['called_background']} of them called background above): {metrics_line(a)}")
     if noise is not None:
         from animalsnd.evaluate import evaluate_noise
         from animalsnd.render_compare import plot_snr, snr_table

@@ -130,7 +130,7 @@ def predict(
     unknown_below: float = typer.Option(0.0, "--unknown-below", help="Label a window 'unknown' when its top probability is below this."),
     merge: bool = typer.Option(False, "--merge/--no-merge", help="Join consecutive windows with the same label into one detection (overlaps split at their middle)."),
     pool: Optional[str] = typer.Option(None, "--pool", help="Pool each window's probabilities with the windows overlapping it by half a window, so a call cut in two by the grid keeps its best score: none, max or mean. Default: the model's own (max for stats-mlp, whose 2-s windows every 1 s measured best on soundscapes; none for the others)."),
-    per_file: bool = typer.Option(False, "--per-file", help="One row per recording: the label, confidence and top-k of its most confident window (for folders of short clips)."),
+    per_file: bool = typer.Option(False, "--per-file", help="One row per recording: the label, confidence and top-k of its most confident window that is not background (for folders of short clips)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="table, csv, json, raven or audacity. Default: table, or csv/json from the --out suffix."),
     out: Optional[Path] = typer.Option(None, "--out", help="File (csv, json) or folder (raven, audacity). Default: stdout."),
     jobs: int = typer.Option(1, "--jobs", help="Worker processes across files (-1: all cores)."),

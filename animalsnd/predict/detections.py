@@ -148,17 +148,23 @@ def drop_padded_tail(spans_s: np.ndarray, probs: np.ndarray, *, window_s: float)
 
 
 def per_file_rows(file: str, duration_s: float, probs: np.ndarray, classes: Sequence[str], **options) -> list:
-    """One row for the whole file: its most confident window's label and top-k.
+    """One row for the whole file: its most confident animal window's label and top-k.
 
-    ``options`` are those of :func:`detections`
-    (``min_confidence``, ``top_k``, ``unknown_below``), applied to that
-    window; no row when the file has no window or it falls below
-    ``min_confidence``.
+    The window is the most confident of those whose top class is not ``background``
+    (a confident stretch of wind does not hide a call elsewhere in the clip).
+    ``options`` are those of :func:`detections` (``min_confidence``, ``top_k``,
+    ``unknown_below``, ``thresholds``, ``keep``, ...), applied to that window; no row when
+    the file has no such window or it falls below them.
     """
     probs = np.asarray(probs)
     if len(probs) == 0:
         return []
-    best = int(np.argmax(probs.max(axis=1)))
+    top = probs.max(axis=1)
+    if BACKGROUND in classes:
+        top = np.where(probs.argmax(axis=1) == list(classes).index(BACKGROUND), -np.inf, top)
+    best = int(np.argmax(top))
+    if not np.isfinite(top[best]):
+        return []
     return detections(file, np.array([[0.0, duration_s]]), probs[best:best + 1], classes, **options)
 
 
