@@ -18,6 +18,11 @@ on fold 0: the recall of each split class on its other sources
 fold. The same runs on the cache's own fold 0 give the within-source
 figure for comparison.
 
+A cache prepared with ``--background`` keeps its ``background`` clips in their usual folds
+(never split by source); a split class's clip called ``background`` counts as wrong, and
+the JSON adds the score among the animal classes only (background never chosen, as
+``eval`` reports it) and how many clips were called background.
+
 Recipes (``--recipes``): ``clean``; ``noise`` (``augment --noise
 background --snr 0:20 --per-class 100``); ``noise+chain`` (the same through
 random recording chains); ``chain`` (chain-only copies, ``augment --chain
@@ -38,6 +43,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from _common import SHARED, derived_cache, require, write_json
+
+from animalsnd.background import BACKGROUND
 
 RECIPES = {
     "clean": None,
@@ -81,6 +88,8 @@ def split_rows(rows: list[dict], share: float, n_folds: int, *, mode: str = "dom
         by_class[r["label"]].append(r)
     split, held = {}, {}
     for label, rs in sorted(by_class.items()):
+        if label == BACKGROUND:  # the "no animal" class (prepare --background) keeps its usual fold
+            continue
         out = held_out_sources(rs, mode, share, rng)
         if out:
             held[label] = out
@@ -150,8 +159,15 @@ def score(model: Path, split: dict) -> dict:
         per[c] = {"clips": int(m.sum()), "recall": float((pred[m] == i).mean()) if m.any() else None,
                   "called": dict(wrong.most_common(3))}
     xs = np.isin(y, [classes.index(c) for c in split])
-    return {"accuracy": float((pred == y).mean()), "across_sources": float((pred[xs] == y[xs]).mean()),
-            "clips_across": int(xs.sum()), "per_class": per}
+    out = {"accuracy": float((pred == y).mean()), "across_sources": float((pred[xs] == y[xs]).mean()),
+           "clips_across": int(xs.sum()), "per_class": per}
+    if BACKGROUND in classes:  # eval's "among the animal classes only": background never chosen
+        proba = np.asarray(r.result.proba).copy()
+        proba[:, classes.index(BACKGROUND)] = -1.0
+        animal = proba.argmax(axis=1)
+        out["across_sources_animal_classes_only"] = float((animal[xs] == y[xs]).mean())
+        out["called_background"] = int(np.sum(pred[xs] == classes.index(BACKGROUND)))
+    return out
 
 
 def main() -> None:
@@ -185,7 +201,9 @@ def main() -> None:
                          "--out", str(out), *(["--augmented", aug] if aug else [])])
                 s = score(out, split)
                 results.setdefault(f"{model} {recipe}", {})[which] = s
-                print(f"{model} {recipe} {which}: across sources {s['across_sources']:.3f} "
+                among = (f" (among the animal classes only {s['across_sources_animal_classes_only']:.3f}, "
+                         f"{s['called_background']} called background)" if "called_background" in s else "")
+                print(f"{model} {recipe} {which}: across sources {s['across_sources']:.3f}{among} "
                       f"({s['clips_across']} clips; " + ", ".join(
                           f"{c} {v['recall']:.2f}" for c, v in s["per_class"].items()) +
                       f"), fold accuracy {s['accuracy']:.3f}", flush=True)
