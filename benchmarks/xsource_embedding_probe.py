@@ -18,11 +18,13 @@ fold 0 ("within", what cross-validation sees).
   in training and test alike (``train+test``) or in training only (``train``).
 - ``loop``: clips shorter than 0.9 of a window repeated end to end to fill it, at test time
   only (``test``) or in training and test (``train+test``).
+- ``level``: every clip's windows peak-normalised to -3 dBFS before BirdNET (how much the
+  embedding moves, and the scores).
 - ``rescale``: the same embedding L2-normalised, square-rooted (signed), quantile-mapped to a
   normal per dimension, or with its top 1-10 principal components removed, before the
   standardisation.
 
-The extra embeddings are computed once and kept in ``benchmarks/out/xsource_embedding_probe.npz``.
+The extra embeddings are computed once and kept in ``benchmarks/out/xsource_embedding_probe*.npz``.
 Writes benchmarks/out/xsource_embedding_probe.json.
 """
 
@@ -64,8 +66,21 @@ def _extra(path: str, fmax) -> tuple[np.ndarray, np.ndarray | None, np.ndarray |
     return views, emb.features(band_windows(w, fmax)), loop
 
 
-def extras(cache: Path, paths: list[str], jobs: int) -> dict[str, tuple]:
-    store = OUT / "xsource_embedding_probe.npz"
+def _peak_normalised(path: str, fmax) -> np.ndarray:
+    from animalsnd.audio import load
+    from animalsnd.backbones import birdnet
+    from animalsnd.embeddings import TRIM, _embedder, band_windows
+    from animalsnd.trim import trim
+
+    y, _ = load(path, sr=birdnet.BIRDNET_SR)
+    w = band_windows(birdnet.frame_windows(trim(y, birdnet.BIRDNET_SR, TRIM)), fmax)
+    w = w / (np.abs(w).max(axis=1, keepdims=True) + 1e-9) * 10 ** (-3 / 20)
+    return _embedder().features(w.astype(np.float32))
+
+
+def extras(cache: Path, paths: list[str], jobs: int, fn=_extra, name: str = "xsource_embedding_probe") -> dict:
+    """``fn(path, fmax)`` of every clip, kept in ``benchmarks/out/<name>.npz``."""
+    store = OUT / f"{name}.npz"
     if store.exists():
         z = np.load(store, allow_pickle=True)
         if list(z["paths"]) == paths:
@@ -75,7 +90,7 @@ def extras(cache: Path, paths: list[str], jobs: int) -> dict[str, tuple]:
     from animalsnd.embeddings import cache_fmax
 
     fmax = cache_fmax(cache)
-    got = Parallel(n_jobs=jobs, batch_size=8)(delayed(_extra)(p, fmax) for p in paths)
+    got = Parallel(n_jobs=jobs, batch_size=8)(delayed(fn)(p, fmax) for p in paths)
     arr = np.empty(len(got), dtype=object)
     arr[:] = got
     OUT.mkdir(parents=True, exist_ok=True)
@@ -130,6 +145,10 @@ def main() -> None:
     paths = sorted(rows)
     base = {p: read_windows(store, rows[p]["sha256"]) for p in paths}
     more = extras(cache, paths, args.jobs)
+    peak = extras(cache, paths, args.jobs, _peak_normalised, "xsource_embedding_probe_level")
+    moved = [float(np.linalg.norm(peak[p] - base[p]) / np.linalg.norm(base[p])) for p in paths]
+    level = {"relative_change_median": float(np.median(moved)), "relative_change_p99": float(np.percentile(moved, 99))}
+    print("peak-normalised clips move the embedding by", level, flush=True)
 
     def view_set(cols):
         return {p: meanmax(np.hstack([base[p], *[more[p][0][:, 1024 * i:1024 * (i + 1)] for i in cols]]))
@@ -146,6 +165,7 @@ def main() -> None:
     views = {"1x+2x (default)": default, **{f"1x+2x+{s:g}x": view_set([i]) for i, s in enumerate(EXTRA_SPEEDS)},
              "1x+2x+3x+4x": view_set([1, 2])}
     offsets = {p: offset_set(p) for p in paths}
+    peaked = {p: meanmax(peak[p]) for p in paths}
     looped = {p: default[p] if more[p][2] is None else meanmax(more[p][2]) for p in paths}
     results: dict[str, dict] = {}
     for name, (d, classes) in splits.items():
@@ -165,11 +185,13 @@ def main() -> None:
         Xl = np.stack([looped[p] for p in es.paths])
         r["loop: test"] = accuracy(X0[tr], y[tr], Xl[te], y[te])
         r["loop: train+test"] = accuracy(Xl[tr], y[tr], Xl[te], y[te])
+        Xp = np.stack([peaked[p] for p in es.paths])
+        r["level: peak-normalised"] = accuracy(Xp[tr], y[tr], Xp[te], y[te])
         for k, X in rescaled(X0.astype(np.float64), tr).items():
             r[f"rescale: {k}"] = accuracy(X[tr], y[tr], X[te], y[te])
         results[name] = r
         print(name, r, flush=True)
-    write_json("xsource_embedding_probe.json", {"cache": str(cache), "results": results})
+    write_json("xsource_embedding_probe.json", {"cache": str(cache), "level": level, "results": results})
 
 
 if __name__ == "__main__":
