@@ -152,9 +152,9 @@ def per_file_rows(file: str, duration_s: float, probs: np.ndarray, classes: Sequ
 
     The window is the most confident of those whose top class is not ``background``
     (a confident stretch of wind does not hide a call elsewhere in the clip).
-    ``options`` are those of :func:`detections` (``min_confidence``, ``top_k``,
-    ``unknown_below``, ``thresholds``, ``keep``, ...), applied to that window; no row when
-    the file has no such window or it falls below them.
+    ``options`` are those of :func:`detections` for one window (``min_confidence``, ``top_k``,
+    ``unknown_below``, ``thresholds``), applied to that window; no row when the file has no
+    such window or it falls below them.
     """
     probs = np.asarray(probs)
     if len(probs) == 0:
