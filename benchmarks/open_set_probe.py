@@ -1,7 +1,8 @@
-"""Two rules measured for birdnet-head on soundscapes, and not adopted: a novelty gate
-(a window far from every training clip of its class is not reported) and the recording's
+"""Rules measured for birdnet-head on soundscapes: a novelty gate
+(a window far from every training clip of its class is not reported), the recording's
 own background (a window is not reported when it sounds more like the quietest windows of
-its recording than like its class's training clips).
+its recording than like its class's training clips; adopted as predict's context check)
+and the training background clips in its place.
 
     python benchmarks/open_set_probe.py --cache runs/sc-cache-no0 --model runs/sc-models3/birdnet-head+bgsynth-150-bgn-cv \\
         --test runs/sc-scapes --proxy runs/sc-scapes-proxy-wind --calibration benchmarks/out/soundscape_bench_bgn.json
@@ -25,6 +26,9 @@ has, screen or not); a class's similarity is the mean of the 3 most similar trai
   its recording (RMS, excluding itself) exceeds its class similarity + M; ``own-bg-bg mM``:
   the same with only windows the model calls background as candidates (a dense chorus's
   quiet windows are the chorus).
+- ``train-bg mM``: a window is held back when its similarity to the training clips of the
+  background class exceeds its class similarity + M (a check that would not need the
+  recording's own quiet windows).
 
 Writes benchmarks/out/open_set_probe.json.
 """
@@ -140,6 +144,8 @@ def main() -> None:
             s_bg = own_bg(only)
             for m in (0.0, 0.1, 0.15):
                 rules[f"{name} m{m}"] = ~(s_bg > SC[np.arange(len(P)), top] + m)
+        for m in (0.0, 0.1):
+            rules[f"train-bg m{m}"] = ~(SC[:, bg] > SC[np.arange(len(P)), top] + m)
         res = {"window_map": round(m_ap, 4)}
         for name, keep in rules.items():
             rep = base & keep
