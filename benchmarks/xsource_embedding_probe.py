@@ -18,6 +18,9 @@ fold 0 ("within", what cross-validation sees).
   in training and test alike (``train+test``) or in training only (``train``).
 - ``loop``: clips shorter than 0.9 of a window repeated end to end to fill it, at test time
   only (``test``) or in training and test (``train+test``).
+- ``weights``: every training clip weighted by 1 / (clips of its class from its recording
+  source, the same sample rate, channels and encoding), or its square root, each class's
+  total weight unchanged: every recorder of a class counts alike.
 - ``level``: every clip's windows peak-normalised to -3 dBFS before BirdNET (how much the
   embedding moves, and the scores).
 - ``rescale``: the same embedding L2-normalised, square-rooted (signed), quantile-mapped to a
@@ -115,14 +118,25 @@ def rescaled(X: np.ndarray, tr: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def accuracy(Xtr, ytr, Xte, yte) -> float:
+def accuracy(Xtr, ytr, Xte, yte, weights=None) -> float:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     m = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=3000, class_weight="balanced"))
-    m.fit(Xtr, ytr)
+    m.fit(Xtr, ytr, logisticregression__sample_weight=weights)
     return round(float(np.mean(m.predict(Xte) == yte)), 3)
+
+
+def source_weights(y: np.ndarray, sources: list, power: float) -> np.ndarray:
+    """Per-clip weights ``1 / n(class, source) ** power``, rescaled to sum to each class's count."""
+    from collections import Counter
+
+    n = Counter(zip(y.tolist(), sources))
+    w = np.array([1.0 / n[(c, s)] ** power for c, s in zip(y.tolist(), sources)])
+    for c in np.unique(y):
+        w[y == c] *= np.sum(y == c) / w[y == c].sum()
+    return w
 
 
 def main() -> None:
@@ -185,6 +199,10 @@ def main() -> None:
         Xl = np.stack([looped[p] for p in es.paths])
         r["loop: test"] = accuracy(X0[tr], y[tr], Xl[te], y[te])
         r["loop: train+test"] = accuracy(Xl[tr], y[tr], Xl[te], y[te])
+        src = [(rows[p]["sample_rate"], rows[p]["channels"], rows[p]["subtype"]) for p in es.paths]
+        src_tr = [s_ for s_, t in zip(src, tr) if t]
+        for name, power in (("source-balanced", 1.0), ("square-root source-balanced", 0.5)):
+            r[f"weights: {name}"] = accuracy(X0[tr], y[tr], X0[te], y[te], source_weights(y[tr], src_tr, power))
         Xp = np.stack([peaked[p] for p in es.paths])
         r["level: peak-normalised"] = accuracy(Xp[tr], y[tr], Xp[te], y[te])
         for k, X in rescaled(X0.astype(np.float64), tr).items():
