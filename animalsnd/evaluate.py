@@ -140,6 +140,30 @@ class EvalReport:
         out["called_background"] = int(np.sum(proba[animal].argmax(axis=1) == bg))
         return out
 
+    def clip_rows(self, top_k: int = 3) -> list[dict]:
+        """One row per scored clip (out-of-fold under a CV run), in the data's order: ``path``,
+        ``fold`` (the bundle's held-out fold; empty for new data), ``label``, ``predicted``,
+        ``confidence``, ``correct``, ``top`` (``label:probability`` pairs, best first) and, for a
+        model with a background class, ``animal_predicted`` and ``animal_confidence`` (its best
+        animal class)."""
+        from animalsnd.background import BACKGROUND
+
+        bg = self.classes.index(BACKGROUND) if BACKGROUND in self.classes else None
+        rows = []
+        for r in self.runs:
+            fold = "" if r.fold is None or self.averaged else r.fold
+            for path, t, proba in zip(r.data.paths, r.result.y_true, r.result.proba):
+                order = np.argsort(-proba, kind="stable")
+                row = {"path": path, "fold": fold, "label": self.classes[int(t)],
+                       "predicted": self.classes[int(order[0])], "confidence": round(float(proba[order[0]]), 4),
+                       "correct": int(order[0] == t),
+                       "top": ";".join(f"{self.classes[int(j)]}:{proba[j]:.4f}" for j in order[:top_k])}
+                if bg is not None:
+                    best = next(int(j) for j in order if j != bg)
+                    row.update(animal_predicted=self.classes[best], animal_confidence=round(float(proba[best]), 4))
+                rows.append(row)
+        return rows
+
     def warnings(self) -> list[str]:
         seen, out = set(), []
         for r in self.runs:

@@ -68,6 +68,28 @@ def test_eval_cv_folder_json_and_plots(runner, cv_run, tmp_path):
         assert (plots / png).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_eval_predictions_csv_lists_every_clip_out_of_fold(runner, cv_run, tmp_path):
+    import csv
+
+    _, out, _ = cv_run
+    js, pred = tmp_path / "e.json", tmp_path / "sub" / "clips.csv"
+    res = runner.invoke(app, ["eval", str(out), "--json", str(js), "--predictions", str(pred)])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(pred.open()))
+    s = json.loads(js.read_text())
+    assert len(rows) == s["n"] == 24 and f"Wrote {pred} (24 clips" in res.output.replace("\n", "")
+    assert sorted({r["fold"] for r in rows}) == ["0", "1", "2", "3"]
+    assert len({r["path"] for r in rows}) == 24
+    assert sum(int(r["correct"]) for r in rows) / 24 == pytest.approx(s["accuracy"])
+    for r in rows:
+        top = [pair.split(":") for pair in r["top"].split(";")]
+        assert top[0][0] == r["predicted"] and float(top[0][1]) == pytest.approx(float(r["confidence"]), abs=1e-4)
+        assert (r["predicted"] == r["label"]) == (r["correct"] == "1")
+    assert "animal_predicted" not in rows[0]  # no background class
+    res = runner.invoke(app, ["eval", str(out), "rec.wav", "--annotations", str(tmp_path), "--predictions", str(pred)])
+    assert res.exit_code == 1 and "--predictions" in res.output
+
+
 def test_eval_single_fold_on_raw_folder_reports_unknown(runner, cv_run, tmp_path):
     _, out, _ = cv_run
     data = make_data(tmp_path / "raw", ("chirp", "clicks", "owl"), n=2)

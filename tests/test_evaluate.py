@@ -145,3 +145,11 @@ def test_animal_only_scores_animal_clips_among_animal_classes():
     assert _report(["cat", "dog"], [0, 1], [[0.9, 0.1], [0.2, 0.8]]).animal_only() is None
     assert "animal_classes_only" not in _report(["cat", "dog"], [0, 1], [[0.9, 0.1], [0.2, 0.8]]).summary()
     assert _report(classes, [0], [[0.9, 0.05, 0.05]]).animal_only() is None
+
+
+def test_clip_rows_name_the_best_animal_for_a_background_model():
+    rep = _report(["background", "cat", "dog"], [1, 2], [[0.6, 0.3, 0.1], [0.1, 0.2, 0.7]])
+    a, b = rep.clip_rows(top_k=2)
+    assert (a["label"], a["predicted"], a["correct"], a["animal_predicted"]) == ("cat", "background", 0, "cat")
+    assert a["top"] == "background:0.6000;cat:0.3000" and a["animal_confidence"] == 0.3
+    assert (b["predicted"], b["correct"], b["animal_predicted"], b["fold"]) == ("dog", 1, "dog", 0)

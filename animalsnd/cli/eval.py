@@ -27,6 +27,7 @@ def eval_(
     context: Optional[bool] = typer.Option(None, "--context/--no-context", help="With --annotations: birdnet-head's context check on (default, as predict: a window is reported only when it sounds more like its class than like the recording's quietest stretches) or off. Window AP does not change; the output's rows do. Not applied with --shift or --pool, whose rows are remade from pooled scores."),
     data: Optional[Path] = typer.Option(None, "--data", help="A prepared cache or a raw folder-per-class directory. [default: the model's own held-out fold]"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON."),
+    predictions: Optional[Path] = typer.Option(None, "--predictions", help="Write a CSV row per scored clip: its path, fold, label, the predicted class, confidence, correct (1/0) and top 3 (and the best animal class for a model with a background class): the clips to listen to."),
     plots: Optional[Path] = typer.Option(None, "--plots", help="Folder for confusion-matrix and per-class PNGs."),
     jobs: int = typer.Option(-1, "--jobs", help="Parallel workers for raw-folder features (-1: all cores)."),
     noise: Optional[Path] = typer.Option(None, "--noise", help="Also score with background noise from this folder (searched recursively) mixed into every clip."),
@@ -40,9 +41,15 @@ def eval_(
 
     check_jobs(jobs)  # before any work
     check_output_file(json_out, "--json")
+    check_output_file(predictions, "--predictions")
     check_output_folder(plots, "--plots")
     if annotations is not None or recordings is not None:
         from animalsnd.cli.eval_detection import eval_detection
+
+        if predictions is not None:
+            from animalsnd.errors import ConfigError
+
+            raise ConfigError("--predictions lists scored clips; for long recordings use `animalsnd predict`")
 
         return eval_detection(model_dir, recordings, annotations, json_out=json_out, plots=plots, jobs=jobs,
                               window=window, hop=hop, calibration=calibration, min_confidence=min_confidence,
@@ -138,6 +145,19 @@ def eval_(
         console.print(f"Wrote {cm_png} and {pc_png}")
         if noise is not None:
             console.print(f"Wrote {plot_snr(summary['snr'], plots / 'snr.png')}")
+    if predictions is not None:
+        import csv
+        import io
+
+        rows = report.clip_rows()
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        predictions.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(predictions, buf.getvalue())
+        wrong = sum(1 - r["correct"] for r in rows)
+        console.print(f"Wrote {predictions} ({len(rows)} clips, {wrong} wrong)")
     if json_out is not None:
         import json
 
