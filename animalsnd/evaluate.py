@@ -131,11 +131,9 @@ class EvalReport:
         animal = y != bg
         if not animal.any():
             return None
-        keep = [i for i in range(len(self.classes)) if i != bg]
-        remap = {old: new for new, old in enumerate(keep)}
-        y_a = np.array([remap[int(v)] for v in y[animal]])
-        pred = proba[animal][:, keep].argmax(axis=1)
-        m = classification_metrics(y_a, pred, classes=[self.classes[i] for i in keep])
+        y_a = y[animal] - (y[animal] > bg)  # class ids with background's column removed
+        pred = np.delete(proba[animal], bg, axis=1).argmax(axis=1)
+        m = classification_metrics(y_a, pred, classes=[c for c in self.classes if c != BACKGROUND])
         out = {k: m[k] for k in (*SUMMARY_KEYS, "n", "per_class")}
         out["called_background"] = int(np.sum(proba[animal].argmax(axis=1) == bg))
         return out

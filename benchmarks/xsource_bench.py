@@ -143,30 +143,25 @@ def ensure_set(cache: Path, recipe: str) -> str | None:
 
 
 def score(model: Path, split: dict) -> dict:
-    import numpy as np
-
+    """Scores of the model's fold-0 clips (``EvalReport.clip_rows``): the split classes' recall
+    on their held-out sources and what they were called; with a background class, also as
+    a choice among the animal classes (``animal_predicted``, as ``eval`` reports it)."""
     from animalsnd.evaluate import evaluate
 
-    rep = evaluate(model, jobs=1)
-    (r,) = [r for r in rep.runs if r.fold == 0]
-    classes = list(rep.classes)
-    y, pred = np.asarray(r.result.y_true), np.asarray(r.result.proba).argmax(axis=1)
+    rows = [r for r in evaluate(model, jobs=1).clip_rows() if r["fold"] == 0]
+    across = [r for r in rows if r["label"] in split]
     per = {}
     for c in split:
-        i = classes.index(c)
-        m = y == i
-        wrong = Counter(classes[p] for p in pred[m] if p != i)
-        per[c] = {"clips": int(m.sum()), "recall": float((pred[m] == i).mean()) if m.any() else None,
+        rs = [r for r in across if r["label"] == c]
+        wrong = Counter(r["predicted"] for r in rs if not r["correct"])
+        per[c] = {"clips": len(rs), "recall": sum(r["correct"] for r in rs) / len(rs) if rs else None,
                   "called": dict(wrong.most_common(3))}
-    xs = np.isin(y, [classes.index(c) for c in split])
-    out = {"accuracy": float((pred == y).mean()), "across_sources": float((pred[xs] == y[xs]).mean()),
-           "clips_across": int(xs.sum()), "per_class": per}
-    if BACKGROUND in classes:  # eval's "among the animal classes only": background never chosen
-        proba = np.asarray(r.result.proba).copy()
-        proba[:, classes.index(BACKGROUND)] = -1.0
-        animal = proba.argmax(axis=1)
-        out["across_sources_animal_classes_only"] = float((animal[xs] == y[xs]).mean())
-        out["called_background"] = int(np.sum(pred[xs] == classes.index(BACKGROUND)))
+    out = {"accuracy": sum(r["correct"] for r in rows) / len(rows),
+           "across_sources": sum(r["correct"] for r in across) / len(across),
+           "clips_across": len(across), "per_class": per}
+    if "animal_predicted" in rows[0]:  # a background class: eval's "among the animal classes only"
+        out["across_sources_animal_classes_only"] = sum(r["animal_predicted"] == r["label"] for r in across) / len(across)
+        out["called_background"] = sum(r["predicted"] == BACKGROUND for r in across)
     return out
 
 

@@ -44,17 +44,24 @@ EXTRA_SPEEDS = (1.5, 3.0, 4.0)
 OFFSETS = (0.0, 0.25, 0.75, 1.0)  # where a short clip sits in its 3-s window (0: left, 1: right)
 
 
-def _extra(path: str, fmax) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """(windows x 1024*len(EXTRA_SPEEDS)) extra views; for a short clip (else None) its
-    (len(OFFSETS) x 2048) offset windows and (1 x 2048) looped window."""
+def _active(path: str) -> np.ndarray:
+    """A clip at BirdNET's rate cut to its active region, as the embedding store has it."""
     from animalsnd.audio import load
     from animalsnd.backbones import birdnet
-    from animalsnd.embeddings import TRIM, _embedder, band_windows
+    from animalsnd.embeddings import TRIM
     from animalsnd.trim import trim
 
     y, _ = load(path, sr=birdnet.BIRDNET_SR)
-    y = trim(y, birdnet.BIRDNET_SR, TRIM)
-    emb = _embedder()
+    return trim(y, birdnet.BIRDNET_SR, TRIM)
+
+
+def _extra(path: str, fmax) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(windows x 1024*len(EXTRA_SPEEDS)) extra views; for a short clip (else None) its
+    (len(OFFSETS) x 2048) offset windows and (1 x 2048) looped window."""
+    from animalsnd.backbones import birdnet
+    from animalsnd.embeddings import _embedder, band_windows
+
+    y, emb = _active(path), _embedder()
     views = emb.features(band_windows(birdnet.frame_windows(y), fmax), speeds=EXTRA_SPEEDS)
     n, size = len(y), birdnet.WINDOW_SAMPLES
     if n >= size:
@@ -70,13 +77,11 @@ def _extra(path: str, fmax) -> tuple[np.ndarray, np.ndarray | None, np.ndarray |
 
 
 def _peak_normalised(path: str, fmax) -> np.ndarray:
-    from animalsnd.audio import load
+    """The default views of a clip whose windows are each peak-normalised to -3 dBFS."""
     from animalsnd.backbones import birdnet
-    from animalsnd.embeddings import TRIM, _embedder, band_windows
-    from animalsnd.trim import trim
+    from animalsnd.embeddings import _embedder, band_windows
 
-    y, _ = load(path, sr=birdnet.BIRDNET_SR)
-    w = band_windows(birdnet.frame_windows(trim(y, birdnet.BIRDNET_SR, TRIM)), fmax)
+    w = band_windows(birdnet.frame_windows(_active(path)), fmax)
     w = w / (np.abs(w).max(axis=1, keepdims=True) + 1e-9) * 10 ** (-3 / 20)
     return _embedder().features(w.astype(np.float32))
 
@@ -201,8 +206,8 @@ def main() -> None:
         r["loop: train+test"] = accuracy(Xl[tr], y[tr], Xl[te], y[te])
         src = [(rows[p]["sample_rate"], rows[p]["channels"], rows[p]["subtype"]) for p in es.paths]
         src_tr = [s_ for s_, t in zip(src, tr) if t]
-        for name, power in (("source-balanced", 1.0), ("square-root source-balanced", 0.5)):
-            r[f"weights: {name}"] = accuracy(X0[tr], y[tr], X0[te], y[te], source_weights(y[tr], src_tr, power))
+        for weighting, power in (("source-balanced", 1.0), ("square-root source-balanced", 0.5)):
+            r[f"weights: {weighting}"] = accuracy(X0[tr], y[tr], X0[te], y[te], source_weights(y[tr], src_tr, power))
         Xp = np.stack([peaked[p] for p in es.paths])
         r["level: peak-normalised"] = accuracy(Xp[tr], y[tr], Xp[te], y[te])
         for k, X in rescaled(X0.astype(np.float64), tr).items():
