@@ -96,7 +96,7 @@ def window_tensors(it, windows, indices: list[int]) -> list:
 def derived_cache(cache: Path, suffix: str, rows_of, *, n_folds: int | None = None) -> Path:
     """``<cache><suffix>``: the manifest rows ``rows_of(rows)`` returns, over the same feature
     stores (shared by symlink), with its own fingerprint (and ``n_folds`` folds when given)."""
-    import csv
+    from animalsnd.cache import read_manifest, write_manifest
 
     out = cache.with_name(cache.name + suffix)
     if (out / "manifest.csv").exists():
@@ -107,8 +107,7 @@ def derived_cache(cache: Path, suffix: str, rows_of, *, n_folds: int | None = No
             (out / name).symlink_to((cache / name).resolve())
     from animalsnd.dataset import fingerprint
 
-    with open(cache / "manifest.csv", newline="") as f:
-        rows = rows_of(list(csv.DictReader(f)))
+    rows = rows_of(read_manifest(cache))
     ok = [r for r in rows if r["status"] == "ok" and int(r["fold"]) >= 0]
     conf = json.loads((cache / "config.json").read_text())
     conf["fingerprint"] = fingerprint([r["sha256"] for r in ok], [r["label"] for r in ok])
@@ -117,8 +116,5 @@ def derived_cache(cache: Path, suffix: str, rows_of, *, n_folds: int | None = No
     if not any(r["label"] == "background" for r in ok):
         conf.pop("background_dir", None)
     (out / "config.json").write_text(json.dumps(conf, indent=2) + "\n")
-    with open(out / "manifest.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+    write_manifest(out, rows)
     return out

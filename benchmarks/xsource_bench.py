@@ -35,7 +35,6 @@ random`` without noise, 100 per class).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import subprocess
 import sys
@@ -120,12 +119,11 @@ def split_rows(rows: list[dict], share: float, n_folds: int, *, mode: str = "dom
 def derived(cache: Path, share: float, mode: str = "dominant", seed: int = 0) -> tuple[Path, dict]:
     """``<cache>-xsrc`` (``-xsrc-half<seed>`` for ``half``; :func:`_common.derived_cache`) with the
     folds of :func:`split_rows`, and the split."""
-    conf = json.loads((cache / "config.json").read_text())
-    n = int(conf["folds"])
-    with open(cache / "manifest.csv", newline="") as f:
-        _, split = split_rows(list(csv.DictReader(f)), share, n, mode=mode, seed=seed)
+    from animalsnd.cache import read_config, read_manifest
+
+    rows, split = split_rows(read_manifest(cache), share, int(read_config(cache)["folds"]), mode=mode, seed=seed)
     suffix = "-xsrc" if mode == "dominant" else f"-xsrc-half{seed}"
-    return derived_cache(cache, suffix, lambda rows: split_rows(rows, share, n, mode=mode, seed=seed)[0]), split
+    return derived_cache(cache, suffix, lambda _: rows), split
 
 
 def run(cmd: list[str]) -> None:
