@@ -23,6 +23,10 @@ fold 0 ("within", what cross-validation sees).
   total weight unchanged: every recorder of a class counts alike.
 - ``level``: every clip's windows peak-normalised to -3 dBFS before BirdNET (how much the
   embedding moves, and the scores).
+- ``layers``: BirdNET's intermediate layers (the squeeze-and-excitation average pools of
+  blocks 3-5 and 4-1 .. 4-4, less specific to birds than the last layer) of the same
+  band-limited active regions, pooled by mean and max, alone and appended to the default.
+- ``class weights``: no class balancing (each clip counts once), or 1 / sqrt(class size).
 - ``rescale``: the same embedding L2-normalised, square-rooted (signed), quantile-mapped to a
   normal per dimension, or with its top 1-10 principal components removed, before the
   standardisation.
@@ -86,6 +90,25 @@ def _peak_normalised(path: str, fmax) -> np.ndarray:
     return _embedder().features(w.astype(np.float32))
 
 
+LAYERS = {"block 3-5": "model/BLOCK_3-5_SE_AVG_POOL", "block 4-1": "model/BLOCK_4-1_SE_AVG_POOL",
+          "block 4-2": "model/BLOCK_4-2_SE_AVG_POOL", "block 4-3": "model/BLOCK_4-3_SE_AVG_POOL",
+          "block 4-4": "model/BLOCK_4-4_SE_AVG_POOL"}
+
+
+def _layers(path: str, fmax) -> dict[str, np.ndarray]:
+    """Mean+max pooled intermediate layers (:data:`LAYERS`) of a clip's band-limited active
+    region, both default views side by side per window (the layout of the stored features)."""
+    from _common import preserving_interpreter, tensor_index, window_tensors
+
+    from animalsnd.backbones import birdnet
+    from animalsnd.embeddings import band_windows
+
+    it = preserving_interpreter()
+    windows = band_windows(birdnet.frame_windows(_active(path)), fmax)
+    arrays = window_tensors(it, windows, [tensor_index(it, name) for name in LAYERS.values()])
+    return {k: meanmax(a.reshape(len(a), -1)) for k, a in zip(LAYERS, arrays)}
+
+
 def extras(cache: Path, paths: list[str], jobs: int, fn=_extra, name: str = "xsource_embedding_probe") -> dict:
     """``fn(path, fmax)`` of every clip, kept in ``benchmarks/out/<name>.npz``."""
     store = OUT / f"{name}.npz"
@@ -123,12 +146,13 @@ def rescaled(X: np.ndarray, tr: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def accuracy(Xtr, ytr, Xte, yte, weights=None) -> float:
+def accuracy(Xtr, ytr, Xte, yte, weights=None, balanced: bool = True) -> float:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    m = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=3000, class_weight="balanced"))
+    m = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=3000,
+                                                          class_weight="balanced" if balanced else None))
     m.fit(Xtr, ytr, logisticregression__sample_weight=weights)
     return round(float(np.mean(m.predict(Xte) == yte)), 3)
 
@@ -165,6 +189,7 @@ def main() -> None:
     base = {p: read_windows(store, rows[p]["sha256"]) for p in paths}
     more = extras(cache, paths, args.jobs)
     peak = extras(cache, paths, args.jobs, _peak_normalised, "xsource_embedding_probe_level")
+    layers = extras(cache, paths, args.jobs, _layers, "xsource_embedding_probe_layers")
     moved = [float(np.linalg.norm(peak[p] - base[p]) / np.linalg.norm(base[p])) for p in paths]
     level = {"relative_change_median": float(np.median(moved)), "relative_change_p99": float(np.percentile(moved, 99))}
     print("peak-normalised clips move the embedding by", level, flush=True)
@@ -208,6 +233,15 @@ def main() -> None:
         src_tr = [s_ for s_, t in zip(src, tr) if t]
         for weighting, power in (("source-balanced", 1.0), ("square-root source-balanced", 0.5)):
             r[f"weights: {weighting}"] = accuracy(X0[tr], y[tr], X0[te], y[te], source_weights(y[tr], src_tr, power))
+        r["class weights: none"] = accuracy(X0[tr], y[tr], X0[te], y[te], balanced=False)
+        sizes = np.bincount(y[tr])
+        r["class weights: 1 / sqrt(class size)"] = accuracy(X0[tr], y[tr], X0[te], y[te], 1 / np.sqrt(sizes[y[tr]]),
+                                                             balanced=False)
+        for k in LAYERS:
+            XL = np.stack([layers[p][k] for p in es.paths])
+            r[f"layers: {k}"] = accuracy(XL[tr], y[tr], XL[te], y[te])
+            XL = np.hstack([X0, XL])
+            r[f"layers: default + {k}"] = accuracy(XL[tr], y[tr], XL[te], y[te])
         Xp = np.stack([peaked[p] for p in es.paths])
         r["level: peak-normalised"] = accuracy(Xp[tr], y[tr], Xp[te], y[te])
         for k, X in rescaled(X0.astype(np.float64), tr).items():
