@@ -57,4 +57,12 @@ def test_cli_names_the_fold_average(runner, trained_cv, new_data):
     assert res.exit_code == 0, res.output
     assert "mean of 4 fold models" in res.output and "(n=9)" in res.output
     assert "Per fold" not in res.output
+    assert "share the training clips' recorders" not in res.output  # clips from elsewhere: no such caveat
+
+
+def test_cli_warns_that_own_folds_share_the_recorders(runner, trained_cv):
+    res = runner.invoke(app, ["eval", str(trained_cv), "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    assert "Per fold" in res.output
+    assert "share the training clips' recorders" in " ".join(res.output.split())
 

@@ -112,6 +112,10 @@ def eval_(
         console.print(metrics_line(m))
     console.print(per_class_table(m))
     console.print(confusion_table(m, width=console.width))
+    if data is None or report.is_cv:
+        console.print("[dim]These held-out clips share the training clips' recorders: recordings from elsewhere "
+                      "usually score lower (README, 'Which model for which job'); measure that with --chain all, "
+                      "or --data on clips from other recorders.[/dim]")
     if "animal_classes_only" in summary:
         a = summary["animal_classes_only"]
         console.print(f"among the animal classes only (background never chosen; {a['n']} animal clips, "
