@@ -27,6 +27,8 @@ fold 0 ("within", what cross-validation sees).
   blocks 3-5 and 4-1 .. 4-4, less specific to birds than the last layer) of the same
   band-limited active regions, pooled by mean and max, alone and appended to the default.
 - ``class weights``: no class balancing (each clip counts once), or 1 / sqrt(class size).
+- ``recentre``: the test clips standardised by their own mean (and standard deviation)
+  instead of the training clips' (a folder of recordings adapting the head to itself).
 - ``rescale``: the same embedding L2-normalised, square-rooted (signed), quantile-mapped to a
   normal per dimension, or with its top 1-10 principal components removed, before the
   standardisation.
@@ -242,6 +244,11 @@ def main() -> None:
             r[f"layers: {k}"] = accuracy(XL[tr], y[tr], XL[te], y[te])
             XL = np.hstack([X0, XL])
             r[f"layers: default + {k}"] = accuracy(XL[tr], y[tr], XL[te], y[te])
+        mu, sd = X0[tr].mean(0), X0[tr].std(0) + 1e-8
+        Zt = (X0[tr] - mu) / sd
+        r["recentre: the test clips' mean"] = accuracy(Zt, y[tr], (X0[te] - X0[te].mean(0)) / sd, y[te])
+        r["recentre: the test clips' mean and std"] = accuracy(Zt, y[tr], (X0[te] - X0[te].mean(0))
+                                                             / (X0[te].std(0) + 1e-8), y[te])
         Xp = np.stack([peaked[p] for p in es.paths])
         r["level: peak-normalised"] = accuracy(Xp[tr], y[tr], Xp[te], y[te])
         for k, X in rescaled(X0.astype(np.float64), tr).items():
