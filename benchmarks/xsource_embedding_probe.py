@@ -26,6 +26,7 @@ fold 0 ("within", what cross-validation sees).
 - ``layers``: BirdNET's intermediate layers (the squeeze-and-excitation average pools of
   blocks 3-5 and 4-1 .. 4-4, less specific to birds than the last layer) of the same
   band-limited active regions, pooled by mean and max, alone and appended to the default.
+- ``band``: the same active regions embedded on the full band (no analysis cut-off).
 - ``class weights``: no class balancing (each clip counts once), or 1 / sqrt(class size).
 - ``recentre``: the test clips standardised by their own mean (and standard deviation)
   instead of the training clips' (a folder of recordings adapting the head to itself).
@@ -111,6 +112,14 @@ def _layers(path: str, fmax) -> dict[str, np.ndarray]:
     return {k: meanmax(a.reshape(len(a), -1)) for k, a in zip(LAYERS, arrays)}
 
 
+def _full_band(path: str, fmax) -> np.ndarray:
+    """The default views of a clip's active region with no analysis cut-off (``fmax`` unused)."""
+    from animalsnd.backbones import birdnet
+    from animalsnd.embeddings import _embedder
+
+    return _embedder().features(birdnet.frame_windows(_active(path)))
+
+
 def extras(cache: Path, paths: list[str], jobs: int, fn=_extra, name: str = "xsource_embedding_probe") -> dict:
     """``fn(path, fmax)`` of every clip, kept in ``benchmarks/out/<name>.npz``."""
     store = OUT / f"{name}.npz"
@@ -192,6 +201,7 @@ def main() -> None:
     more = extras(cache, paths, args.jobs)
     peak = extras(cache, paths, args.jobs, _peak_normalised, "xsource_embedding_probe_level")
     layers = extras(cache, paths, args.jobs, _layers, "xsource_embedding_probe_layers")
+    full = extras(cache, paths, args.jobs, _full_band, "xsource_embedding_probe_full_band")
     moved = [float(np.linalg.norm(peak[p] - base[p]) / np.linalg.norm(base[p])) for p in paths]
     level = {"relative_change_median": float(np.median(moved)), "relative_change_p99": float(np.percentile(moved, 99))}
     print("peak-normalised clips move the embedding by", level, flush=True)
@@ -235,6 +245,8 @@ def main() -> None:
         src_tr = [s_ for s_, t in zip(src, tr) if t]
         for weighting, power in (("source-balanced", 1.0), ("square-root source-balanced", 0.5)):
             r[f"weights: {weighting}"] = accuracy(X0[tr], y[tr], X0[te], y[te], source_weights(y[tr], src_tr, power))
+        Xf = np.stack([meanmax(full[p]) for p in es.paths])
+        r["band: full band"] = accuracy(Xf[tr], y[tr], Xf[te], y[te])
         r["class weights: none"] = accuracy(X0[tr], y[tr], X0[te], y[te], balanced=False)
         sizes = np.bincount(y[tr])
         r["class weights: 1 / sqrt(class size)"] = accuracy(X0[tr], y[tr], X0[te], y[te], 1 / np.sqrt(sizes[y[tr]]),
