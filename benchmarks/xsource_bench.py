@@ -23,6 +23,10 @@ A cache prepared with ``--background`` keeps its ``background`` clips in their u
 the JSON adds the score among the animal classes only (background never chosen, as
 ``eval`` reports it) and how many clips were called background.
 
+``--predict`` also scores what a user reads off ``animalsnd predict --per-file`` on a folder
+of the across-sources clips (links under ``--work``): an animal for every clip, and with a
+background class also ``--allow-background``, where a clip can be called background.
+
 Recipes (``--recipes``): ``clean``; ``noise`` (``augment --noise
 background --snr 0:20 --per-class 100``); ``noise+chain`` (the same through
 random recording chains); ``chain`` (chain-only copies, ``augment --chain
@@ -35,7 +39,9 @@ random`` without noise, 100 per class).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import shutil
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -140,13 +146,39 @@ def ensure_set(cache: Path, recipe: str) -> str | None:
     return name
 
 
-def score(model: Path, split: dict) -> dict:
-    """Scores of the model's fold-0 clips (``EvalReport.clip_rows``): the split classes' recall
-    on their held-out sources and what they were called; with a background class, also as
-    a choice among the animal classes (``animal_predicted``, as ``eval`` reports it)."""
+def fold0_rows(model: Path) -> list[dict]:
+    """``eval``'s rows (``EvalReport.clip_rows``) of the model's fold-0 clips."""
     from animalsnd.evaluate import evaluate
 
-    rows = [r for r in evaluate(model, jobs=1).clip_rows() if r["fold"] == 0]
+    return [r for r in evaluate(model, jobs=1).clip_rows() if r["fold"] == 0]
+
+
+def predict_scores(model: Path, clips: list[tuple[str, str]], work: Path) -> dict:
+    """Accuracy of ``animalsnd predict --per-file`` (an animal for every clip; for a model with
+    a background class also ``--allow-background``) on a folder of ``clips`` (path, label): one
+    sub-folder per label, as a user's folder of clips; a clip that gets no row counts as wrong."""
+    folder = work / f"{model.name}-clips"
+    shutil.rmtree(folder, ignore_errors=True)
+    for path, label in clips:
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        (folder / label / Path(path).name).symlink_to(path)
+    classes = json.loads((model / "bundle.json").read_text())["classes"]
+    out = {}
+    for name, flags in [("per_file", [])] + ([("per_file_allow_background", ["--allow-background"])]
+                                             if BACKGROUND in classes else []):
+        table = work / f"{model.name}-{name}.csv"
+        run([sys.executable, "-m", "animalsnd", "predict", str(model), str(folder), "-r", "--per-file", *flags,
+             "--out", str(table)])
+        rows = list(csv.DictReader(table.open()))
+        correct = sum(r["label"] == Path(r["file"]).parent.name for r in rows)
+        out[name] = {"accuracy": correct / len(clips), "rows": len(rows)}
+    return out
+
+
+def score(rows: list[dict], split: dict) -> dict:
+    """Scores of a model's fold-0 ``rows`` (:func:`fold0_rows`): the split classes' recall
+    on their held-out sources and what they were called; with a background class, also as
+    a choice among the animal classes (``animal_predicted``, as ``eval`` reports it)."""
     across = [r for r in rows if r["label"] in split]
     per = {}
     for c in split:
@@ -175,6 +207,8 @@ def main() -> None:
                     help="dominant: train on each split class's largest source only; half: train on all but a "
                          "random half of the other sources of every class that has at least two")
     ap.add_argument("--seed", type=int, default=0, help="which half, with --holdout half")
+    ap.add_argument("--predict", action="store_true",
+                    help="also score predict --per-file (and --allow-background) on the across-sources clips")
     ap.add_argument("--out", default="xsource_bench.json")
     a = ap.parse_args()
     require(a.cache / "manifest.csv")
@@ -192,7 +226,13 @@ def main() -> None:
                 if not (out / "bundle.json").exists():
                     run([sys.executable, "-m", "animalsnd", "train", str(cache), "--model", model, "--test-fold", "0",
                          "--out", str(out), *(["--augmented", aug] if aug else [])])
-                s = score(out, split)
+                rows = fold0_rows(out)
+                s = score(rows, split)
+                if a.predict and which == "across":
+                    s["predict"] = predict_scores(out, [(r["path"], r["label"]) for r in rows if r["label"] in split],
+                                                  a.work)
+                    print(f"{model} {recipe}: predict " + ", ".join(
+                        f"{k} {v['accuracy']:.3f} ({v['rows']} rows)" for k, v in s["predict"].items()), flush=True)
                 results.setdefault(f"{model} {recipe}", {})[which] = s
                 among = (f" (among the animal classes only {s['across_sources_animal_classes_only']:.3f}, "
                          f"{s['called_background']} called background)" if "called_background" in s else "")

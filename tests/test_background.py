@@ -115,6 +115,18 @@ def test_models_learn_background_and_eval_lists_it(bg_cache, tmp_path, runner):
     animal = json.loads((tmp_path / "e.json").read_text())["animal_classes_only"]
     assert animal["n"] == json.loads((tmp_path / "e.json").read_text())["n"] - 2  # the fold's 2 background clips
     assert 0 <= animal["called_background"] <= animal["n"]
+    # predict --per-file: one row per clip, an animal for each by default, even noise it calls background
+    clips = _background(tmp_path / "clips", kinds=("gust",), n=3)
+    labels = {}
+    for flag in ("--animals-only", "--allow-background"):
+        table = tmp_path / f"p{flag}.csv"
+        res = runner.invoke(app, ["predict", str(out), str(clips), "-r", "--per-file", flag, "--out", str(table)])
+        assert res.exit_code == 0, res.output
+        labels[flag] = [r.split(",")[3] for r in table.read_text().splitlines()[1:]]
+    assert len(labels["--animals-only"]) == 3 and "background" not in labels["--animals-only"]
+    assert len(labels["--allow-background"]) == 3  # still one row per clip
+    res = runner.invoke(app, ["predict", str(out), str(clips), "-r", "--animals-only"])
+    assert res.exit_code == 1 and "need --per-file" in res.output
 
 
 def test_descriptor_store_picks_up_background(bg_cache):

@@ -35,11 +35,38 @@ def test_per_file_row_is_the_most_confident_window():
 def test_per_file_row_is_the_most_confident_animal_window():
     classes = ["background", "cat", "dog"]
     p = np.array([[0.95, 0.03, 0.02], [0.2, 0.1, 0.7], [0.5, 0.4, 0.1]])
-    (row,) = per_file_rows("a.wav", 5.0, p, classes)  # the confident background window hides nothing
+    (row,) = per_file_rows("a.wav", 5.0, p, classes, animals_only=False)  # the background window hides nothing
     assert (row.label, row.confidence) == ("dog", 0.7)
-    assert per_file_rows("a.wav", 5.0, p[[0, 2]], classes) == []  # background everywhere: no row
+    (row,) = per_file_rows("a.wav", 5.0, p[[0, 2]], classes, animals_only=False, top_k=2)  # background everywhere
+    assert (row.label, row.confidence, row.top) == ("background", 0.95, (("background", 0.95), ("cat", 0.03)))
+    assert per_file_rows("a.wav", 5.0, p[[0, 2]], classes, animals_only=False, min_confidence=0.96) == []
     (row,) = per_file_rows("a.wav", 5.0, p[[0, 2]][:, 1:], classes[1:])  # a model without background
     assert row.label == "cat"
+
+
+def test_per_file_animals_only_names_an_animal_for_every_clip():
+    classes = ["background", "cat", "dog"]
+    p = np.array([[0.9, 0.02, 0.08], [0.6, 0.3, 0.1]])  # background everywhere
+    (row,) = per_file_rows("a.wav", 5.0, p, classes, top_k=2)  # the default
+    # renormalised over the animals: window 0 says dog 0.08 / 0.1 = 0.8, window 1 cat 0.3 / 0.4 = 0.75
+    assert (row.label, round(row.confidence, 6)) == ("dog", 0.8)
+    assert [lab for lab, _ in row.top] == ["dog", "cat"] and abs(sum(q for _, q in row.top) - 1) < 1e-9
+    p2 = np.array([[0.95, 0.03, 0.02], [0.2, 0.1, 0.7]])  # an animal window: the same label either way
+    assert per_file_rows("a.wav", 5.0, p2, classes)[0].label == "dog"
+    assert per_file_rows("a.wav", 5.0, p2, classes, animals_only=False)[0].label == "dog"
+    for animals_only in (True, False):  # a model without a background class: the same either way
+        (row,) = per_file_rows("a.wav", 5.0, p[:, 1:], classes[1:], animals_only=animals_only)
+        assert (row.label, row.confidence) == ("cat", 0.3)
+
+
+def test_animals_only_needs_per_file():
+    import pytest
+
+    from animalsnd.errors import ConfigError
+
+    for animals_only in (True, False):
+        with pytest.raises(ConfigError, match="--animals-only / --allow-background need --per-file"):
+            PredictOptions(animals_only=animals_only)
 
 
 def test_separate_splits_overlaps_at_their_middle():

@@ -63,6 +63,8 @@ def run_header(run) -> str:
     sr = run.cfg.sr
     models = f"mean of {run.n_models} fold models" if run.n_models > 1 else "1 model"
     merged = ", merged" if run.options.merge else ", one row per file" if run.options.per_file else ""
+    if run.options.per_file and run.options.animals_only is not False and "background" in run.classes:
+        merged += " (an animal for each)"
     if run.options.pool not in (None, "none") and not run.options.per_file:
         merged = f", {run.options.pool}-pooled{merged}"
     views = run.views
@@ -130,7 +132,8 @@ def predict(
     unknown_below: float = typer.Option(0.0, "--unknown-below", help="Label a window 'unknown' when its top probability is below this."),
     merge: bool = typer.Option(False, "--merge/--no-merge", help="Join consecutive windows with the same label into one detection (overlaps split at their middle)."),
     pool: Optional[str] = typer.Option(None, "--pool", help="Pool each window's probabilities with the windows overlapping it by half a window, so a call cut in two by the grid keeps its best score: none, max or mean. Default: the model's own (max for stats-mlp, whose 2-s windows every 1 s measured best on soundscapes; none for the others)."),
-    per_file: bool = typer.Option(False, "--per-file", help="One row per recording: the label, confidence and top-k of its most confident window that is not background (for folders of short clips)."),
+    per_file: bool = typer.Option(False, "--per-file", help="One row per recording: the label, confidence and top-k of its most confident window, an animal even when every window sounds like background unless --allow-background (for folders of short clips, each holding a call)."),
+    animals_only: Optional[bool] = typer.Option(None, "--animals-only/--allow-background", help="With --per-file and a model with a background class: name every recording's most likely animal, never background (the default; probabilities over the animal classes), as clips in such folders each hold a call. --allow-background: a recording whose windows all sound like background gets a 'background' row."),
     fmt: Optional[str] = typer.Option(None, "--format", help="table, csv, json, raven or audacity. Default: table, or csv/json from the --out suffix."),
     out: Optional[Path] = typer.Option(None, "--out", help="File (csv, json) or folder (raven, audacity). Default: stdout."),
     jobs: int = typer.Option(1, "--jobs", help="Worker processes across files (-1: all cores)."),
@@ -153,6 +156,7 @@ def predict(
     _check_out(out, fmt, paths, recursive=recursive)
     opts = PredictOptions(window_s=window, hop_s=hop, min_confidence=min_confidence, top_k=top_k,
                           unknown_below=unknown_below, merge=merge, batch_size=batch_size, per_file=per_file,
+                          animals_only=animals_only,
                           calibrated=calibration, pool=pool, screen=screen, min_support=min_support,
                           context=context)
     with audio_progress("Predicting") as cb:

@@ -10,8 +10,8 @@ confidence, top-k, merged runs of one label). The rules around it:
   only window, it is mostly padding and is dropped.
 * **Per file** (:func:`per_file_rows`, ``predict --per-file``): one row per
   recording, spanning the whole file, with the label, confidence and top-k
-  of its most confident window. Meant for folders of short clips, where
-  window rows of one clip may disagree.
+  of its most confident window, an animal by default. Meant for folders of
+  short clips, where window rows of one clip may disagree.
 * **Merged detections** (:func:`separate`, ``predict --merge``): windows
   overlap, so consecutive detections with different labels would overlap
   too; the boundary between two overlapping detections is moved to the
@@ -147,25 +147,46 @@ def drop_padded_tail(spans_s: np.ndarray, probs: np.ndarray, *, window_s: float)
     return spans_s, probs
 
 
-def per_file_rows(file: str, duration_s: float, probs: np.ndarray, classes: Sequence[str], **options) -> list:
-    """One row for the whole file: its most confident animal window's label and top-k.
+def per_file_rows(file: str, duration_s: float, probs: np.ndarray, classes: Sequence[str], *,
+                  animals_only: bool = True, **options) -> list:
+    """One row for the whole file: the label and top-k of its most confident animal window.
 
-    The window is the most confident of those whose top class is not ``background``
-    (a confident stretch of wind does not hide a call elsewhere in the clip).
-    ``options`` are those of :func:`detections` for one window (``min_confidence``, ``top_k``,
-    ``unknown_below``, ``thresholds``), applied to that window; no row when the file has no
-    such window or it falls below them.
+    With ``animals_only`` (the default) a model's background class is never chosen: every
+    window's probabilities are renormalised over the animal classes, and the file gets the
+    most likely animal of its most confident window even when every window sounds like
+    background (a folder of clips, each known to hold a call; ``eval``'s "among the animal
+    classes"). Without it, the window is the most confident of those whose top class is not
+    ``background`` (a confident stretch of wind does not hide a call elsewhere in the clip),
+    and a file with no such window gets a ``background`` row from its most confident
+    background window. ``options`` are those of :func:`detections` for one window
+    (``min_confidence``, ``top_k``, ``unknown_below``, ``thresholds``), applied to that
+    window; no row when it falls below them.
     """
-    probs = np.asarray(probs)
+    probs = np.asarray(probs, dtype=np.float64)
     if len(probs) == 0:
         return []
-    top = probs.max(axis=1)
+    classes = list(classes)
+    span = np.array([[0.0, duration_s]])
     if BACKGROUND in classes:
-        top = np.where(probs.argmax(axis=1) == list(classes).index(BACKGROUND), -np.inf, top)
-    best = int(np.argmax(top))
-    if not np.isfinite(top[best]):
-        return []
-    return detections(file, np.array([[0.0, duration_s]]), probs[best:best + 1], classes, **options)
+        b = classes.index(BACKGROUND)
+        if animals_only:
+            probs = np.delete(probs, b, axis=1)
+            probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+            classes.pop(b)
+        elif np.all(probs.argmax(axis=1) == b):  # no animal anywhere: the row says so
+            best = int(np.argmax(probs[:, b]))
+            conf = float(probs[best, b])
+            if conf < options.get("min_confidence", 0.0):
+                return []
+            order = np.argsort(-probs[best], kind="stable")[: options.get("top_k", 1)]
+            top = tuple((classes[j], float(probs[best, j])) for j in order)
+            return [Detection(file, 0.0, float(duration_s), BACKGROUND, conf, top)]
+        else:
+            top = np.where(probs.argmax(axis=1) == b, -np.inf, probs.max(axis=1))
+            best = int(np.argmax(top))
+            return detections(file, span, probs[best:best + 1], classes, **options)
+    best = int(np.argmax(probs.max(axis=1)))
+    return detections(file, span, probs[best:best + 1], classes, **options)
 
 
 def separate(rows: list) -> list:

@@ -100,6 +100,9 @@ class PredictOptions:
     merge: bool = False
     batch_size: int = 64
     per_file: bool = False  # one row per file (animalsnd.predict.detections.per_file_rows)
+    #: with per_file: never answer background, name each file's most likely animal; None: True
+    #: with per_file (:func:`animalsnd.predict.detections.per_file_rows`)
+    animals_only: bool | None = None
     calibrated: bool = True  # use MODEL_DIR/calibration.json when present (animalsnd.calibration)
     temperature: float = 1.0  # filled in by predict() from the calibration
     thresholds: tuple[tuple[str, float], ...] = ()
@@ -120,6 +123,9 @@ class PredictOptions:
     def __post_init__(self) -> None:
         if self.per_file and self.merge:
             raise ConfigError("--per-file gives one row per recording; it does not combine with --merge")
+        if self.animals_only is not None and not self.per_file:
+            raise ConfigError("--animals-only / --allow-background need --per-file (one row per recording); "
+                              "window by window, background is what keeps noise from being reported")
         for name in ("min_confidence", "unknown_below"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -210,7 +216,8 @@ def predict_file(
         probs = pool_windows(spans, probs, mode=pool)
     if opts.per_file:
         rows = per_file_rows(str(path), duration, probs, predictor.classes, min_confidence=opts.min_confidence,
-                             top_k=min(opts.top_k, len(predictor.classes)), unknown_below=opts.unknown_below)
+                             top_k=min(opts.top_k, len(predictor.classes)), unknown_below=opts.unknown_below,
+                             animals_only=opts.animals_only is not False)
     else:
         rows = option_rows(path, spans, probs, predictor.classes, opts, support=support,
                            min_support=opts.min_support or default_min_support(predictor), keep=keep)
