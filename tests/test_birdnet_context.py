@@ -119,5 +119,7 @@ def test_predict_with_the_context_check_reports_a_subset_with_the_same_scores(bg
     res = runner.invoke(app, ["predict", str(out), str(tmp_path / "rec.wav"), "--no-calibration", "--no-context"])
     assert res.exit_code == 0, res.output
     assert "held back" not in res.output
+    per_file = predict(out, [tmp_path / "rec.wav"], options=PredictOptions(calibrated=False, per_file=True))
+    assert per_file.context_held is None and per_file.processed[0].keep is None  # one row per file never reads it
     res = runner.invoke(app, ["predict", "--help"])
     assert "--no-context" in res.output

@@ -57,13 +57,14 @@ def default_pool(predictor) -> str:
 
 def window_plan(predictor, opts: "PredictOptions"):
     """The predictor's windows for ``opts`` (without its screen / context check when
-    ``opts.screen`` / ``opts.context`` is off)."""
+    ``opts.screen`` / ``opts.context`` is off; without the context check for ``per_file``,
+    whose one row per file does not read it)."""
     from dataclasses import replace
 
     plan = predictor.window_plan(opts.window_s, opts.hop_s)
     if not opts.screen and hasattr(plan, "screen"):
         plan = replace(plan, screen=False)
-    if not opts.context and hasattr(plan, "context"):
+    if (not opts.context or opts.per_file) and hasattr(plan, "context"):
         plan = replace(plan, context=False)
     return plan
 
