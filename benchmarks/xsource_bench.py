@@ -155,8 +155,9 @@ def fold0_rows(model: Path) -> list[dict]:
 
 def predict_scores(model: Path, clips: list[tuple[str, str]], work: Path) -> dict:
     """Accuracy of ``animalsnd predict --per-file`` (an animal for every clip; for a model with
-    a background class also ``--allow-background``) on a folder of ``clips`` (path, label): one
-    sub-folder per label, as a user's folder of clips; a clip that gets no row counts as wrong."""
+    a background class also ``--allow-background``, and ``--no-screen`` for one with a screen)
+    on a folder of ``clips`` (path, label): one sub-folder per label, as a user's folder of
+    clips; a clip that gets no row counts as wrong."""
     folder = work / f"{model.name}-clips"
     shutil.rmtree(folder, ignore_errors=True)
     for path, label in clips:
@@ -164,8 +165,12 @@ def predict_scores(model: Path, clips: list[tuple[str, str]], work: Path) -> dic
         (folder / label / Path(path).name).symlink_to(path)
     classes = json.loads((model / "bundle.json").read_text())["classes"]
     out = {}
-    for name, flags in [("per_file", [])] + ([("per_file_allow_background", ["--allow-background"])]
-                                             if BACKGROUND in classes else []):
+    variants = [("per_file", [])]
+    if BACKGROUND in classes:
+        variants.append(("per_file_allow_background", ["--allow-background"]))
+    if (model / "screen.npz").exists():  # birdnet-head's one-view screen: the head on every window
+        variants.append(("per_file_no_screen", ["--no-screen"]))
+    for name, flags in variants:
         table = work / f"{model.name}-{name}.csv"
         run([sys.executable, "-m", "animalsnd", "predict", str(model), str(folder), "-r", "--per-file", *flags,
              "--out", str(table)])
