@@ -54,5 +54,22 @@ def check_usable(rows: list[dict], root: str | Path) -> None:
         raise DatasetError(f"--background {root}: none of its {len(mine)} audio file(s) could be decoded")
 
 
+def without_background(proba, classes):
+    """``proba`` ``(n, n_classes)`` as a choice among the animal classes: the ``background``
+    column removed and each row renormalised to sum to 1, and the animal classes.
+
+    "Which animal, given there is one": ``eval``'s among-the-animals score and
+    ``predict --per-file``'s default. A model without the class is returned as it is.
+    """
+    import numpy as np
+
+    classes = list(classes)
+    if BACKGROUND not in classes:
+        return np.asarray(proba), classes
+    b = classes.index(BACKGROUND)
+    p = np.delete(np.asarray(proba, dtype=np.float64), b, axis=1)
+    return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12), classes[:b] + classes[b + 1:]
+
+
 def is_background(label: str) -> bool:
     return label == BACKGROUND

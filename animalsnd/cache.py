@@ -12,7 +12,6 @@ Layout of CACHE_DIR::
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from animalsnd.dataset import (
 )
 from animalsnd.errors import AudioError, ConfigError, DatasetError
 from animalsnd.features import fit_frames, logmel
-from animalsnd.fileutil import atomic_write_bytes, atomic_write_text, check_output_folder  # noqa: F401
+from animalsnd.fileutil import atomic_write_bytes, atomic_write_csv, atomic_write_text, check_output_folder  # noqa: F401
 from animalsnd.parallel import TaskFailure, check_backend, check_jobs, run_parallel  # noqa: F401  (re-exported)
 
 MANIFEST_COLUMNS = [
@@ -285,11 +284,7 @@ def prepare(
 
 # ------------------------------------------------------------------ reading
 def write_manifest(cache_dir: Path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(Path(cache_dir) / "manifest.csv", buf.getvalue())
+    atomic_write_csv(Path(cache_dir) / "manifest.csv", rows, MANIFEST_COLUMNS)
 
 
 def read_manifest(cache_dir: str | Path) -> list[dict]:

@@ -121,7 +121,7 @@ class EvalReport:
         the metrics (``accuracy``, ``macro_f1``, ``weighted_f1``, ``n``, ``per_class``):
         ``called_background``, the animal clips the model as it is calls background (each one
         an error in the main figures, and what ``predict`` would not report)."""
-        from animalsnd.background import BACKGROUND
+        from animalsnd.background import BACKGROUND, without_background
 
         if BACKGROUND not in self.classes:
             return None
@@ -132,8 +132,8 @@ class EvalReport:
         if not animal.any():
             return None
         y_a = y[animal] - (y[animal] > bg)  # class ids with background's column removed
-        pred = np.delete(proba[animal], bg, axis=1).argmax(axis=1)
-        m = classification_metrics(y_a, pred, classes=[c for c in self.classes if c != BACKGROUND])
+        p_a, animals = without_background(proba[animal], self.classes)
+        m = classification_metrics(y_a, p_a.argmax(axis=1), classes=animals)
         out = {k: m[k] for k in (*SUMMARY_KEYS, "n", "per_class")}
         out["called_background"] = int(np.sum(proba[animal].argmax(axis=1) == bg))
         return out

@@ -50,6 +50,7 @@ from pathlib import Path
 from _common import SHARED, derived_cache, require, write_json
 
 from animalsnd.background import BACKGROUND
+from animalsnd.families.birdnet_screen import SCREEN_FILE
 
 RECIPES = {
     "clean": None,
@@ -153,22 +154,21 @@ def fold0_rows(model: Path) -> list[dict]:
     return [r for r in evaluate(model, jobs=1).clip_rows() if r["fold"] == 0]
 
 
-def predict_scores(model: Path, clips: list[tuple[str, str]], work: Path) -> dict:
+def predict_scores(model: Path, clips: list[tuple[str, str]], work: Path, *, background: bool) -> dict:
     """Accuracy of ``animalsnd predict --per-file`` (an animal for every clip; for a model with
     a background class also ``--allow-background``, and ``--no-screen`` for one with a screen)
     on a folder of ``clips`` (path, label): one sub-folder per label, as a user's folder of
-    clips; a clip that gets no row counts as wrong."""
+    clips; a clip that gets no row counts as wrong. ``background``: the model has the class."""
     folder = work / f"{model.name}-clips"
     shutil.rmtree(folder, ignore_errors=True)
     for path, label in clips:
         (folder / label).mkdir(parents=True, exist_ok=True)
         (folder / label / Path(path).name).symlink_to(path)
-    classes = json.loads((model / "bundle.json").read_text())["classes"]
     out = {}
     variants = [("per_file", [])]
-    if BACKGROUND in classes:
+    if background:
         variants.append(("per_file_allow_background", ["--allow-background"]))
-    if (model / "screen.npz").exists():  # birdnet-head's one-view screen: the head on every window
+    if (model / SCREEN_FILE).exists():  # birdnet-head's one-view screen: the head on every window
         variants.append(("per_file_no_screen", ["--no-screen"]))
     for name, flags in variants:
         table = work / f"{model.name}-{name}.csv"
@@ -235,7 +235,7 @@ def main() -> None:
                 s = score(rows, split)
                 if a.predict and which == "across":
                     s["predict"] = predict_scores(out, [(r["path"], r["label"]) for r in rows if r["label"] in split],
-                                                  a.work)
+                                                  a.work, background="animal_predicted" in rows[0])
                     print(f"{model} {recipe}: predict " + ", ".join(
                         f"{k} {v['accuracy']:.3f} ({v['rows']} rows)" for k, v in s["predict"].items()), flush=True)
                 results.setdefault(f"{model} {recipe}", {})[which] = s

@@ -114,10 +114,9 @@ def _layers(path: str, fmax) -> dict[str, np.ndarray]:
 
 def _full_band(path: str, fmax) -> np.ndarray:
     """The default views of a clip's active region with no analysis cut-off (``fmax`` unused)."""
-    from animalsnd.backbones import birdnet
-    from animalsnd.embeddings import _embedder
+    from animalsnd.embeddings import embed_file
 
-    return _embedder().features(birdnet.frame_windows(_active(path)))
+    return embed_file(path, None)
 
 
 def extras(cache: Path, paths: list[str], jobs: int, fn=_extra, name: str = "xsource_embedding_probe") -> dict:

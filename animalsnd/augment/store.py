@@ -36,9 +36,7 @@ importable from here too.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import re
 from collections import Counter, defaultdict
@@ -61,6 +59,7 @@ from animalsnd.cache_check import UNREADABLE
 from animalsnd.config import FeatureConfig
 from animalsnd.errors import AudioError, ConfigError, DatasetError
 from animalsnd.features import logmel
+from animalsnd.fileutil import atomic_write_csv
 from animalsnd.parallel import check_backend
 
 __all__ = [
@@ -426,8 +425,4 @@ def _clear(out_dir: Path) -> None:
 
 
 def _write_manifest(out_dir: Path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(out_dir / "manifest.csv", buf.getvalue())
+    atomic_write_csv(out_dir / "manifest.csv", rows, MANIFEST_COLUMNS)

@@ -150,16 +150,11 @@ def eval_(
         if noise is not None:
             console.print(f"Wrote {plot_snr(summary['snr'], plots / 'snr.png')}")
     if predictions is not None:
-        import csv
-        import io
+        from animalsnd.fileutil import atomic_write_csv
 
         rows = report.clip_rows()
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
         predictions.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(predictions, buf.getvalue())
+        atomic_write_csv(predictions, rows, list(rows[0]))
         wrong = sum(1 - r["correct"] for r in rows)
         console.print(f"Wrote {predictions} ({len(rows)} clips, {wrong} wrong)")
     if json_out is not None:

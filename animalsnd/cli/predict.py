@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from animalsnd.background import BACKGROUND
 from animalsnd.cli._app import app, console, err_console, fail, handle_errors, progress_bar, warn
 
 
@@ -63,7 +64,7 @@ def run_header(run) -> str:
     sr = run.cfg.sr
     models = f"mean of {run.n_models} fold models" if run.n_models > 1 else "1 model"
     merged = ", merged" if run.options.merge else ", one row per file" if run.options.per_file else ""
-    if run.options.per_file and run.options.animals_only is not False and "background" in run.classes:
+    if run.options.animal_each and BACKGROUND in run.classes:
         merged += " (an animal for each)"
     if run.options.pool not in (None, "none") and not run.options.per_file:
         merged = f", {run.options.pool}-pooled{merged}"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from animalsnd.background import BACKGROUND
+from animalsnd.background import BACKGROUND, without_background
 
 __all__ = ["MIN_TAIL_FRACTION", "UNKNOWN", "Detection", "detections", "drop_padded_tail", "per_file_rows",
            "separate"]
@@ -165,28 +165,29 @@ def per_file_rows(file: str, duration_s: float, probs: np.ndarray, classes: Sequ
     probs = np.asarray(probs, dtype=np.float64)
     if len(probs) == 0:
         return []
+    if animals_only:
+        probs, classes = without_background(probs, classes)
     classes = list(classes)
-    span = np.array([[0.0, duration_s]])
-    if BACKGROUND in classes:
+    top = probs.max(axis=1)
+    if BACKGROUND in classes:  # --allow-background
         b = classes.index(BACKGROUND)
-        if animals_only:
-            probs = np.delete(probs, b, axis=1)
-            probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
-            classes.pop(b)
-        elif np.all(probs.argmax(axis=1) == b):  # no animal anywhere: the row says so
-            best = int(np.argmax(probs[:, b]))
-            conf = float(probs[best, b])
-            if conf < options.get("min_confidence", 0.0):
-                return []
-            order = np.argsort(-probs[best], kind="stable")[: options.get("top_k", 1)]
-            top = tuple((classes[j], float(probs[best, j])) for j in order)
-            return [Detection(file, 0.0, float(duration_s), BACKGROUND, conf, top)]
-        else:
-            top = np.where(probs.argmax(axis=1) == b, -np.inf, probs.max(axis=1))
-            best = int(np.argmax(top))
-            return detections(file, span, probs[best:best + 1], classes, **options)
-    best = int(np.argmax(probs.max(axis=1)))
-    return detections(file, span, probs[best:best + 1], classes, **options)
+        called = probs.argmax(axis=1) == b
+        if called.all():  # no animal anywhere: the row says so, from the surest background window
+            return _background_row(file, duration_s, probs[int(np.argmax(probs[:, b]))], classes, **options)
+        top = np.where(called, -np.inf, top)
+    best = int(np.argmax(top))
+    return detections(file, np.array([[0.0, duration_s]]), probs[best:best + 1], classes, **options)
+
+
+def _background_row(file: str, duration_s: float, p: np.ndarray, classes: list[str], *, min_confidence: float = 0.0,
+                    top_k: int = 1, **_) -> list:
+    """The one ``background`` row of a file none of whose windows is an animal (``p``: its
+    surest background window); none below ``min_confidence``."""
+    conf = float(p[classes.index(BACKGROUND)])
+    if conf < min_confidence:
+        return []
+    order = np.argsort(-p, kind="stable")[:top_k]
+    return [Detection(file, 0.0, float(duration_s), BACKGROUND, conf, tuple((classes[j], float(p[j])) for j in order))]
 
 
 def separate(rows: list) -> list:

@@ -121,6 +121,11 @@ class PredictOptions:
     #: None: the model's own (``predictor.default_min_support``: 2 for stats-mlp, 1 for the others)
     min_support: int | None = None
 
+    @property
+    def animal_each(self) -> bool:
+        """``--per-file`` naming an animal for every file (unless ``--allow-background``)."""
+        return self.per_file and self.animals_only is not False
+
     def __post_init__(self) -> None:
         if self.per_file and self.merge:
             raise ConfigError("--per-file gives one row per recording; it does not combine with --merge")
@@ -218,7 +223,7 @@ def predict_file(
     if opts.per_file:
         rows = per_file_rows(str(path), duration, probs, predictor.classes, min_confidence=opts.min_confidence,
                              top_k=min(opts.top_k, len(predictor.classes)), unknown_below=opts.unknown_below,
-                             animals_only=opts.animals_only is not False)
+                             animals_only=opts.animal_each)
     else:
         rows = option_rows(path, spans, probs, predictor.classes, opts, support=support,
                            min_support=opts.min_support or default_min_support(predictor), keep=keep)

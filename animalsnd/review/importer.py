@@ -26,7 +26,7 @@ from pathlib import Path
 
 from animalsnd.background import BACKGROUND
 from animalsnd.errors import DatasetError
-from animalsnd.fileutil import atomic_write_text
+from animalsnd.fileutil import atomic_write_csv
 from animalsnd.review.page import DECISIONS, read_manifest
 from animalsnd.review.plan import UNKNOWN
 
@@ -187,14 +187,8 @@ def _read_ledger(out: Path) -> dict[tuple[str, str], dict]:
 
 
 def _write_ledger(out: Path, ledger: dict) -> None:
-    import io
-
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=LEDGER_COLUMNS, lineterminator="\n")
-    w.writeheader()
-    for key in sorted(ledger):
-        w.writerow({k: ledger[key].get(k, "") for k in LEDGER_COLUMNS})
-    atomic_write_text(out / LEDGER, buf.getvalue())
+    atomic_write_csv(out / LEDGER, ({k: ledger[key].get(k, "") for k in LEDGER_COLUMNS} for key in sorted(ledger)),
+                     LEDGER_COLUMNS)
 
 
 def _clip_name(card: dict) -> str:
