@@ -141,7 +141,8 @@ def evaluate_chains(report, chains: list[str], *, seed: int = 0, jobs: int = -1,
                 if progress is not None:
                     progress(done, total)
             X, ok = rendered[key]
-            res = evaluate_arrays(b, X, np.asarray(run.data.y)[ok], batch_size=batch_size)
+            res = evaluate_arrays(b, X, np.asarray(run.data.y)[ok], batch_size=batch_size,
+                                  animals_only=report.animals_only)
             scores[c].append({k: res.metrics[k] for k in SUMMARY_KEYS})
         b._model = None
         later = {id(r.data) for r in report.runs[i + 1:]}

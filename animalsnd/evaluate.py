@@ -31,7 +31,8 @@ class ArrayEval:
     proba: np.ndarray
 
 
-def evaluate_arrays(bundle: Bundle, X: np.ndarray, y: np.ndarray, *, batch_size: int = 64) -> ArrayEval:
+def evaluate_arrays(bundle: Bundle, X: np.ndarray, y: np.ndarray, *, batch_size: int = 64,
+                    animals_only: bool = False) -> ArrayEval:
     """Predict ``X`` with ``bundle`` and score against ``y``.
 
     Parameters
@@ -41,13 +42,36 @@ def evaluate_arrays(bundle: Bundle, X: np.ndarray, y: np.ndarray, *, batch_size:
         Features made with ``bundle.cfg``.
     y : np.ndarray, shape (n,), int
         True class indices into ``bundle.classes``.
+    animals_only : bool
+        For a model with a ``background`` class: each clip's prediction is its most likely
+        animal class (background never chosen), as ``predict --per-file`` names clips.
     """
     y = np.asarray(y, dtype=int)
     if len(y) == 0:
         raise DatasetError("no clips to evaluate")
     proba = bundle.predict_proba(X, batch_size=batch_size)
-    y_pred = proba.argmax(axis=1)
+    y_pred = _choice(proba, bundle.classes, animals_only)
     return ArrayEval(classification_metrics(y, y_pred, classes=bundle.classes), y, y_pred, proba)
+
+
+def _choice(proba: np.ndarray, classes: list[str], animals_only: bool) -> np.ndarray:
+    """Each row's most likely class; with ``animals_only``, never ``background``."""
+    from animalsnd.background import BACKGROUND
+
+    if not animals_only or BACKGROUND not in classes:
+        return proba.argmax(axis=1)
+    p = np.array(proba, dtype=float, copy=True)
+    p[:, classes.index(BACKGROUND)] = -np.inf
+    return p.argmax(axis=1)
+
+
+def animal_clips_only(classes: list[str], y: np.ndarray) -> bool:
+    """Whether ``eval`` scores these labels as a choice among the animal classes: the model
+    has a ``background`` class and none of the clips is labelled background (a folder of
+    clips each holding a call, scored as ``predict --per-file`` names them)."""
+    from animalsnd.background import BACKGROUND
+
+    return BACKGROUND in classes and not np.any(np.asarray(y) == classes.index(BACKGROUND))
 
 
 # ------------------------------------------------------------------ data
@@ -99,6 +123,7 @@ class EvalReport:
     classes: list[str]
     runs: list[BundleEval]
     averaged: int = 0  # fold models averaged into the one run (``--data`` on a --cv folder)
+    animals_only: bool = False  # background never chosen (:func:`animal_clips_only`)
 
     @property
     def is_cv(self) -> bool:
@@ -120,7 +145,9 @@ class EvalReport:
         ``None`` when the model has no background class or the data no animal clip. Besides
         the metrics (``accuracy``, ``macro_f1``, ``weighted_f1``, ``n``, ``per_class``):
         ``called_background``, the animal clips the model as it is calls background (each one
-        an error in the main figures, and what ``predict`` would not report)."""
+        an error in the main figures unless :attr:`animals_only`, and what ``predict`` would
+        not report window by window) and ``accuracy_with_background``, the animal clips'
+        accuracy with background allowed (those clips wrong)."""
         from animalsnd.background import BACKGROUND, without_background
 
         if BACKGROUND not in self.classes:
@@ -135,7 +162,9 @@ class EvalReport:
         p_a, animals = without_background(proba[animal], self.classes)
         m = classification_metrics(y_a, p_a.argmax(axis=1), classes=animals)
         out = {k: m[k] for k in (*SUMMARY_KEYS, "n", "per_class")}
-        out["called_background"] = int(np.sum(proba[animal].argmax(axis=1) == bg))
+        as_is = proba[animal].argmax(axis=1)
+        out["called_background"] = int(np.sum(as_is == bg))
+        out["accuracy_with_background"] = float(np.mean(as_is == y[animal]))
         return out
 
     def clip_rows(self, top_k: int = 3) -> list[dict]:
@@ -150,11 +179,11 @@ class EvalReport:
         rows = []
         for r in self.runs:
             fold = "" if r.fold is None or self.averaged else r.fold
-            for path, t, proba in zip(r.data.paths, r.result.y_true, r.result.proba):
+            for path, t, pred, proba in zip(r.data.paths, r.result.y_true, r.result.y_pred, r.result.proba):
                 order = np.argsort(-proba, kind="stable")
                 row = {"path": path, "fold": fold, "label": self.classes[int(t)],
-                       "predicted": self.classes[int(order[0])], "confidence": round(float(proba[order[0]]), 4),
-                       "correct": int(order[0] == t),
+                       "predicted": self.classes[int(pred)], "confidence": round(float(proba[pred]), 4),
+                       "correct": int(pred == t),
                        "top": ";".join(f"{self.classes[int(j)]}:{proba[j]:.4f}" for j in order[:top_k])}
                 if bg is not None:
                     best = next(int(j) for j in order if j != bg)
@@ -181,6 +210,8 @@ class EvalReport:
         animal = self.animal_only()
         if animal is not None:
             out["animal_classes_only"] = animal
+        if self.animals_only:
+            out["background_never_chosen"] = True
         if self.averaged:
             out["fold_models_averaged"] = self.averaged
         if self.is_cv:
@@ -198,6 +229,7 @@ def evaluate(
     batch_size: int = 64,
     progress: Progress | None = None,
     label_map: dict[str, str] | None = None,
+    allow_background: bool = False,
 ) -> EvalReport:
     """Score the bundle(s) in ``model_dir``.
 
@@ -207,7 +239,10 @@ def evaluate(
     averaged into one model, as ``predict`` does (one score per clip), unless
     ``data`` is their own cache, where each fold keeps its held-out fold.
     ``label_map`` ({folder: class}, :mod:`animalsnd.labelmap`) scores the
-    clips of other folder names as one of the model's classes.
+    clips of other folder names as one of the model's classes. For a model with a
+    ``background`` class on ``data`` with no background clip, each clip is scored as its
+    most likely animal (:func:`animal_clips_only`; ``predict --per-file``'s default) unless
+    ``allow_background``.
 
     Raises
     ------
@@ -237,6 +272,7 @@ def evaluate(
             bundles = [FoldAverage(bundles, model_dir)]
     shared: dict[str, EvalData] = {}
     runs = []
+    animals_only = False
     for b in bundles:
         if data is None:
             d = load_data(b, None)
@@ -246,9 +282,13 @@ def evaluate(
                 with using(label_map):
                     shared[key] = load_data(b, data, jobs=jobs, progress=progress)
             d = shared[key]
-        runs.append(BundleEval(b.path, b.test_fold, evaluate_arrays(b, d.X, d.y, batch_size=batch_size), d))
+            # new data (one run, or folds sharing it): a folder of animal clips names an animal each
+            animals_only = not allow_background and animal_clips_only(classes, d.y)
+        res = evaluate_arrays(b, d.X, d.y, batch_size=batch_size, animals_only=animals_only)
+        runs.append(BundleEval(b.path, b.test_fold, res, d))
         b._model = None  # free memory between folds
-    return EvalReport(model_dir=model_dir, classes=classes, runs=runs, averaged=folds if len(runs) < folds else 0)
+    return EvalReport(model_dir=model_dir, classes=classes, runs=runs, averaged=folds if len(runs) < folds else 0,
+                      animals_only=animals_only)
 
 
 # ------------------------------------------------------------------ noise
@@ -338,7 +378,7 @@ def evaluate_noise(
                 done += 1
                 if progress is not None:
                     progress(done, total)
-            res = evaluate_arrays(b, noisy[key], run.data.y, batch_size=batch_size)
+            res = evaluate_arrays(b, noisy[key], run.data.y, batch_size=batch_size, animals_only=report.animals_only)
             scores[snr_key(s)].append({k: res.metrics[k] for k in SUMMARY_KEYS})
         b._model = None
         later = {id(r.data) for r in report.runs[i + 1:]}

@@ -115,6 +115,23 @@ def test_models_learn_background_and_eval_lists_it(bg_cache, tmp_path, runner):
     animal = json.loads((tmp_path / "e.json").read_text())["animal_classes_only"]
     assert animal["n"] == json.loads((tmp_path / "e.json").read_text())["n"] - 2  # the fold's 2 background clips
     assert 0 <= animal["called_background"] <= animal["n"]
+    # --data with no background clip: each clip scored as its most likely animal, as predict --per-file
+    animals = bg_cache.parent / "data"
+    runs = {}
+    for extra in ((), ("--allow-background",)):
+        res = runner.invoke(app, ["eval", str(out), "--data", str(animals), "--json", str(tmp_path / "d.json"), *extra])
+        assert res.exit_code == 0, res.output
+        runs[extra] = (json.loads((tmp_path / "d.json").read_text()), res.output)
+    (scored, text), (as_is, text_bg) = runs[()], runs[("--allow-background",)]
+    assert scored["background_never_chosen"] and "background_never_chosen" not in as_is
+    assert scored["per_class"]["background"]["precision"] == 0 and scored["confusion"][0] == [0] * len(scored["classes"])
+    assert all(row[0] == 0 for row in scored["confusion"])  # no clip called background
+    a = scored["animal_classes_only"]
+    assert scored["accuracy"] == pytest.approx(a["accuracy"])
+    assert as_is["accuracy"] == pytest.approx(a["accuracy_with_background"])
+    assert "as predict --per-file names it" in text and "as predict --per-file names it" not in text_bg
+    res = runner.invoke(app, ["eval", str(out), str(animals), "--annotations", str(animals), "--allow-background"])
+    assert res.exit_code == 1 and "--allow-background is for labelled clips" in res.output
     # predict --per-file: one row per clip, an animal for each by default, even noise it calls background
     clips = _background(tmp_path / "clips", kinds=("gust",), n=3)
     labels = {}

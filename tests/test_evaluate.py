@@ -147,6 +147,40 @@ def test_animal_only_scores_animal_clips_among_animal_classes():
     assert _report(classes, [0], [[0.9, 0.05, 0.05]]).animal_only() is None
 
 
+def test_animals_only_never_chooses_background():
+    from animalsnd.evaluate import _choice, animal_clips_only
+
+    classes = ["background", "cat", "dog"]
+    proba = np.array([[0.6, 0.3, 0.1], [0.5, 0.1, 0.4], [0.1, 0.2, 0.7]])
+    assert _choice(proba, classes, False).tolist() == [0, 0, 2]
+    assert _choice(proba, classes, True).tolist() == [1, 2, 2]
+    assert _choice(proba[:, 1:], classes[1:], True).tolist() == [0, 1, 1]  # no background class: unchanged
+    assert animal_clips_only(classes, [1, 2, 2]) and not animal_clips_only(classes, [0, 1])
+    assert not animal_clips_only(classes[1:], [0, 1])
+
+
+def test_clip_rows_follow_the_animals_only_choice():
+    from pathlib import Path
+
+    from animalsnd.evaluate import ArrayEval, BundleEval, EvalReport
+    from animalsnd.inputs import EvalData
+    from animalsnd.metrics import classification_metrics
+
+    classes, y = ["background", "cat", "dog"], np.array([1, 2])
+    proba = np.array([[0.6, 0.3, 0.1], [0.5, 0.1, 0.4]])
+    pred = np.array([1, 2])  # as evaluate_arrays(..., animals_only=True) chooses
+    res = ArrayEval(classification_metrics(y, pred, classes=classes), y, pred, proba)
+    rep = EvalReport(Path("m"), classes, [BundleEval(Path("m"), None, res, EvalData(np.zeros((2, 1)), y, ["a", "b"], "t"))],
+                     animals_only=True)
+    a, b = rep.clip_rows()
+    assert (a["predicted"], a["correct"], a["confidence"]) == ("cat", 1, 0.3)
+    assert (b["predicted"], b["correct"]) == ("dog", 1) and b["top"].startswith("background:0.5000")
+    s = rep.summary()
+    assert s["background_never_chosen"] and s["accuracy"] == 1.0
+    assert s["animal_classes_only"]["accuracy_with_background"] == 0.0
+    assert s["animal_classes_only"]["called_background"] == 2
+
+
 def test_clip_rows_name_the_best_animal_for_a_background_model():
     rep = _report(["background", "cat", "dog"], [1, 2], [[0.6, 0.3, 0.1], [0.1, 0.2, 0.7]])
     a, b = rep.clip_rows(top_k=2)

@@ -34,6 +34,7 @@ def eval_(
     snr: Optional[str] = typer.Option(None, "--snr", help="SNRs in dB for --noise, comma-separated. [default: 20,10,5,0]"),
     chain: Optional[str] = typer.Option(None, "--chain", help="Also score every clip re-rendered through other recording chains: comma-separated names from 8k, 11k, 22k, 44k-lowpass, 44k-full, mp3, ogg, phone, dull-mic, hot, quiet, room, or 'default' (the first six) or 'all'. A model that listens to the animal, not the recorder, keeps its score."),
     label_map: Optional[str] = typer.Option(None, "--map", help="Score --data folders under other names as model classes: hen=chicken,rooster=chicken,crow=bird, or a CSV file of folder,class rows."),
+    allow_background: bool = typer.Option(False, "--allow-background", help="A model with a background class on --data with no background clip: count a clip the model calls background as wrong. Default: each clip scored as its most likely animal, as predict --per-file names clips (both figures are printed)."),
 ) -> None:
     """Score a trained model: accuracy, F1, per-class table and confusion matrix."""
     from animalsnd.fileutil import check_output_file, check_output_folder
@@ -46,10 +47,12 @@ def eval_(
     if annotations is not None or recordings is not None:
         from animalsnd.cli.eval_detection import eval_detection
 
-        if predictions is not None:
-            from animalsnd.errors import ConfigError
+        for flag, given in (("--predictions", predictions is not None), ("--allow-background", allow_background)):
+            if given:
+                from animalsnd.errors import ConfigError
 
-            raise ConfigError("--predictions lists scored clips; for long recordings use `animalsnd predict`")
+                raise ConfigError(f"{flag} is for labelled clips; long recordings are scored window by window "
+                                  "(use `animalsnd predict` for their rows)")
 
         return eval_detection(model_dir, recordings, annotations, json_out=json_out, plots=plots, jobs=jobs,
                               window=window, hop=hop, calibration=calibration, min_confidence=min_confidence,
@@ -94,7 +97,8 @@ def eval_(
         load_noise_bank(noise, sr=load_bundle(find_bundles(model_dir)[0]).cfg.sr)
     raw = data is not None and data.is_dir() and not is_cache(data)
     with progress_bar("Extracting features") if raw else nullcontext(None) as cb:
-        report = evaluate(model_dir, data=data, jobs=jobs, progress=cb, label_map=mapping)
+        report = evaluate(model_dir, data=data, jobs=jobs, progress=cb, label_map=mapping,
+                          allow_background=allow_background)
     for w in report.warnings():
         warn(w)
     summary = report.summary()
@@ -116,7 +120,13 @@ def eval_(
         console.print("[dim]These held-out clips share the training clips' recorders: recordings from elsewhere "
                       "usually score lower (README, 'Which model for which job'); measure that with --chain all, "
                       "or --data on clips from other recorders.[/dim]")
-    if "animal_classes_only" in summary:
+    if report.animals_only:
+        a = summary["animal_classes_only"]
+        console.print(f"No clip here is labelled background: each is scored as its most likely animal, as "
+                      f"predict --per-file names it. The model as it is calls {a['called_background']} of the "
+                      f"{a['n']} background (accuracy {a['accuracy_with_background']:.3f} counting them wrong: "
+                      "--allow-background).")
+    elif "animal_classes_only" in summary:
         a = summary["animal_classes_only"]
         console.print(f"among the animal classes only (background never chosen; {a['n']} animal clips, "
                       f"{a['called_background']} of them called background above): {metrics_line(a)}")
