@@ -1,4 +1,4 @@
-"""What else the frozen BirdNET embedding offers across sources: more views, offsets, rescaling.
+"""What else the frozen BirdNET embedding offers across sources: more views, offsets, rescaling, shifts.
 
     python benchmarks/xsource_embedding_probe.py --cache runs/cache
 
@@ -26,7 +26,11 @@ fold 0 ("within", what cross-validation sees).
 - ``layers``: BirdNET's intermediate layers (the squeeze-and-excitation average pools of
   blocks 3-5 and 4-1 .. 4-4, less specific to birds than the last layer) of the same
   band-limited active regions, pooled by mean and max, alone and appended to the default.
-- ``band``: the same active regions embedded on the full band (no analysis cut-off).
+- ``band``: the same active regions embedded on the full band (no analysis cut-off), alone,
+  or a head on each band with their probabilities averaged.
+- ``shift``: training copies of every clip played 0.89x and 1.12x as fast (resampled: pitch
+  and tempo together, two semitones) or pitch-shifted by two semitones either way (tempo
+  kept), added to the training clips; test clips as they are.
 - ``class weights``: no class balancing (each clip counts once), or 1 / sqrt(class size).
 - ``recentre``: the test clips standardised by their own mean (and standard deviation)
   instead of the training clips' (a folder of recordings adapting the head to itself).
@@ -119,6 +123,28 @@ def _full_band(path: str, fmax) -> np.ndarray:
     return embed_file(path, None)
 
 
+SHIFTS = {"speed 0.89x": ("speed", 2 ** (-2 / 12)), "speed 1.12x": ("speed", 2 ** (2 / 12)),
+          "pitch -2 st": ("pitch", -2.0), "pitch +2 st": ("pitch", 2.0)}
+
+
+def _shifted(path: str, fmax) -> dict[str, np.ndarray]:
+    """The default views of a clip's active region played faster or slower (resampled: pitch
+    and tempo together) or pitch-shifted by two semitones (tempo kept), one per :data:`SHIFTS`."""
+    import librosa
+
+    from animalsnd.backbones import birdnet
+    from animalsnd.embeddings import _embedder, band_windows
+
+    y, sr, out = _active(path), birdnet.BIRDNET_SR, {}
+    for name, (kind, amount) in SHIFTS.items():
+        if kind == "speed":
+            z = librosa.resample(y, orig_sr=sr, target_sr=int(round(sr / amount)))
+        else:
+            z = librosa.effects.pitch_shift(y, sr=sr, n_steps=amount)
+        out[name] = _embedder().features(band_windows(birdnet.frame_windows(z.astype(np.float32)), fmax))
+    return out
+
+
 def extras(cache: Path, paths: list[str], jobs: int, fn=_extra, name: str = "xsource_embedding_probe") -> dict:
     """``fn(path, fmax)`` of every clip, kept in ``benchmarks/out/<name>.npz``."""
     store = OUT / f"{name}.npz"
@@ -156,15 +182,19 @@ def rescaled(X: np.ndarray, tr: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def accuracy(Xtr, ytr, Xte, yte, weights=None, balanced: bool = True) -> float:
+def head(Xtr, ytr, weights=None, balanced: bool = True):
+    """The stand-in for the default head, fitted."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     m = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=3000,
                                                           class_weight="balanced" if balanced else None))
-    m.fit(Xtr, ytr, logisticregression__sample_weight=weights)
-    return round(float(np.mean(m.predict(Xte) == yte)), 3)
+    return m.fit(Xtr, ytr, logisticregression__sample_weight=weights)
+
+
+def accuracy(Xtr, ytr, Xte, yte, weights=None, balanced: bool = True) -> float:
+    return round(float(np.mean(head(Xtr, ytr, weights, balanced).predict(Xte) == yte)), 3)
 
 
 def source_weights(y: np.ndarray, sources: list, power: float) -> np.ndarray:
@@ -201,6 +231,7 @@ def main() -> None:
     peak = extras(cache, paths, args.jobs, _peak_normalised, "xsource_embedding_probe_level")
     layers = extras(cache, paths, args.jobs, _layers, "xsource_embedding_probe_layers")
     full = extras(cache, paths, args.jobs, _full_band, "xsource_embedding_probe_full_band")
+    shifted = extras(cache, paths, args.jobs, _shifted, "xsource_embedding_probe_shifted")
     moved = [float(np.linalg.norm(peak[p] - base[p]) / np.linalg.norm(base[p])) for p in paths]
     level = {"relative_change_median": float(np.median(moved)), "relative_change_p99": float(np.percentile(moved, 99))}
     print("peak-normalised clips move the embedding by", level, flush=True)
@@ -246,6 +277,13 @@ def main() -> None:
             r[f"weights: {weighting}"] = accuracy(X0[tr], y[tr], X0[te], y[te], source_weights(y[tr], src_tr, power))
         Xf = np.stack([meanmax(full[p]) for p in es.paths])
         r["band: full band"] = accuracy(Xf[tr], y[tr], Xf[te], y[te])
+        both = head(X0[tr], y[tr]).predict_proba(X0[te]) + head(Xf[tr], y[tr]).predict_proba(Xf[te])
+        r["band: cut-off and full band, probabilities averaged"] = round(float(np.mean(both.argmax(1) == y[te])), 3)
+        for group, names in (("speed 0.89x and 1.12x", list(SHIFTS)[:2]), ("pitch -2 and +2 st", list(SHIFTS)[2:]),
+                             ("all four", list(SHIFTS))):
+            Xs = [np.stack([meanmax(shifted[p][k]) for p in es.paths])[tr] for k in names]
+            r[f"shift: training copies, {group}"] = accuracy(np.vstack([X0[tr], *Xs]),
+                                                             np.concatenate([y[tr]] * (1 + len(Xs))), X0[te], y[te])
         r["class weights: none"] = accuracy(X0[tr], y[tr], X0[te], y[te], balanced=False)
         sizes = np.bincount(y[tr])
         r["class weights: 1 / sqrt(class size)"] = accuracy(X0[tr], y[tr], X0[te], y[te], 1 / np.sqrt(sizes[y[tr]]),
