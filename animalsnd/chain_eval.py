@@ -142,7 +142,7 @@ def evaluate_chains(report, chains: list[str], *, seed: int = 0, jobs: int = -1,
                     progress(done, total)
             X, ok = rendered[key]
             res = evaluate_arrays(b, X, np.asarray(run.data.y)[ok], batch_size=batch_size,
-                                  animals_only=report.animals_only)
+                                  animals_only=report.animals_only, adapt=report.adapt)
             scores[c].append({k: res.metrics[k] for k in SUMMARY_KEYS})
         b._model = None
         later = {id(r.data) for r in report.runs[i + 1:]}

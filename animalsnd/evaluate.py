@@ -29,10 +29,11 @@ class ArrayEval:
     y_true: np.ndarray
     y_pred: np.ndarray
     proba: np.ndarray
+    weights: dict[str, float] | None = None  # adapt: each class's weight for these clips (animalsnd.priors)
 
 
 def evaluate_arrays(bundle: Bundle, X: np.ndarray, y: np.ndarray, *, batch_size: int = 64,
-                    animals_only: bool = False) -> ArrayEval:
+                    animals_only: bool = False, adapt: bool = False) -> ArrayEval:
     """Predict ``X`` with ``bundle`` and score against ``y``.
 
     Parameters
@@ -45,24 +46,35 @@ def evaluate_arrays(bundle: Bundle, X: np.ndarray, y: np.ndarray, *, batch_size:
     animals_only : bool
         For a model with a ``background`` class: each clip's prediction is its most likely
         animal class (background never chosen), as ``predict --per-file`` names clips.
+    adapt : bool
+        Weigh the classes by their estimated share of these clips (:mod:`animalsnd.priors`),
+        as ``predict --per-file`` does for a folder.
     """
     y = np.asarray(y, dtype=int)
     if len(y) == 0:
         raise DatasetError("no clips to evaluate")
     proba = bundle.predict_proba(X, batch_size=batch_size)
-    y_pred = _choice(proba, bundle.classes, animals_only)
-    return ArrayEval(classification_metrics(y, y_pred, classes=bundle.classes), y, y_pred, proba)
+    y_pred, weights = _choice(proba, bundle.classes, animals_only, adapt)
+    return ArrayEval(classification_metrics(y, y_pred, classes=bundle.classes), y, y_pred, proba, weights)
 
 
-def _choice(proba: np.ndarray, classes: list[str], animals_only: bool) -> np.ndarray:
-    """Each row's most likely class; with ``animals_only``, never ``background``."""
+def _choice(proba: np.ndarray, classes: list[str], animals_only: bool,
+            adapt: bool = False) -> tuple[np.ndarray, dict[str, float] | None]:
+    """Each row's most likely class (never ``background`` with ``animals_only``) and, with
+    ``adapt``, the weights of the classes chosen among (None for too few rows)."""
     from animalsnd.background import BACKGROUND
 
-    if not animals_only or BACKGROUND not in classes:
-        return proba.argmax(axis=1)
-    p = np.array(proba, dtype=float, copy=True)
-    p[:, classes.index(BACKGROUND)] = -np.inf
-    return p.argmax(axis=1)
+    among = np.arange(len(classes))
+    if animals_only and BACKGROUND in classes:
+        among = among[among != classes.index(BACKGROUND)]
+    p = np.asarray(proba, dtype=np.float64)[:, among]
+    if not adapt:
+        return among[p.argmax(axis=1)], None
+    from animalsnd.priors import MIN_CLIPS, folder_weights
+
+    w = folder_weights(p)
+    weights = {classes[j]: float(x) for j, x in zip(among, w)} if len(p) >= MIN_CLIPS else None
+    return among[(p * w).argmax(axis=1)], weights
 
 
 def animal_clips_only(classes: list[str], y: np.ndarray) -> bool:
@@ -124,6 +136,12 @@ class EvalReport:
     runs: list[BundleEval]
     averaged: int = 0  # fold models averaged into the one run (``--data`` on a --cv folder)
     animals_only: bool = False  # background never chosen (:func:`animal_clips_only`)
+    adapt: bool = False  # classes weighted by their share of the data (animalsnd.priors)
+
+    @property
+    def folder_weights(self) -> dict[str, float] | None:
+        """With :attr:`adapt`: each class's weight for the scored clips (None: too few clips)."""
+        return self.runs[0].result.weights if self.adapt and len(self.runs) == 1 else None
 
     @property
     def is_cv(self) -> bool:
@@ -212,6 +230,12 @@ class EvalReport:
             out["animal_classes_only"] = animal
         if self.animals_only:
             out["background_never_chosen"] = True
+        if self.folder_weights is not None:
+            r = self.runs[0].result
+            plain, _ = _choice(r.proba, self.classes, self.animals_only)
+            m0 = classification_metrics(r.y_true, plain, classes=self.classes)
+            out["folder_weights"] = self.folder_weights
+            out["without_adapting"] = {k: m0[k] for k in (*SUMMARY_KEYS, "n")}
         if self.averaged:
             out["fold_models_averaged"] = self.averaged
         if self.is_cv:
@@ -230,6 +254,7 @@ def evaluate(
     progress: Progress | None = None,
     label_map: dict[str, str] | None = None,
     allow_background: bool = False,
+    adapt: bool = True,
 ) -> EvalReport:
     """Score the bundle(s) in ``model_dir``.
 
@@ -242,7 +267,8 @@ def evaluate(
     clips of other folder names as one of the model's classes. For a model with a
     ``background`` class on ``data`` with no background clip, each clip is scored as its
     most likely animal (:func:`animal_clips_only`; ``predict --per-file``'s default) unless
-    ``allow_background``.
+    ``allow_background``. On ``data`` the classes are weighted by their estimated share of
+    its clips (:mod:`animalsnd.priors`, as ``predict --per-file`` does) unless not ``adapt``.
 
     Raises
     ------
@@ -284,11 +310,12 @@ def evaluate(
             d = shared[key]
             # new data (one run, or folds sharing it): a folder of animal clips names an animal each
             animals_only = not allow_background and animal_clips_only(classes, d.y)
-        res = evaluate_arrays(b, d.X, d.y, batch_size=batch_size, animals_only=animals_only)
+        res = evaluate_arrays(b, d.X, d.y, batch_size=batch_size, animals_only=animals_only,
+                              adapt=adapt and data is not None)
         runs.append(BundleEval(b.path, b.test_fold, res, d))
         b._model = None  # free memory between folds
     return EvalReport(model_dir=model_dir, classes=classes, runs=runs, averaged=folds if len(runs) < folds else 0,
-                      animals_only=animals_only)
+                      animals_only=animals_only, adapt=adapt and data is not None)
 
 
 # ------------------------------------------------------------------ noise
@@ -378,7 +405,8 @@ def evaluate_noise(
                 done += 1
                 if progress is not None:
                     progress(done, total)
-            res = evaluate_arrays(b, noisy[key], run.data.y, batch_size=batch_size, animals_only=report.animals_only)
+            res = evaluate_arrays(b, noisy[key], run.data.y, batch_size=batch_size, animals_only=report.animals_only,
+                                  adapt=report.adapt)
             scores[snr_key(s)].append({k: res.metrics[k] for k in SUMMARY_KEYS})
         b._model = None
         later = {id(r.data) for r in report.runs[i + 1:]}

@@ -118,11 +118,15 @@ def test_models_learn_background_and_eval_lists_it(bg_cache, tmp_path, runner):
     # --data with no background clip: each clip scored as its most likely animal, as predict --per-file
     animals = bg_cache.parent / "data"
     runs = {}
-    for extra in ((), ("--allow-background",)):
+    for extra in (("--no-adapt",), ("--no-adapt", "--allow-background"), ()):
         res = runner.invoke(app, ["eval", str(out), "--data", str(animals), "--json", str(tmp_path / "d.json"), *extra])
         assert res.exit_code == 0, res.output
         runs[extra] = (json.loads((tmp_path / "d.json").read_text()), res.output)
-    (scored, text), (as_is, text_bg) = runs[()], runs[("--allow-background",)]
+    (scored, text), (as_is, text_bg) = runs[("--no-adapt",)], runs[("--no-adapt", "--allow-background")]
+    adapted, text_ad = runs[()]  # the folder's own class proportions (animalsnd.priors)
+    assert set(adapted["folder_weights"]) == set(adapted["classes"]) - {"background"}
+    assert adapted["without_adapting"]["accuracy"] == pytest.approx(scored["accuracy"])
+    assert "folder_weights" not in scored and "Classes weighted by how common" in text_ad
     assert scored["background_never_chosen"] and "background_never_chosen" not in as_is
     assert scored["per_class"]["background"]["precision"] == 0 and scored["confusion"][0] == [0] * len(scored["classes"])
     assert all(row[0] == 0 for row in scored["confusion"])  # no clip called background
@@ -144,6 +148,8 @@ def test_models_learn_background_and_eval_lists_it(bg_cache, tmp_path, runner):
     assert len(labels["--allow-background"]) == 3  # still one row per clip
     res = runner.invoke(app, ["predict", str(out), str(clips), "-r", "--animals-only"])
     assert res.exit_code == 1 and "need --per-file" in res.output
+    res = runner.invoke(app, ["predict", str(out), str(clips), "-r", "--no-adapt"])
+    assert res.exit_code == 1 and "--adapt / --no-adapt need --per-file" in res.output
 
 
 def test_descriptor_store_picks_up_background(bg_cache):

@@ -152,9 +152,9 @@ def test_animals_only_never_chooses_background():
 
     classes = ["background", "cat", "dog"]
     proba = np.array([[0.6, 0.3, 0.1], [0.5, 0.1, 0.4], [0.1, 0.2, 0.7]])
-    assert _choice(proba, classes, False).tolist() == [0, 0, 2]
-    assert _choice(proba, classes, True).tolist() == [1, 2, 2]
-    assert _choice(proba[:, 1:], classes[1:], True).tolist() == [0, 1, 1]  # no background class: unchanged
+    assert _choice(proba, classes, False)[0].tolist() == [0, 0, 2]
+    assert _choice(proba, classes, True)[0].tolist() == [1, 2, 2]
+    assert _choice(proba[:, 1:], classes[1:], True)[0].tolist() == [0, 1, 1]  # no background class: unchanged
     assert animal_clips_only(classes, [1, 2, 2]) and not animal_clips_only(classes, [0, 1])
     assert not animal_clips_only(classes[1:], [0, 1])
 

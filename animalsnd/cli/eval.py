@@ -34,6 +34,7 @@ def eval_(
     snr: Optional[str] = typer.Option(None, "--snr", help="SNRs in dB for --noise, comma-separated. [default: 20,10,5,0]"),
     chain: Optional[str] = typer.Option(None, "--chain", help="Also score every clip re-rendered through other recording chains: comma-separated names from 8k, 11k, 22k, 44k-lowpass, 44k-full, mp3, ogg, phone, dull-mic, hot, quiet, room, or 'default' (the first six) or 'all'. A model that listens to the animal, not the recorder, keeps its score."),
     label_map: Optional[str] = typer.Option(None, "--map", help="Score --data folders under other names as model classes: hen=chicken,rooster=chicken,crow=bird, or a CSV file of folder,class rows."),
+    adapt: bool = typer.Option(True, "--adapt/--no-adapt", help="With --data: weigh the model's classes by how common each is among these clips, estimated from its own probabilities on them (a site holds a few of the classes, in its own proportions), as predict --per-file does for a folder of 10 or more clips. --no-adapt: every clip on its own (both figures are printed)."),
     allow_background: bool = typer.Option(False, "--allow-background", help="A model with a background class on --data with no background clip: count a clip the model calls background as wrong. Default: each clip scored as its most likely animal, as predict --per-file names clips (both figures are printed)."),
 ) -> None:
     """Score a trained model: accuracy, F1, per-class table and confusion matrix."""
@@ -47,7 +48,8 @@ def eval_(
     if annotations is not None or recordings is not None:
         from animalsnd.cli.eval_detection import eval_detection
 
-        for flag, given in (("--predictions", predictions is not None), ("--allow-background", allow_background)):
+        for flag, given in (("--predictions", predictions is not None), ("--allow-background", allow_background),
+                            ("--no-adapt", not adapt)):
             if given:
                 from animalsnd.errors import ConfigError
 
@@ -98,7 +100,7 @@ def eval_(
     raw = data is not None and data.is_dir() and not is_cache(data)
     with progress_bar("Extracting features") if raw else nullcontext(None) as cb:
         report = evaluate(model_dir, data=data, jobs=jobs, progress=cb, label_map=mapping,
-                          allow_background=allow_background)
+                          allow_background=allow_background, adapt=adapt)
     for w in report.warnings():
         warn(w)
     summary = report.summary()
@@ -120,6 +122,12 @@ def eval_(
         console.print("[dim]These held-out clips share the training clips' recorders: recordings from elsewhere "
                       "usually score lower (README, 'Which model for which job'); measure that with --chain all, "
                       "or --data on clips from other recorders.[/dim]")
+    if report.folder_weights is not None:
+        w = summary["folder_weights"]
+        most = ", ".join(f"{c} {x:.2f}" for c, x in sorted(w.items(), key=lambda kv: -kv[1])[:3])
+        console.print(f"Classes weighted by how common each is among these {m['n']} clips, estimated from the "
+                      f"model's probabilities (heaviest: {most}); every clip on its own (--no-adapt): "
+                      f"{metrics_line(summary['without_adapting'])}")
     if report.animals_only:
         a = summary["animal_classes_only"]
         console.print(f"No clip here is labelled background: each is scored as its most likely animal, as "

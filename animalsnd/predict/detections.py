@@ -27,8 +27,8 @@ import numpy as np
 
 from animalsnd.background import BACKGROUND, without_background
 
-__all__ = ["MIN_TAIL_FRACTION", "UNKNOWN", "Detection", "detections", "drop_padded_tail", "per_file_rows",
-           "separate"]
+__all__ = ["MIN_TAIL_FRACTION", "UNKNOWN", "Detection", "detections", "drop_padded_tail", "file_window",
+           "per_file_rows", "separate"]
 
 UNKNOWN = "unknown"
 
@@ -162,9 +162,24 @@ def per_file_rows(file: str, duration_s: float, probs: np.ndarray, classes: Sequ
     (``min_confidence``, ``top_k``, ``unknown_below``, ``thresholds``), applied to that
     window; no row when it falls below them.
     """
+    chosen = file_window(probs, classes, animals_only=animals_only)
+    if chosen is None:
+        return []
+    p, classes = chosen
+    if BACKGROUND in classes and int(np.argmax(p)) == classes.index(BACKGROUND):
+        return _background_row(file, duration_s, p, classes, **options)  # no animal anywhere: the row says so
+    return detections(file, np.array([[0.0, duration_s]]), p[None, :], classes, **options)
+
+
+def file_window(probs: np.ndarray, classes: Sequence[str], *, animals_only: bool = True):
+    """``(p, classes)``: the probabilities of the window that speaks for a file in
+    :func:`per_file_rows` (over the animal classes with ``animals_only``), or None for no window.
+
+    The most confident window; without ``animals_only``, the most confident whose top class is
+    not background, or the surest background window when every window is background."""
     probs = np.asarray(probs, dtype=np.float64)
     if len(probs) == 0:
-        return []
+        return None
     if animals_only:
         probs, classes = without_background(probs, classes)
     classes = list(classes)
@@ -172,11 +187,10 @@ def per_file_rows(file: str, duration_s: float, probs: np.ndarray, classes: Sequ
     if BACKGROUND in classes:  # --allow-background
         b = classes.index(BACKGROUND)
         called = probs.argmax(axis=1) == b
-        if called.all():  # no animal anywhere: the row says so, from the surest background window
-            return _background_row(file, duration_s, probs[int(np.argmax(probs[:, b]))], classes, **options)
+        if called.all():
+            return probs[int(np.argmax(probs[:, b]))], classes
         top = np.where(called, -np.inf, top)
-    best = int(np.argmax(top))
-    return detections(file, np.array([[0.0, duration_s]]), probs[best:best + 1], classes, **options)
+    return probs[int(np.argmax(top))], classes
 
 
 def _background_row(file: str, duration_s: float, p: np.ndarray, classes: list[str], *, min_confidence: float = 0.0,

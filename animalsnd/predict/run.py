@@ -24,7 +24,8 @@ import numpy as np
 from animalsnd import families
 from animalsnd.audio import is_audio_file
 from animalsnd.errors import AudioError, ConfigError
-from animalsnd.predict.detections import Detection, detections, drop_padded_tail, per_file_rows
+from animalsnd.predict.adapt import adapt_to_folder, per_file
+from animalsnd.predict.detections import Detection, detections, drop_padded_tail
 from animalsnd.windows import check_window_hop
 
 __all__ = ["FileResult", "PredictOptions", "PredictRun", "collect_inputs", "default_min_support", "default_pool",
@@ -104,6 +105,8 @@ class PredictOptions:
     #: with per_file: never answer background, name each file's most likely animal; None: True
     #: with per_file (:func:`animalsnd.predict.detections.per_file_rows`)
     animals_only: bool | None = None
+    #: with per_file: weigh the classes by their estimated share of the files (animalsnd.priors)
+    adapt: bool = True
     calibrated: bool = True  # use MODEL_DIR/calibration.json when present (animalsnd.calibration)
     temperature: float = 1.0  # filled in by predict() from the calibration
     thresholds: tuple[tuple[str, float], ...] = ()
@@ -220,14 +223,13 @@ def predict_file(
         from animalsnd.pooling import pool_windows
 
         probs = pool_windows(spans, probs, mode=pool)
+    out = FileResult(path, duration, spans, probs, views=views, keep=keep)
     if opts.per_file:
-        rows = per_file_rows(str(path), duration, probs, predictor.classes, min_confidence=opts.min_confidence,
-                             top_k=min(opts.top_k, len(predictor.classes)), unknown_below=opts.unknown_below,
-                             animals_only=opts.animal_each)
+        out.rows = per_file(out, predictor.classes, opts)
     else:
-        rows = option_rows(path, spans, probs, predictor.classes, opts, support=support,
-                           min_support=opts.min_support or default_min_support(predictor), keep=keep)
-    return FileResult(path, duration, spans, probs, rows, views=views, keep=keep)
+        out.rows = option_rows(path, spans, probs, predictor.classes, opts, support=support,
+                               min_support=opts.min_support or default_min_support(predictor), keep=keep)
+    return out
 
 
 def option_rows(path, spans_s: np.ndarray, probs: np.ndarray, classes, opts: PredictOptions, *,
@@ -268,6 +270,7 @@ class PredictRun:
     seconds: float
     model_pool: str = "none"  # the model's own pooling (what ``options.pool`` None stands for)
     screened: bool = False  # birdnet-head: the one-view screens were used
+    folder_weights: dict[str, float] | None = None  # --per-file: each class's weight for these files
 
     @property
     def context_held(self) -> int | None:
@@ -435,7 +438,9 @@ def predict(
             done += durations[i]
             if progress:
                 progress(min(done, total), total)
+    results = [r for r in results if r is not None]
+    weights = adapt_to_folder(results, pred.classes, options) if options.per_file and options.adapt else None
     return PredictRun(Path(model_dir), pred.classes, pred.cfg, plan, options, pred.runtime,
-                      len(pred.bundles) if hasattr(pred, "bundles") else 1,
-                      [r for r in results if r is not None], time.perf_counter() - t0, default_pool(pred),
-                      screened=bool(getattr(pred, "screens_active", lambda _: False)(plan)))
+                      len(pred.bundles) if hasattr(pred, "bundles") else 1, results, time.perf_counter() - t0,
+                      default_pool(pred), screened=bool(getattr(pred, "screens_active", lambda _: False)(plan)),
+                      folder_weights=weights)

@@ -1,0 +1,115 @@
+"""A folder's own class proportions (``eval --data`` / ``predict --per-file``'s ``--adapt``), across sources.
+
+    python benchmarks/folder_prior_bench.py --work runs/xsource-bg \\
+        --models birdnet-head-noise,stats-mlp-noise+chain,stats-mlp-noise
+
+Needs the models and clip folders ``xsource_bench.py --predict`` leaves in ``--work``
+(``across-[halfN-]MODEL`` and ``across-[halfN-]MODEL-clips``: trained with the background
+class on ``--cache runs/sc-cache``, once with ``--holdout dominant`` and with ``--holdout half
+--seed 0/1/2``). Each model's probabilities on its across-sources clips (``eval --data``,
+as a choice among the animal classes) are scored:
+
+- as they are (``--no-adapt``) and with the classes weighted by their estimated share of the
+  folder (:mod:`animalsnd.priors`) at strength 0.5 (the default) and 1 (the full estimate);
+- on the whole folder, on folders holding only 3, 5 or 7 of its classes (every clip of a
+  random choice of classes, 30 draws: a site with a few of the species), and on random folders
+  of 5, 10, 20 and 50 clips (60 draws; below ``MIN_CLIPS`` nothing is weighted);
+- on all the animal clips of the model's held-out fold 0 as one folder (for the single
+  recorder, the 130 clips with the seven other classes' held-out clips; for the halves, the
+  same clips as the folder);
+- within: ``--within-work``'s ``within-MODEL`` (``xsource_bench.py --within``: trained on
+  folds 1-4 of the cache without a background class) on its own fold 0, the clips of the
+  training recorders that cross-validation sees, as one folder and in random folders.
+
+Writes benchmarks/out/folder_prior_bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+import numpy as np
+from _common import require, write_json
+
+STRENGTHS = {"as they are": 0.0, "adapted (0.5, default)": 0.5, "adapted, full (1.0)": 1.0}
+
+
+def accuracy(P: np.ndarray, y: np.ndarray, strength: float) -> float:
+    from animalsnd.priors import folder_weights
+
+    return float(np.mean((P * folder_weights(P, strength=strength)).argmax(axis=1) == y))
+
+
+def animal_probs(report) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities over the animal classes, labels) of a report's animal clips."""
+    from animalsnd.background import BACKGROUND, without_background
+
+    r = report.runs
+    proba = np.concatenate([x.result.proba for x in r])
+    labels = [report.classes[int(t)] for x in r for t in x.result.y_true]
+    keep = np.array([c != BACKGROUND for c in labels])
+    P, animals = without_background(proba[keep], report.classes) if BACKGROUND in report.classes \
+        else (proba[keep], report.classes)
+    return P, np.array([list(animals).index(c) for c, k in zip(labels, keep) if k])
+
+
+def scores(P: np.ndarray, y: np.ndarray, rng: np.random.Generator, draws: int) -> dict:
+    out = {"whole folder": {k: accuracy(P, y, s) for k, s in STRENGTHS.items()}}
+    present = np.unique(y)
+    for k in (3, 5, 7):
+        if k < len(present):
+            picks = [np.isin(y, rng.choice(present, k, replace=False)) for _ in range(draws)]
+            out[f"{k} of its classes"] = {n: float(np.mean([accuracy(P[m], y[m], s) for m in picks]))
+                                         for n, s in STRENGTHS.items()}
+    for n in (5, 10, 20, 50):
+        if n < len(y):
+            picks = [rng.choice(len(y), n, replace=False) for _ in range(2 * draws)]
+            out[f"{n} random clips"] = {k: float(np.mean([accuracy(P[m], y[m], s) for m in picks]))
+                                        for k, s in STRENGTHS.items()}
+    return out
+
+
+def _show(name: str, res: dict) -> None:
+    print(name, {k: ({n: round(x, 3) for n, x in v.items()} if isinstance(v, dict) else v)
+                 for k, v in res.items()}, flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--work", type=Path, default=Path("runs/xsource-bg"))
+    ap.add_argument("--models", default="birdnet-head-noise,stats-mlp-noise+chain,stats-mlp-noise")
+    ap.add_argument("--within-work", type=Path, default=Path("runs/xsource"))
+    ap.add_argument("--draws", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    from animalsnd.evaluate import evaluate
+
+    work = require(args.work)
+    results: dict[str, dict] = {}
+    for model in args.models.split(","):
+        for split in ("", "half0-", "half1-", "half2-"):
+            name = f"across-{split}{model}"
+            if not (work / name).exists():
+                print(f"{name}: not in {work}; skipped", flush=True)
+                continue
+            rng = np.random.default_rng(args.seed)
+            P, y = animal_probs(evaluate(work / name, data=work / f"{name}-clips", jobs=2, adapt=False))
+            res = {"clips": len(y), **scores(P, y, rng, args.draws)}
+            P0, y0 = animal_probs(evaluate(work / name))  # its own fold 0: clips of the training recorders too
+            res["held-out fold 0"] = {"clips": len(y0), **{k: accuracy(P0, y0, s) for k, s in STRENGTHS.items()}}
+            results[name] = res
+            _show(name, res)
+        name = f"within-{model}"
+        if (args.within_work / name).exists():
+            P, y = animal_probs(evaluate(args.within_work / name))
+            results[name] = {"clips": len(y), **scores(P, y, np.random.default_rng(args.seed), args.draws)}
+            _show(name, results[name])
+    write_json("folder_prior_bench.json", {"work": str(work), "draws": args.draws, "seed": args.seed,
+                                           "results": results})
+
+
+if __name__ == "__main__":
+    main()

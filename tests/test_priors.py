@@ -1,0 +1,76 @@
+"""A folder's own class proportions (animalsnd.priors) and where eval / predict use them."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from animalsnd.priors import MIN_CLIPS, folder_weights, reweight
+
+
+def _folder(n_cat=16, n_dog=4):
+    # cats the model is fairly sure of, dogs it is fairly sure of, and no cow at all
+    return np.array([[0.6, 0.3, 0.1]] * n_cat + [[0.3, 0.6, 0.1]] * n_dog)
+
+
+def test_weights_follow_the_folders_proportions():
+    w = folder_weights(_folder())
+    assert w[0] > 1.0 > w[2] and w[0] > w[1]  # cats common, cows absent
+    full = folder_weights(_folder(), strength=1.0)
+    assert full[0] == pytest.approx(w[0] ** 2) and full[2] == pytest.approx(w[2] ** 2)
+    even = folder_weights(np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]] * 4))
+    assert np.allclose(even, 1.0, atol=1e-3)  # every class equally common: nothing moves
+
+
+def test_too_few_clips_or_no_strength_leave_the_folder_alone():
+    assert np.array_equal(folder_weights(_folder()[: MIN_CLIPS - 1]), np.ones(3))
+    assert np.array_equal(folder_weights(_folder(), strength=0.0), np.ones(3))
+
+
+def test_reweight_tips_an_ambiguous_clip_towards_the_common_class():
+    w = folder_weights(_folder())
+    q = reweight(np.array([[0.45, 0.5, 0.05]]), w)
+    assert q.argmax() == 0 and q.sum() == pytest.approx(1.0)
+    assert reweight(np.zeros((1, 3)), w).sum() == 0  # no probability mass: stays empty
+
+
+def test_eval_choice_adapts_only_when_asked_and_over_the_animals():
+    from animalsnd.evaluate import _choice
+
+    classes = ["background", "cat", "dog", "cow"]
+    folder = np.hstack([np.full((20, 1), 0.05), _folder() * 0.95])
+    folder = np.vstack([folder, [[0.05, 0.43, 0.47, 0.05]]])  # the ambiguous clip
+    plain, none = _choice(folder, classes, True)
+    adapted, w = _choice(folder, classes, True, adapt=True)
+    assert none is None and plain[-1] == 2 and adapted[-1] == 1
+    assert set(w) == {"cat", "dog", "cow"} and w["cat"] > 1 > w["cow"]
+    _, small = _choice(folder[:5], classes, True, adapt=True)
+    assert small is None
+
+
+def _result(path, probs):
+    from animalsnd.predict.run import FileResult
+
+    return FileResult(Path(path), 3.0, np.array([[0.0, 3.0]] * len(probs)), np.asarray(probs, float))
+
+
+def test_predict_per_file_rows_are_remade_with_the_folders_weights():
+    from animalsnd.predict.adapt import adapt_to_folder
+    from animalsnd.predict.run import FileResult, PredictOptions
+
+    classes = ["background", "cat", "dog", "cow"]
+    files = [_result(f"c{i}.wav", [[0.9, 0.06, 0.03, 0.01], [0.05, 0.57, 0.28, 0.1]]) for i in range(14)]
+    files += [_result("odd.wav", [[0.05, 0.45, 0.48, 0.02]]), FileResult(Path("bad.wav"), error="unreadable")]
+    opts = PredictOptions(per_file=True)
+    from animalsnd.predict.adapt import per_file
+
+    for i, r in enumerate(files):
+        if r.ok:
+            files[i].rows = per_file(r, classes, opts)
+    assert files[14].rows[0].label == "dog"
+    before = files[14].probs.copy()
+    w = adapt_to_folder(files, classes, opts)
+    assert set(w) == {"cat", "dog", "cow"} and w["cat"] > 1
+    assert files[14].rows[0].label == "cat" and np.array_equal(files[14].probs, before)  # the model's own kept
+    assert all(r.rows[0].label == "cat" for r in files[:14]) and not files[15].ok
+    assert adapt_to_folder(files[:5], classes, opts) is None  # too few files: rows as they were
