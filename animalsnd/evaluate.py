@@ -268,7 +268,8 @@ def evaluate(
     ``background`` class on ``data`` with no background clip, each clip is scored as its
     most likely animal (:func:`animal_clips_only`; ``predict --per-file``'s default) unless
     ``allow_background``. On ``data`` the classes are weighted by their estimated share of
-    its clips (:mod:`animalsnd.priors`, as ``predict --per-file`` does) unless not ``adapt``.
+    its clips (:mod:`animalsnd.priors`, as ``predict --per-file`` does; a model trained with
+    class weights) unless not ``adapt``.
 
     Raises
     ------
@@ -299,6 +300,9 @@ def evaluate(
     shared: dict[str, EvalData] = {}
     runs = []
     animals_only = False
+    from animalsnd.priors import answers_evenly
+
+    adapt = adapt and data is not None and answers_evenly(bundles[0].meta)
     for b in bundles:
         if data is None:
             d = load_data(b, None)
@@ -310,12 +314,11 @@ def evaluate(
             d = shared[key]
             # new data (one run, or folds sharing it): a folder of animal clips names an animal each
             animals_only = not allow_background and animal_clips_only(classes, d.y)
-        res = evaluate_arrays(b, d.X, d.y, batch_size=batch_size, animals_only=animals_only,
-                              adapt=adapt and data is not None)
+        res = evaluate_arrays(b, d.X, d.y, batch_size=batch_size, animals_only=animals_only, adapt=adapt)
         runs.append(BundleEval(b.path, b.test_fold, res, d))
         b._model = None  # free memory between folds
     return EvalReport(model_dir=model_dir, classes=classes, runs=runs, averaged=folds if len(runs) < folds else 0,
-                      animals_only=animals_only, adapt=adapt and data is not None)
+                      animals_only=animals_only, adapt=adapt)
 
 
 # ------------------------------------------------------------------ noise

@@ -12,8 +12,9 @@ full estimate where the folder holds a few classes and better where it holds the
 few clips (docs/results.md, "A folder's own class proportions").
 
 ``eval --data`` and ``predict --per-file`` apply it to folders of at least
-:data:`MIN_CLIPS` clips (``--no-adapt`` turns it off); the model's own held-out folds, the
-cross-validation figures, never are.
+:data:`MIN_CLIPS` clips (``--no-adapt`` turns it off) of a model trained with class weights
+(:func:`answers_evenly`); the model's own held-out folds, the cross-validation figures,
+never are.
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ import numpy as np
 
 MIN_CLIPS = 10  #: smaller folders are scored as they are: too few clips to estimate proportions
 STRENGTH = 0.5  #: exponent on the estimated ratio of a class's share to its training share
+
+
+def answers_evenly(meta: dict) -> bool:
+    """Whether a bundle's probabilities treat every class as equally common, the starting point
+    of :func:`folder_weights`: trained with class weights (every recipe but the study's
+    ``cnn1d`` baseline, whose probabilities carry its training proportions)."""
+    return bool((meta.get("train") or {}).get("class_weights", False))
 
 
 def folder_weights(proba: np.ndarray, *, strength: float = STRENGTH, iters: int = 200,

@@ -103,7 +103,8 @@ def test_detections_drop_background_windows():
 
 def test_models_learn_background_and_eval_lists_it(bg_cache, tmp_path, runner):
     out = tmp_path / "m"
-    res = runner.invoke(app, ["train", str(bg_cache), "--model", "cnn1d", "--out", str(out), *FAST_CLI])
+    # class weights: probabilities that treat the classes as equally common, which --adapt starts from
+    res = runner.invoke(app, ["train", str(bg_cache), "--model", "cnn1d", "--class-weights", "--out", str(out), *FAST_CLI])
     assert res.exit_code == 0, res.output
     assert "background" in json.loads((out / "bundle.json").read_text())["classes"]
     res = runner.invoke(app, ["eval", str(out)])

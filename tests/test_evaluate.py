@@ -187,3 +187,15 @@ def test_clip_rows_name_the_best_animal_for_a_background_model():
     assert (a["label"], a["predicted"], a["correct"], a["animal_predicted"]) == ("cat", "background", 0, "cat")
     assert a["top"] == "background:0.6000;cat:0.3000" and a["animal_confidence"] == 0.3
     assert (b["predicted"], b["correct"], b["animal_predicted"], b["fold"]) == ("dog", 1, "dog", 0)
+
+
+def test_data_is_adapted_to_its_proportions_only_for_class_weighted_models(trained, trained_cv, tmp_path):
+    data = make_data(tmp_path / "raw", n=4)
+    weighted = evaluate(trained, data=data, jobs=1)  # cnn1d-enhanced: trained with class weights
+    assert weighted.adapt and set(weighted.folder_weights) == set(weighted.classes)
+    s = weighted.summary()
+    assert s["without_adapting"]["n"] == s["n"] and "folder_weights" in s
+    assert evaluate(trained, data=data, jobs=1, adapt=False).folder_weights is None
+    plain = evaluate(trained_cv, data=data, jobs=1)  # the study's cnn1d: no class weights
+    assert not plain.adapt and plain.folder_weights is None and "folder_weights" not in plain.summary()
+    assert not evaluate(trained).adapt  # its own held-out fold: never

@@ -74,3 +74,21 @@ def test_predict_per_file_rows_are_remade_with_the_folders_weights():
     assert files[14].rows[0].label == "cat" and np.array_equal(files[14].probs, before)  # the model's own kept
     assert all(r.rows[0].label == "cat" for r in files[:14]) and not files[15].ok
     assert adapt_to_folder(files[:5], classes, opts) is None  # too few files: rows as they were
+
+
+def test_models_trained_without_class_weights_are_not_adapted():
+    from animalsnd.predict.adapt import adapt_to_folder, per_file
+    from animalsnd.predict.run import PredictOptions
+    from animalsnd.priors import answers_evenly
+
+    assert answers_evenly({"train": {"class_weights": True}})
+    assert not answers_evenly({"train": {"class_weights": False}}) and not answers_evenly({})
+    classes = ["cat", "dog", "cow"]
+    files = [_result(f"c{i}.wav", [[0.6, 0.3, 0.1]]) for i in range(12)] + [_result("odd.wav", [[0.45, 0.5, 0.05]])]
+    opts = PredictOptions(per_file=True)
+    for r in files:
+        r.rows = per_file(r, classes, opts)
+    assert adapt_to_folder(files, classes, opts, {"train": {"class_weights": False}}) is None
+    assert files[-1].rows[0].label == "dog"  # its probabilities already carry the training proportions
+    assert adapt_to_folder(files, classes, opts, {"train": {"class_weights": True}})["cat"] > 1
+    assert files[-1].rows[0].label == "cat"

@@ -22,14 +22,17 @@ def per_file(result, classes, opts):
                          unknown_below=opts.unknown_below, animals_only=opts.animal_each)
 
 
-def adapt_to_folder(results: list, classes: list[str], opts) -> dict[str, float] | None:
+def adapt_to_folder(results: list, classes: list[str], opts, meta: dict | None = None) -> dict[str, float] | None:
     """Re-make the rows of ``results`` (:class:`~animalsnd.predict.run.FileResult`, in place)
     with every class weighted by its estimated share of the files.
 
     Returns ``{class: weight}`` (the classes the rows choose among), or None when the files are
-    too few (:data:`animalsnd.priors.MIN_CLIPS`) for an estimate."""
-    from animalsnd.priors import MIN_CLIPS, folder_weights, reweight
+    too few (:data:`animalsnd.priors.MIN_CLIPS`) for an estimate or the model's bundle ``meta``
+    says it was trained without class weights (:func:`animalsnd.priors.answers_evenly`)."""
+    from animalsnd.priors import MIN_CLIPS, answers_evenly, folder_weights, reweight
 
+    if meta is not None and not answers_evenly(meta):
+        return None
     chosen = [c for r in results if r.ok and (c := file_window(r.probs, classes, animals_only=opts.animal_each))]
     if len(chosen) < MIN_CLIPS:
         return None

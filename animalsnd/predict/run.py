@@ -439,7 +439,8 @@ def predict(
             if progress:
                 progress(min(done, total), total)
     results = [r for r in results if r is not None]
-    weights = adapt_to_folder(results, pred.classes, options) if options.per_file and options.adapt else None
+    meta = pred.bundles[0].meta if getattr(pred, "bundles", None) else None
+    weights = adapt_to_folder(results, pred.classes, options, meta) if options.per_file and options.adapt else None
     return PredictRun(Path(model_dir), pred.classes, pred.cfg, plan, options, pred.runtime,
                       len(pred.bundles) if hasattr(pred, "bundles") else 1, results, time.perf_counter() - t0,
                       default_pool(pred), screened=bool(getattr(pred, "screens_active", lambda _: False)(plan)),
