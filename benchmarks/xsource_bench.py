@@ -24,8 +24,10 @@ the JSON adds the score among the animal classes only (background never chosen, 
 ``eval`` reports it) and how many clips were called background.
 
 ``--predict`` also scores what a user reads off ``animalsnd predict --per-file`` on a folder
-of the across-sources clips (links under ``--work``): an animal for every clip, and with a
-background class also ``--allow-background``, where a clip can be called background.
+of the across-sources clips (links under ``--work``): an animal for every clip, the classes
+weighted by their share of the folder (the default) and every clip on its own
+(``--no-adapt``), and with a background class also ``--allow-background``, where a clip can
+be called background (the variants after the first with ``--no-adapt``).
 
 Recipes (``--recipes``): ``clean``; ``noise`` (``augment --noise
 background --snr 0:20 --per-class 100``); ``noise+chain`` (the same through
@@ -155,8 +157,9 @@ def fold0_rows(model: Path) -> list[dict]:
 
 
 def predict_scores(model: Path, clips: list[tuple[str, str]], work: Path, *, background: bool) -> dict:
-    """Accuracy of ``animalsnd predict --per-file`` (an animal for every clip; for a model with
-    a background class also ``--allow-background``, and ``--no-screen`` for one with a screen)
+    """Accuracy of ``animalsnd predict --per-file`` (an animal for every clip, adapted to the
+    folder and with ``--no-adapt``; for a model with a background class also
+    ``--allow-background``, and ``--no-screen`` for one with a screen, both with ``--no-adapt``)
     on a folder of ``clips`` (path, label): one sub-folder per label, as a user's folder of
     clips; a clip that gets no row counts as wrong. ``background``: the model has the class."""
     folder = work / f"{model.name}-clips"
@@ -165,11 +168,11 @@ def predict_scores(model: Path, clips: list[tuple[str, str]], work: Path, *, bac
         (folder / label).mkdir(parents=True, exist_ok=True)
         (folder / label / Path(path).name).symlink_to(path)
     out = {}
-    variants = [("per_file", [])]
+    variants = [("per_file", []), ("per_file_no_adapt", ["--no-adapt"])]
     if background:
-        variants.append(("per_file_allow_background", ["--allow-background"]))
+        variants.append(("per_file_allow_background", ["--allow-background", "--no-adapt"]))
     if (model / SCREEN_FILE).exists():  # birdnet-head's one-view screen: the head on every window
-        variants.append(("per_file_no_screen", ["--no-screen"]))
+        variants.append(("per_file_no_screen", ["--no-screen", "--no-adapt"]))
     for name, flags in variants:
         table = work / f"{model.name}-{name}.csv"
         run([sys.executable, "-m", "animalsnd", "predict", str(model), str(folder), "-r", "--per-file", *flags,

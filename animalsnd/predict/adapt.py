@@ -22,6 +22,12 @@ def per_file(result, classes, opts):
                          unknown_below=opts.unknown_below, animals_only=opts.animal_each)
 
 
+def bundle_meta(predictor) -> dict | None:
+    """The ``bundle.json`` of a predictor's (first) model, or None when it has none."""
+    bundles = getattr(predictor, "bundles", None) or [None]
+    return getattr(bundles[0], "meta", None)
+
+
 def adapt_to_folder(results: list, classes: list[str], opts, meta: dict | None = None) -> dict[str, float] | None:
     """Re-make the rows of ``results`` (:class:`~animalsnd.predict.run.FileResult`, in place)
     with every class weighted by its estimated share of the files.

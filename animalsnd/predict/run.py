@@ -24,7 +24,7 @@ import numpy as np
 from animalsnd import families
 from animalsnd.audio import is_audio_file
 from animalsnd.errors import AudioError, ConfigError
-from animalsnd.predict.adapt import adapt_to_folder, per_file
+from animalsnd.predict.adapt import adapt_to_folder, bundle_meta, per_file
 from animalsnd.predict.detections import Detection, detections, drop_padded_tail
 from animalsnd.windows import check_window_hop
 
@@ -439,8 +439,8 @@ def predict(
             if progress:
                 progress(min(done, total), total)
     results = [r for r in results if r is not None]
-    meta = pred.bundles[0].meta if getattr(pred, "bundles", None) else None
-    weights = adapt_to_folder(results, pred.classes, options, meta) if options.per_file and options.adapt else None
+    weights = (adapt_to_folder(results, pred.classes, options, bundle_meta(pred))
+               if options.per_file and options.adapt else None)
     return PredictRun(Path(model_dir), pred.classes, pred.cfg, plan, options, pred.runtime,
                       len(pred.bundles) if hasattr(pred, "bundles") else 1, results, time.perf_counter() - t0,
                       default_pool(pred), screened=bool(getattr(pred, "screens_active", lambda _: False)(plan)),
