@@ -290,6 +290,7 @@ def evaluate(
 
         check_map(label_map, classes)
     folds = len(bundles)
+    trained_by = list(bundles)  # the fold bundles themselves, before any averaging
     if data is not None and folds > 1:  # new data: the fold average predict uses (animalsnd.ensemble)
         from animalsnd.ensemble import FoldAverage, own_cache
 
@@ -311,6 +312,10 @@ def evaluate(
             if key not in shared:
                 with using(label_map):
                     shared[key] = load_data(b, data, jobs=jobs, progress=progress)
+                if not is_cache(Path(data)):  # a raw folder: files the model was trained on?
+                    from animalsnd.inputs import training_overlap_note
+
+                    shared[key].notes += training_overlap_note(trained_by, shared[key].paths)
             d = shared[key]
             # new data (one run, or folds sharing it): a folder of animal clips names an animal each
             animals_only = not allow_background and animal_clips_only(classes, d.y)

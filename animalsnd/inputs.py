@@ -22,7 +22,7 @@ from animalsnd.labelmap import class_index, unmatched_note
 
 __all__ = [
     "EvalData", "Progress", "check_cfg", "feature_set_data", "folder_inputs", "held_out_cache", "is_cache",
-    "missing_note", "store_data", "training_cache_note",
+    "missing_note", "store_data", "training_cache_note", "training_overlap_note",
 ]
 
 Progress = Callable[[int, int], None]
@@ -121,6 +121,28 @@ def training_cache_note(bundle, fingerprint: str) -> list[str]:
         return ["this cache holds the model's training clips, so the scores are optimistic; "
                 "omit --data to score the held-out fold"]
     return []
+
+
+def training_overlap_note(bundles: list, paths: list[str]) -> list[str]:
+    """A note when scored files have the same bytes as clips the ``bundles`` were trained on
+    (their cache's clips outside each bundle's held-out fold); nothing when no cache is left."""
+    from animalsnd.cache import usable_rows
+    from animalsnd.dataset import sha256_file
+
+    trained: set[str] = set()
+    for b in bundles:
+        cache = b.cache_dir
+        if cache is None or not is_cache(cache):
+            return []
+        held = set(b.test_shas)
+        trained |= {r["sha256"] for r in usable_rows(cache) if r["sha256"] not in held}
+    if not trained:
+        return []
+    seen = [p for p in paths if sha256_file(p) in trained]
+    if not seen:
+        return []
+    return [f"{len(seen)} of the {len(paths)} scored clip(s) are the same files as clips the model was trained "
+            f"on (first: {seen[0]}), so the scores are optimistic; score clips it has not heard"]
 
 
 def store_data(bundle, data: Path | None, *, ensure: Callable, read: Callable[[Path, str], np.ndarray],

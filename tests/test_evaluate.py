@@ -199,3 +199,15 @@ def test_data_is_adapted_to_its_proportions_only_for_class_weighted_models(train
     plain = evaluate(trained_cv, data=data, jobs=1)  # the study's cnn1d: no class weights
     assert not plain.adapt and plain.folder_weights is None and "folder_weights" not in plain.summary()
     assert not evaluate(trained).adapt  # its own held-out fold: never
+
+
+def test_a_raw_folder_of_training_clips_is_flagged(trained, tiny, tmp_path):
+    # the raw folder the model's cache was prepared from: 18 of its 24 clips trained the model
+    report = evaluate(trained, data=tiny["data"], jobs=1)
+    note = [w for w in report.warnings() if "the same files as clips the model was trained on" in w]
+    assert len(note) == 1 and note[0].startswith("18 of the 24 scored clip(s)")
+    fresh = make_data(tmp_path / "fresh", n=2)  # other clips (other seeds): nothing to flag
+    for f in fresh.rglob("*.wav"):
+        f.write_bytes(f.read_bytes() + b"\0")  # not byte for byte a training file
+    report = evaluate(trained, data=fresh, jobs=1)
+    assert not any("trained on" in w for w in report.warnings())
