@@ -21,7 +21,8 @@ as a choice among the animal classes) are scored:
   folds 1-4 of the cache without a background class) on its own fold 0, the clips of the
   training recorders that cross-validation sees, as one folder and in random folders.
 
-Writes benchmarks/out/folder_prior_bench.json.
+Writes benchmarks/out/folder_prior_bench.json and the figure ``--figure``
+(docs/figures/folder_prior.png).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from _common import require, write_json
+from _common import ROOT, require, write_json
 
 STRENGTHS = {"as they are": 0.0, "adapted (0.5, default)": 0.5, "adapted, full (1.0)": 1.0}
 
@@ -71,6 +72,37 @@ def scores(P: np.ndarray, y: np.ndarray, rng: np.random.Generator, draws: int) -
     return out
 
 
+PANELS = (("one recorder", "", "whole folder"), ("halves", "half", "whole folder"),
+          ("halves, 3 classes", "half", "3 of its classes"), ("halves, 7 classes", "half", "7 of its classes"),
+          ("halves, 20 random clips", "half", "20 random clips"), ("within", "within", "whole folder"))
+
+
+def plot(results: dict, models: list[str], path: Path) -> Path:
+    """One panel per model: accuracy as they are / adapted / full estimate, per kind of folder."""
+    from animalsnd.render_eval import _pyplot, save_figure
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 4.2), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        labels, rows = [], []
+        for label, split, cond in PANELS:
+            names = ([f"within-{model}"] if split == "within" else [f"across-{model}"] if not split
+                     else [f"across-half{h}-{model}" for h in range(3)])
+            got = [results[n][cond] for n in names if n in results and cond in results[n]]
+            if got:
+                labels.append(label)
+                rows.append([float(np.mean([g[k] for g in got])) for k in STRENGTHS])
+        x = np.arange(len(labels))
+        for i, k in enumerate(STRENGTHS):
+            ax.bar(x + (i - 1) * 0.27, [r[i] for r in rows], 0.27, label=k, color=f"C{i}")
+        ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
+        ax.set(ylim=(0.6, 1.0), ylabel="accuracy (halves: mean of 3)", title=model)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].legend(fontsize=8, loc="lower left")
+    fig.suptitle("A folder's own class proportions: across sources and within")
+    return save_figure(fig, path)
+
+
 def _show(name: str, res: dict) -> None:
     print(name, {k: ({n: round(x, 3) for n, x in v.items()} if isinstance(v, dict) else v)
                  for k, v in res.items()}, flush=True)
@@ -82,6 +114,7 @@ def main() -> None:
     ap.add_argument("--models", default="birdnet-head-noise,stats-mlp-noise+chain,stats-mlp-noise")
     ap.add_argument("--within-work", type=Path, default=Path("runs/xsource"))
     ap.add_argument("--draws", type=int, default=30)
+    ap.add_argument("--figure", type=Path, default=ROOT / "docs" / "figures" / "folder_prior.png")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
@@ -109,6 +142,9 @@ def main() -> None:
             _show(name, results[name])
     write_json("folder_prior_bench.json", {"work": str(work), "draws": args.draws, "seed": args.seed,
                                            "results": results})
+    models = [m for m in args.models.split(",") if f"across-{m}" in results][:2]
+    if models:
+        print("wrote", plot(results, models, args.figure))
 
 
 if __name__ == "__main__":
