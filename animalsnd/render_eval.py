@@ -75,6 +75,11 @@ def metrics_line(metrics: dict) -> str:
     return "  ".join(f"{_LABELS[k]} {metrics[k]:.3f}" for k in SUMMARY_KEYS) + f"  (n={metrics['n']})"
 
 
+def heaviest(weights: dict[str, float], k: int = 3) -> str:
+    """The ``k`` most heavily weighted classes of a folder (:mod:`animalsnd.priors`): ``dog 2.32, cat 1.71``."""
+    return ", ".join(f"{c} {x:.2f}" for c, x in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:k])
+
+
 def folds_table(
     rows: Sequence[dict], mean: dict, std: dict, *, title: str = "Cross-validation", seconds: bool = False
 ) -> Table:

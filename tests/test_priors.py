@@ -92,3 +92,10 @@ def test_models_trained_without_class_weights_are_not_adapted():
     assert files[-1].rows[0].label == "dog"  # its probabilities already carry the training proportions
     assert adapt_to_folder(files, classes, opts, {"train": {"class_weights": True}})["cat"] > 1
     assert files[-1].rows[0].label == "cat"
+
+
+def test_heaviest_names_the_most_weighted_classes():
+    from animalsnd.render_eval import heaviest
+
+    assert heaviest({"cow": 0.2, "cat": 2.5, "dog": 1.1, "bird": 1.1}) == "cat 2.50, bird 1.10, dog 1.10"
+    assert heaviest({"cat": 1.0}, k=3) == "cat 1.00"

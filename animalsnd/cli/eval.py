@@ -70,6 +70,7 @@ def eval_(
     from animalsnd.render_eval import (
         confusion_table,
         folds_table,
+        heaviest,
         mean_std_line,
         metrics_line,
         per_class_table,
@@ -124,7 +125,7 @@ def eval_(
                       "or --data on clips from other recorders.[/dim]")
     if report.folder_weights is not None:
         w = summary["folder_weights"]
-        most = ", ".join(f"{c} {x:.2f}" for c, x in sorted(w.items(), key=lambda kv: -kv[1])[:3])
+        most = heaviest(w)
         console.print(f"Classes weighted by how common each is among these {m['n']} clips, estimated from the "
                       f"model's probabilities (heaviest: {most}); every clip on its own (--no-adapt): "
                       f"{metrics_line(summary['without_adapting'])}")

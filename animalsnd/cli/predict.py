@@ -194,7 +194,10 @@ def predict(
     if run.context_held and fmt != "table":
         line += f"; {run.context_held} window(s) held back by the context check (--no-context: none)"
     if run.folder_weights and fmt != "table":
-        line += "; classes weighted by their share of the files (--no-adapt: each file on its own)"
+        from animalsnd.render_eval import heaviest
+
+        line += (f"; classes weighted by their share of the files (heaviest: {heaviest(run.folder_weights)}; "
+                 "--no-adapt: each file on its own)")
     if fmt in ("raven", "audacity"):
         line += f"; wrote {len(written)} {fmt} file(s) to {out}"
     elif out is not None:
