@@ -68,13 +68,12 @@ def _choice(proba: np.ndarray, classes: list[str], animals_only: bool,
     if animals_only and BACKGROUND in classes:
         among = among[among != classes.index(BACKGROUND)]
     p = np.asarray(proba, dtype=np.float64)[:, among]
-    if not adapt:
-        return among[p.argmax(axis=1)], None
     from animalsnd.priors import MIN_CLIPS, folder_weights
 
+    if not adapt or len(p) < MIN_CLIPS:
+        return among[p.argmax(axis=1)], None
     w = folder_weights(p)
-    weights = {classes[j]: float(x) for j, x in zip(among, w)} if len(p) >= MIN_CLIPS else None
-    return among[(p * w).argmax(axis=1)], weights
+    return among[(p * w).argmax(axis=1)], {classes[j]: float(x) for j, x in zip(among, w)}
 
 
 def animal_clips_only(classes: list[str], y: np.ndarray) -> bool:
@@ -141,7 +140,7 @@ class EvalReport:
     @property
     def folder_weights(self) -> dict[str, float] | None:
         """With :attr:`adapt`: each class's weight for the scored clips (None: too few clips)."""
-        return self.runs[0].result.weights if self.adapt and len(self.runs) == 1 else None
+        return self.runs[0].result.weights if self.adapt else None  # adapted: new data, one run
 
     @property
     def is_cv(self) -> bool:

@@ -129,13 +129,11 @@ def training_overlap_note(bundles: list, paths: list[str]) -> list[str]:
     from animalsnd.cache import usable_rows
     from animalsnd.dataset import sha256_file
 
-    trained: set[str] = set()
-    for b in bundles:
-        cache = b.cache_dir
-        if cache is None or not is_cache(cache):
-            return []
-        held = set(b.test_shas)
-        trained |= {r["sha256"] for r in usable_rows(cache) if r["sha256"] not in held}
+    caches = {b.cache_dir for b in bundles}
+    if None in caches or not all(is_cache(c) for c in caches):
+        return []
+    clips = {c: {r["sha256"] for r in usable_rows(c)} for c in caches}  # each manifest read once
+    trained = set().union(*(clips[b.cache_dir] - set(b.test_shas) for b in bundles))
     if not trained:
         return []
     seen = [p for p in paths if sha256_file(p) in trained]

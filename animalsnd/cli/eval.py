@@ -124,10 +124,9 @@ def eval_(
                       "usually score lower (README, 'Which model for which job'); measure that with --chain all, "
                       "or --data on clips from other recorders.[/dim]")
     if report.folder_weights is not None:
-        w = summary["folder_weights"]
-        most = heaviest(w)
         console.print(f"Classes weighted by how common each is among these {m['n']} clips, estimated from the "
-                      f"model's probabilities (heaviest: {most}); every clip on its own (--no-adapt): "
+                      f"model's probabilities (heaviest: {heaviest(summary['folder_weights'])}); every clip on "
+                      "its own (--no-adapt): "
                       f"{metrics_line(summary['without_adapting'])}")
     if report.animals_only:
         a = summary["animal_classes_only"]

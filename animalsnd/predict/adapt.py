@@ -11,7 +11,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from animalsnd.background import BACKGROUND
 from animalsnd.predict.detections import file_window, per_file_rows
 
 
@@ -50,4 +49,4 @@ def adapt_to_folder(results: list, classes: list[str], opts, meta: dict | None =
     for i, r in enumerate(results):
         if r.ok and len(r.probs):
             results[i] = replace(r, rows=per_file(replace(r, probs=reweight(r.probs, full)), classes, opts))
-    return {c: float(x) for c, x in zip(among, w) if c != BACKGROUND or not opts.animal_each}
+    return {c: float(x) for c, x in zip(among, w)}
