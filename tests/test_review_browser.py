@@ -40,6 +40,22 @@ def exported(d) -> list[dict]:
     return list(csv.DictReader(io.StringIO(d.execute_script("return window.review.csv()"))))
 
 
+def reloaded(d, page, timeout_s: float = 10.0) -> list[dict]:
+    """The export after reloading the page; Chrome hands a file:// page's localStorage writes to
+    the next page asynchronously, so an instant reload may be tried again until they are there
+    (a page that lost them still fails after ``timeout_s``)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        d.refresh()
+        browser.open_page(d, page / "index.html")
+        rows = exported(d)
+        if any(r["decision"] for r in rows) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.2)
+
+
 def keys(d, *ks):
     from selenium.webdriver.common.action_chains import ActionChains
 
@@ -97,9 +113,7 @@ def test_keyboard_decisions_reach_the_export_and_survive_a_reload(driver, page):
     assert driver.find_element("id", "progress").text.startswith("reviewed 3 of 18 (accepted 1, rejected 1, relabelled 1)")
     assert driver.execute_script("return document.getElementById('export-csv').value") == \
         driver.execute_script("return window.review.csv()")
-    driver.refresh()
-    browser.open_page(driver, page / "index.html")
-    assert [r["decision"] for r in exported(driver)[:4]] == ["accepted", "rejected", "corrected", ""]
+    assert [r["decision"] for r in reloaded(driver, page)[:4]] == ["accepted", "rejected", "corrected", ""]
     keys(driver, "j", "u")  # after a reload the first card is current: undo the second one's decision
     assert [r["decision"] for r in exported(driver)[:3]] == ["accepted", "", "corrected"]
     assert browser.severe_logs(driver) == []
