@@ -40,18 +40,19 @@ def exported(d) -> list[dict]:
     return list(csv.DictReader(io.StringIO(d.execute_script("return window.review.csv()"))))
 
 
-def reloaded(d, page, timeout_s: float = 10.0) -> list[dict]:
-    """The export after reloading the page; Chrome hands a file:// page's localStorage writes to
-    the next page asynchronously, so an instant reload may be tried again until they are there
-    (a page that lost them still fails after ``timeout_s``)."""
+def reloaded(d, page, *, decided: bool = True, timeout_s: float = 10.0) -> list[dict]:
+    """The export after reloading ``page`` (a review folder's ``index.html``). Chrome hands a
+    file:// page's localStorage writes (and clears) to the next page asynchronously, so an
+    instant reload is tried again until some decision is there (``decided``) or none is; a page
+    that lost them, or kept them, still fails its test after ``timeout_s``."""
     import time
 
     deadline = time.monotonic() + timeout_s
     while True:
         d.refresh()
-        browser.open_page(d, page / "index.html")
+        browser.open_page(d, page)
         rows = exported(d)
-        if any(r["decision"] for r in rows) or time.monotonic() > deadline:
+        if any(r["decision"] for r in rows) == decided or time.monotonic() > deadline:
             return rows
         time.sleep(0.2)
 
@@ -101,9 +102,7 @@ def test_filters(driver, page):
 def test_keyboard_decisions_reach_the_export_and_survive_a_reload(driver, page):
     browser.open_page(driver, page / "index.html")
     driver.execute_script("localStorage.clear()")
-    driver.refresh()
-    browser.open_page(driver, page / "index.html")
-    first = exported(driver)
+    first = reloaded(driver, page / "index.html", decided=False)
     assert all(r["decision"] == "" for r in first) and len(first) == 18
     keys(driver, "a", "r", "c", "2")  # accept the first card, reject the second, relabel the third as classes[1]
     rows = exported(driver)
@@ -113,7 +112,7 @@ def test_keyboard_decisions_reach_the_export_and_survive_a_reload(driver, page):
     assert driver.find_element("id", "progress").text.startswith("reviewed 3 of 18 (accepted 1, rejected 1, relabelled 1)")
     assert driver.execute_script("return document.getElementById('export-csv').value") == \
         driver.execute_script("return window.review.csv()")
-    assert [r["decision"] for r in reloaded(driver, page)[:4]] == ["accepted", "rejected", "corrected", ""]
+    assert [r["decision"] for r in reloaded(driver, page / "index.html")[:4]] == ["accepted", "rejected", "corrected", ""]
     keys(driver, "j", "u")  # after a reload the first card is current: undo the second one's decision
     assert [r["decision"] for r in exported(driver)[:3]] == ["accepted", "", "corrected"]
     assert browser.severe_logs(driver) == []
@@ -172,8 +171,7 @@ def test_accept_on_an_unknown_card_asks_for_its_class(driver, tmp_path):
     build_review(pred, tmp_path / "r", classes=["frog", "dog"])
     browser.open_page(driver, tmp_path / "r" / "index.html")
     driver.execute_script("localStorage.clear()")
-    driver.refresh()
-    browser.open_page(driver, tmp_path / "r" / "index.html")
+    reloaded(driver, tmp_path / "r" / "index.html", decided=False)
     driver.find_elements("css selector", ".card")[1].click()  # class order: frog, then unknown
     keys(driver, "a")
     assert driver.find_elements("css selector", ".chooser") and exported(driver)[1]["decision"] == ""
