@@ -37,6 +37,13 @@ fold 0 ("within", what cross-validation sees).
   recorders), scored on the same clips.
 - ``recentre``: the test clips standardised by their own mean (and standard deviation)
   instead of the training clips' (a folder of recordings adapting the head to itself).
+- ``scores``: BirdNET's own 6522 class scores (the logits of its last layer, a linear map of
+  the embedding read from the model file: ``Dog_Dog``, ``Gray Wolf``, frogs, junglefowl ...)
+  of each window, alone or appended to the default; or, per training class, the k class
+  scores that most separate it from the others (Welch's t on the training clips), appended
+  and weighted up (x5, x20) so the penalised head can lean on what BirdNET knows.
+- ``classifier``: other heads on the default input: nearest class mean (cosine), shrinkage
+  LDA on 200 principal components, an RBF SVM, a linear SVM, 5 nearest neighbours (cosine).
 - ``rescale``: the same embedding L2-normalised, square-rooted (signed), quantile-mapped to a
   normal per dimension, or with its top 1-10 principal components removed, before the
   standardisation.
@@ -55,6 +62,7 @@ import numpy as np
 from _common import OUT, require, write_json
 
 EXTRA_SPEEDS = (1.5, 3.0, 4.0)
+SCORES = 6522  # BirdNET V2.4's classes
 OFFSETS = (0.0, 0.25, 0.75, 1.0)  # where a short clip sits in its 3-s window (0: left, 1: right)
 
 
@@ -211,12 +219,57 @@ def source_weights(y: np.ndarray, sources: list, power: float) -> np.ndarray:
     return w
 
 
+def class_scores(windows: np.ndarray) -> np.ndarray:
+    """BirdNET's class logits of each window's two views, ``(windows, 2 * 6522)``: the last
+    layer (``model/CLASS_DENSE_LAYER``) applied to the stored embeddings."""
+    global _DENSE
+    if _DENSE is None:
+        from _common import preserving_interpreter, tensor_index
+
+        it = preserving_interpreter()
+        _DENSE = (np.array(it.get_tensor(tensor_index(it, "model/CLASS_DENSE_LAYER/MatMul", 2))),
+                  np.array(it.get_tensor(tensor_index(it, "model/CLASS_DENSE_LAYER/BiasAdd", 1))))
+    w, b = _DENSE
+    return np.hstack([windows[:, :1024] @ w.T + b, windows[:, 1024:] @ w.T + b])
+
+
+_DENSE = None
+
+
+def separating(scores: np.ndarray, y: np.ndarray, k: int) -> list[int]:
+    """Per class, the ``k`` columns of ``scores`` with the largest Welch t against the other classes."""
+    cols: list[int] = []
+    for c in np.unique(y):
+        a, o = scores[y == c], scores[y != c]
+        t = (a.mean(0) - o.mean(0)) / np.sqrt(a.var(0) / len(a) + o.var(0) / len(o) + 1e-6)
+        cols += [int(i) for i in np.argsort(-t)[:k] if int(i) not in cols]
+    return cols
+
+
+def classifiers() -> dict:
+    from sklearn.decomposition import PCA
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.neighbors import KNeighborsClassifier, NearestCentroid
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import Normalizer, StandardScaler
+    from sklearn.svm import SVC, LinearSVC
+
+    return {"nearest class mean (cosine)": make_pipeline(StandardScaler(), Normalizer(), NearestCentroid()),
+            "shrinkage LDA, 200 PCs": make_pipeline(StandardScaler(), PCA(200, random_state=0),
+                                                    LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")),
+            "RBF SVM (C = 10)": make_pipeline(StandardScaler(), SVC(C=10, class_weight="balanced")),
+            "linear SVM (C = 0.001)": make_pipeline(StandardScaler(), LinearSVC(C=0.001, class_weight="balanced")),
+            "5 nearest neighbours (cosine)": make_pipeline(StandardScaler(), Normalizer(), KNeighborsClassifier(5))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", type=Path, required=True)
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
+    from sklearn.linear_model import LogisticRegression
+
     from animalsnd.cache import usable_rows
     from animalsnd.embeddings import load_embedding_set, read_windows, store_dir
 
@@ -251,6 +304,9 @@ def main() -> None:
         return np.concatenate([w, w])
 
     default = {p: meanmax(base[p]) for p in paths}
+    # class scores: meanmax of both views' logits, then the max over windows of the 1x view's
+    scores = {p: np.concatenate([meanmax(c), c[:, :SCORES].max(0)]) for p in paths
+              for c in [class_scores(base[p])]}
     views = {"1x+2x (default)": default, **{f"1x+2x+{s:g}x": view_set([i]) for i, s in enumerate(EXTRA_SPEEDS)},
              "1x+2x+3x+4x": view_set([1, 2])}
     offsets = {p: offset_set(p) for p in paths}
@@ -306,6 +362,21 @@ def main() -> None:
         r["recentre: the test clips' mean"] = accuracy(Zt, y[tr], (X0[te] - X0[te].mean(0)) / sd, y[te])
         r["recentre: the test clips' mean and std"] = accuracy(Zt, y[tr], (X0[te] - X0[te].mean(0))
                                                              / (X0[te].std(0) + 1e-8), y[te])
+        S = np.stack([scores[p] for p in es.paths])
+        r["scores: alone"] = accuracy(S[:, :4 * SCORES][tr], y[tr], S[:, :4 * SCORES][te], y[te])
+        XS = np.hstack([X0, S[:, :4 * SCORES]])
+        r["scores: appended to the default"] = accuracy(XS[tr], y[tr], XS[te], y[te])
+        for k in (1, 3, 10):
+            cols = separating(S[:, -SCORES:][tr], y[tr], k)
+            Z = np.hstack([X0, S[:, -SCORES:][:, cols]])
+            Z = (Z - Z[tr].mean(0)) / (Z[tr].std(0) + 1e-8)  # standardised here, so the weights hold
+            for weight in (5, 20):
+                Zw = Z.copy()
+                Zw[:, X0.shape[1]:] *= weight
+                lr = LogisticRegression(C=0.01, max_iter=3000, class_weight="balanced").fit(Zw[tr], y[tr])
+                r[f"scores: {k} per class appended, x{weight}"] = round(float(np.mean(lr.predict(Zw[te]) == y[te])), 3)
+        for k, model in classifiers().items():
+            r[f"classifier: {k}"] = round(float(np.mean(model.fit(X0[tr], y[tr]).predict(X0[te]) == y[te])), 3)
         Xp = np.stack([peaked[p] for p in es.paths])
         r["level: peak-normalised"] = accuracy(Xp[tr], y[tr], Xp[te], y[te])
         for k, X in rescaled(X0.astype(np.float64), tr).items():
