@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +13,14 @@ import soundfile as sf
 import soxr
 
 from animalsnd.errors import AudioError
+from animalsnd.fileutil import c_stderr_silenced
 
-AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".oga", ".opus"})
+AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".aifc", ".oga", ".opus",
+                              ".caf", ".w64", ".rf64", ".au"})
+#: audio that libsndfile cannot decode: folders list these files too, so that reading them
+#: fails with a line that says how to convert them instead of leaving them out unseen
+UNDECODABLE_EXTENSIONS = frozenset({".m4a", ".m4b", ".aac", ".mp4", ".wma", ".amr", ".3gp", ".webm", ".mka",
+                                    ".ac3", ".ape", ".wv", ".mpc"})
 SILENCE_PEAK = 10 ** (-90 / 20)  # peak below -90 dBFS counts as all-silent
 
 
@@ -33,23 +38,7 @@ class AudioInfo:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence C-level stderr (libmpg123 prints resync notes for MP3-in-WAV)."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, ValueError, io.UnsupportedOperation):
-        yield
-        return
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, fd)
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(devnull)
-        os.close(saved)
+_quiet_stderr = c_stderr_silenced  # libmpg123 prints resync notes for MP3-in-WAV
 
 
 def _source(path: str | Path, data: bytes | None):
@@ -61,6 +50,10 @@ def read_info(path: str | Path, *, data: bytes | None = None) -> AudioInfo:
     try:
         info = sf.info(_source(path, data))
     except Exception as exc:  # libsndfile raises several types
+        suffix = Path(path).suffix.lower()
+        if suffix in UNDECODABLE_EXTENSIONS:
+            raise AudioError(f"{path}: {suffix} audio cannot be decoded here; convert it to WAV or FLAC "
+                             f"(e.g. ffmpeg -i in{suffix} out.flac)") from None
         raise AudioError(f"{path}: not a readable audio file ({_short(exc)})") from None
     return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames), str(info.subtype))
 
@@ -148,9 +141,10 @@ def load(
 
 
 def is_audio_file(path: Path) -> bool:
-    """True for a non-hidden file with a known audio extension (any case)."""
+    """True for a non-hidden file with a known audio extension (any case), including
+    :data:`UNDECODABLE_EXTENSIONS`, which fail on reading with a line saying so."""
     return (
-        path.suffix.lower() in AUDIO_EXTENSIONS
+        path.suffix.lower() in AUDIO_EXTENSIONS | UNDECODABLE_EXTENSIONS
         and not path.name.startswith(".")
         and path.is_file()
     )

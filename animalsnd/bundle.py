@@ -35,6 +35,7 @@ import numpy as np
 from animalsnd import __version__
 from animalsnd.config import FeatureConfig
 from animalsnd.errors import AnimalsndError, BundleError
+from animalsnd.fileutil import c_stderr_silenced
 
 BUNDLE_FILE = "bundle.json"
 MODEL_FILE = "model.keras"
@@ -51,7 +52,7 @@ def import_tensorflow():
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" not in sys.modules:
-        with _fd2_silenced():
+        with c_stderr_silenced():
             import keras  # noqa: F401
             import tensorflow  # noqa: F401
     return sys.modules["tensorflow"]
@@ -64,24 +65,6 @@ def keras_numpy_notice_silenced():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"keras\.")
         yield
-
-
-@contextlib.contextmanager
-def _fd2_silenced():
-    """Send file descriptor 2 (C-level stderr) to /dev/null for a while."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(devnull)
-        os.close(saved)
 
 
 def _versions() -> dict[str, str]:

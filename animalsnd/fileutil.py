@@ -1,9 +1,12 @@
-"""Safe file writing: atomic replacement, usual permissions, output paths checked up front."""
+"""Safe file writing: atomic replacement, usual permissions, output paths checked up front;
+C-level stderr silenced safely across threads."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -11,6 +14,45 @@ from animalsnd.errors import ConfigError
 
 #: what a model folder holds (one of them marks a folder a re-run may replace)
 MODEL_FOLDER_NAMES = ("bundle.json", "model.keras", "model.tflite", "cv.json", "fold-0")
+
+
+_QUIET_LOCK = threading.Lock()
+_quiet_depth = 0
+_quiet_saved: int | None = None
+
+
+@contextlib.contextmanager
+def c_stderr_silenced():
+    """Send file descriptor 2 to /dev/null while the block runs (TensorFlow's load notes,
+    libmpg123's resync notes, LiteRT's delegate line: C code that writes there directly).
+
+    Shared by every thread: the first to enter redirects, the last to leave restores, so
+    overlapping blocks in several threads never leave fd 2 pointing at /dev/null. The
+    command line keeps Python's own stderr on a copy of fd 2 (``animalsnd.cli.main``), so a
+    warning printed while another thread is in here is not lost.
+    """
+    global _quiet_depth, _quiet_saved
+    with _QUIET_LOCK:
+        if _quiet_depth == 0:
+            try:
+                saved = os.dup(2)
+            except OSError:
+                saved = None
+            if saved is not None:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 2)
+                os.close(devnull)
+            _quiet_saved = saved
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _QUIET_LOCK:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _quiet_saved is not None:
+                os.dup2(_quiet_saved, 2)
+                os.close(_quiet_saved)
+                _quiet_saved = None
 
 
 def _umask() -> int:

@@ -74,6 +74,7 @@ def write_bad_files(folder: Path) -> dict[str, str]:
     good = io.BytesIO()
     sf.write(good, tone(sr=16000), 16000, format="WAV", subtype="PCM_16")
     (folder / "truncated.wav").write_bytes(good.getvalue()[:30])
+    (folder / "phone.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(200))  # audio libsndfile cannot decode
     return {
         "empty.wav": "empty",
         "text.wav": "not a readable audio file",
@@ -82,6 +83,7 @@ def write_bad_files(folder: Path) -> dict[str, str]:
         "short.wav": "too short",
         "nan.wav": "NaN",
         "truncated.wav": "",
+        "phone.m4a": "convert it to WAV or FLAC",
     }
 
 

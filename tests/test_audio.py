@@ -49,7 +49,30 @@ def test_missing_file(tmp_path):
 
 
 def test_is_audio_file(tmp_path):
-    for name in ["a.WAV", "b.Flac", ".hidden.wav", "c.txt"]:
+    for name in ["a.WAV", "b.Flac", ".hidden.wav", "c.txt", "d.m4a", "e.RF64"]:
         (tmp_path / name).write_bytes(b"x")
     found = sorted(p.name for p in tmp_path.iterdir() if is_audio_file(p))
-    assert found == ["a.WAV", "b.Flac"]
+    assert found == ["a.WAV", "b.Flac", "d.m4a", "e.RF64"]
+
+
+def test_undecodable_audio_says_how_to_convert(tmp_path):
+    """A phone's .m4a is listed with the audio (not left out unseen) and fails with one line
+    naming the file and what to do; an unknown binary keeps libsndfile's reason."""
+    (tmp_path / "call.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(200))
+    with pytest.raises(AudioError) as err:
+        load(tmp_path / "call.m4a")
+    msg = str(err.value)
+    assert msg.startswith(f"{tmp_path / 'call.m4a'}: .m4a audio cannot be decoded"), msg
+    assert "convert it to WAV or FLAC" in msg and "\n" not in msg
+    (tmp_path / "junk.wav").write_bytes(bytes(200))
+    with pytest.raises(AudioError, match="not a readable audio file"):
+        load(tmp_path / "junk.wav")
+
+
+def test_a_long_field_recording_format_is_read(tmp_path):
+    import soundfile as sf
+
+    y = tone(440, seconds=0.5, sr=16000)
+    sf.write(tmp_path / "site.rf64", y, 16000, format="RF64", subtype="PCM_16")
+    got, info = load(tmp_path / "site.rf64", sr=16000)
+    assert info.sample_rate == 16000 and got.shape == y.shape

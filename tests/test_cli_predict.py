@@ -63,13 +63,18 @@ def test_unicode_paths_skipped_files_and_summary(runner, tmp_path, fake_model):
     good = _tones(d / "nacht ü 1.wav", [300, 900, 300])
     _tones(d / "zwei.flac", [500])
     (d / "broken.wav").write_bytes(b"RIFF....WAVEjunk")
+    (d / "phone.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(100))  # listed, then refused with a hint
+    (d / "notes.txt").write_text("not audio")
     res = runner.invoke(app, ["predict", str(fake_model), str(d), str(tmp_path / "gone.wav")])
     assert res.exit_code == 0, res.output
     assert f"Warning: skipped {d / 'broken.wav'}: not a readable audio file" in res.stderr
+    assert (f"Warning: skipped {d / 'phone.m4a'}: .m4a audio cannot be decoded here; convert it to WAV or FLAC"
+            in res.stderr)
     assert f"Warning: skipped {tmp_path / 'gone.wav'}: does not exist" in res.stderr
+    assert "notes.txt" not in res.output
     summary = res.stdout.strip().splitlines()[-1]
     assert summary.startswith("2 file(s), 4.0 s of audio, ")
-    assert summary.endswith(f"; skipped 2: {d / 'broken.wav'}, {tmp_path / 'gone.wav'}")
+    assert summary.endswith(f"; skipped 3: {d / 'broken.wav'}, {d / 'phone.m4a'}, {tmp_path / 'gone.wav'}")
     assert "Predictions" in res.stdout
     res = runner.invoke(app, ["predict", str(fake_model), str(good), "--format", "csv"])
     assert res.exit_code == 0
