@@ -17,7 +17,7 @@ from animalsnd import families
 from animalsnd.bundle import Bundle
 from animalsnd.errors import DatasetError
 from animalsnd.inputs import EvalData, Progress, is_cache  # noqa: F401  (is_cache: re-exported)
-from animalsnd.labelmap import using
+from animalsnd.labelmap import no_match_message, using
 from animalsnd.metrics import SUMMARY_KEYS, aggregate, classification_metrics, condition_summary
 
 
@@ -107,6 +107,8 @@ def load_data(
                 f"{out.source}: none of the {len(out.failed)} file(s) of the model's classes could be read "
                 f"(first: {path}: {reason})"
             )
+        if out.unknown:
+            raise DatasetError(no_match_message(out.source, out.unknown, bundle.classes))
         raise DatasetError(f"{out.source}: no clips of the model's classes to evaluate")
     return out
 

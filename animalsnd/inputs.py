@@ -18,7 +18,7 @@ import numpy as np
 
 from animalsnd.config import FeatureConfig
 from animalsnd.errors import DatasetError
-from animalsnd.labelmap import class_index, unmatched_note
+from animalsnd.labelmap import class_index, loose_note, unmatched_note
 
 __all__ = [
     "EvalData", "Progress", "check_cfg", "feature_set_data", "folder_inputs", "held_out_cache", "is_cache",
@@ -95,7 +95,8 @@ def feature_set_data(fs, bundle, rows: np.ndarray, source: str) -> EvalData:
     unknown = dict(Counter(lab for lab in labels if lab not in known))
     rows = rows[keep] if len(rows) else rows
     y = np.array([known[fs.classes[fs.y[i]]] for i in rows], dtype=int)
-    return EvalData(X=fs.X[rows], y=y, paths=[fs.paths[i] for i in rows], source=source, unknown=unknown)
+    return EvalData(X=fs.X[rows], y=y, paths=[fs.paths[i] for i in rows], source=source, unknown=unknown,
+                    notes=[n for n in [loose_note(known)] if n])
 
 
 def held_out_cache(bundle) -> Path:
@@ -169,8 +170,9 @@ def store_data(bundle, data: Path | None, *, ensure: Callable, read: Callable[[P
     if rows:
         store = ensure(cache, rows=rows, jobs=jobs, progress=progress)[0]
         X = np.stack([read(store, r["sha256"]) for r in rows]).astype(np.float32)
-    return EvalData(X=X, y=np.array([known[r["label"]] for r in rows], dtype=int),
-                    paths=[r["path"] for r in rows], source=source, unknown=unknown, notes=notes)
+    y = np.array([known[r["label"]] for r in rows], dtype=int)
+    return EvalData(X=X, y=y, paths=[r["path"] for r in rows], source=source, unknown=unknown,
+                    notes=[*notes, *[n for n in [loose_note(known)] if n]])
 
 
 def folder_inputs(root: Path, classes: list[str], compute: Callable, *, empty_shape: tuple[int, ...],
@@ -200,4 +202,5 @@ def folder_inputs(root: Path, classes: list[str], compute: Callable, *, empty_sh
         y.append(known[rec.label])
         paths.append(str(rec.path))
     Xa = np.stack(X).astype(np.float32, copy=False) if X else np.zeros((0, *empty_shape), dtype=np.float32)
-    return EvalData(X=Xa, y=np.array(y, dtype=int), paths=paths, source=str(root), unknown=unknown, failed=failed)
+    return EvalData(X=Xa, y=np.array(y, dtype=int), paths=paths, source=str(root), unknown=unknown, failed=failed,
+                    notes=[n for n in [loose_note(known)] if n])

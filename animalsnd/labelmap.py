@@ -110,8 +110,44 @@ def unused_entries(mapping: dict[str, str], root: str | Path) -> list[str]:
     return sorted(k for k in mapping if not (root / k).is_dir())
 
 
-def class_index(classes: Sequence[str]) -> dict[str, int]:
-    """``{label: class index}`` for the model's classes and every active alias of them.
+def _loose(name: str) -> str:
+    return " ".join(name.casefold().replace("_", " ").replace("-", " ").split())
+
+
+class ClassIndex(dict):
+    """``{label: class index}``; a label that is no key but differs from exactly one key only
+    in case, spaces, hyphens or underscores (``Dog``, ``dog_``, ``Red-Fox`` for ``red fox``)
+    finds that class, and is remembered in :attr:`loose` for the note that says so."""
+
+    def __init__(self, exact: dict[str, int]) -> None:
+        super().__init__(exact)
+        self.loose: dict[str, str] = {}
+        self._by_loose: dict[str, set[str]] = {}
+        for name in exact:
+            self._by_loose.setdefault(_loose(name), set()).add(name)
+
+    def _match(self, label: str) -> str | None:
+        hits = self._by_loose.get(_loose(label), set())
+        targets = {super(ClassIndex, self).__getitem__(h) for h in hits}
+        return min(hits) if len(targets) == 1 else None
+
+    def __missing__(self, label: str) -> int:
+        name = self._match(label) if isinstance(label, str) else None
+        if name is None:
+            raise KeyError(label)
+        self.loose[label] = name
+        return super().__getitem__(name)
+
+    def __contains__(self, label: object) -> bool:
+        return super().__contains__(label) or (isinstance(label, str) and self._match(label) is not None)
+
+    def get(self, label, default=None):
+        return self[label] if label in self else default
+
+
+def class_index(classes: Sequence[str]) -> ClassIndex:
+    """``{label: class index}`` for the model's classes and every active alias of them
+    (:class:`ClassIndex`: ``Dog`` finds ``dog``).
 
     A mapped name counts as its target even when it is a class itself, as
     :func:`folder_label` names such a folder.
@@ -120,7 +156,24 @@ def class_index(classes: Sequence[str]) -> dict[str, int]:
     for folder, target in _ACTIVE.get().items():
         if target in classes:
             known[folder] = classes.index(target)
-    return known
+    return ClassIndex(known)
+
+
+def loose_note(known: dict[str, int]) -> str | None:
+    """The note naming folders matched to a class by :class:`ClassIndex` despite case or spacing."""
+    loose = getattr(known, "loose", {})
+    if not loose:
+        return None
+    return "folders matched to the model's classes by name, ignoring case and spacing: " + ", ".join(
+        f"{k} -> {v}" for k, v in sorted(loose.items()))
+
+
+def no_match_message(source: str, unknown: dict[str, int], classes: Sequence[str]) -> str:
+    """The one line when no clip belongs to a class of the model."""
+    folders = ", ".join(f"{k} ({v} clip{'s' if v != 1 else ''})" for k, v in sorted(unknown.items()))
+    verb = "is" if len(unknown) == 1 else "are"
+    return (f"{source}: no clips of the model's classes to evaluate: {folders} {verb} no class of the "
+            f"model ({', '.join(classes)}); --map FOLDER=CLASS scores a folder as one of them")
 
 
 def unmatched_note(unknown: dict[str, int]) -> str:

@@ -94,3 +94,36 @@ def test_prepare_map_merges_folders_into_one_class(runner, renamed, tmp_path):
     from animalsnd.dataset import discover
 
     assert {r.label for r in discover(renamed)} == {"sweep", "rise", "clicks", "owl"}  # no map: folder names
+
+
+def test_class_index_matches_case_and_spacing():
+    known = class_index(["red fox", "bird", "owl", "OWL"])
+    assert "Red-Fox" in known and known["Red-Fox"] == 0 and known["BIRD "] == 1 and known.get("bird") == 1
+    assert "Owl" not in known and known.get("Owl") is None  # two classes fit: neither is guessed
+    assert known["OWL"] == 3 and "fox" not in known
+    assert known.loose == {"Red-Fox": "red fox", "BIRD ": "bird"}
+    with pytest.raises(KeyError):
+        known["fox"]
+
+
+def test_eval_matches_folders_by_name_whatever_their_case(runner, trained, tmp_path):
+    for folder, label in [("Chirp", "chirp"), ("CLICKS", "clicks")]:
+        (tmp_path / "d" / folder).mkdir(parents=True)
+        for i in (20, 21):
+            sf.write(tmp_path / "d" / folder / f"{i}.wav", clip(label, i), SR, subtype="PCM_16")
+    rep = evaluate(trained, data=tmp_path / "d", jobs=1)
+    assert rep.metrics["n"] == 4 and rep.runs[0].data.unknown == {}
+    assert rep.metrics["per_class"]["chirp"]["support"] == 2 and rep.metrics["per_class"]["clicks"]["support"] == 2
+    res = runner.invoke(app, ["eval", str(trained), "--data", str(tmp_path / "d"), "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    assert "folders matched to the model's classes by name, ignoring case and spacing: CLICKS -> clicks, " \
+           "Chirp -> chirp" in res.output
+
+
+def test_no_folder_of_the_models_classes_is_one_line_naming_them(runner, trained, renamed, tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "owl").symlink_to(renamed / "owl")
+    res = runner.invoke(app, ["eval", str(trained), "--data", str(tmp_path / "d"), "--jobs", "1"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert (f"Error: {tmp_path / 'd'}: no clips of the model's classes to evaluate: owl (2 clips) is no class of "
+            "the model (burst, chirp, clicks); --map FOLDER=CLASS") in res.output
