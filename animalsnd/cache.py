@@ -32,6 +32,7 @@ from animalsnd.cache_check import (
 from animalsnd.config import FeatureConfig
 from animalsnd.dataset import (
     assign_folds,
+    check_one_level_down,
     class_counts,
     discover,
     duplicate_of,
@@ -179,6 +180,8 @@ def prepare(
     # the clips cut from annotated recordings live inside the cache (animalsnd.annotated)
     check_output_folder(cache_dir, "--cache", inputs=[] if is_clips_dir(data_dir, cache_dir) else [data_dir])
     recs = discover(data_dir)
+    if background is None:
+        check_one_level_down(data_dir, recs)
     if background is not None:
         from animalsnd.background import discover_background
 

@@ -57,6 +57,27 @@ def discover(root: str | Path) -> list[Recording]:
     return out
 
 
+def check_one_level_down(root: str | Path, recs: list[Recording]) -> None:
+    """Refuse, before any work, a data folder whose only class folder holds its clips in two or
+    more folders of their own (an archive unpacked into a folder of its own): those are the
+    class folders, one level down.
+
+    Raises
+    ------
+    DatasetError
+        Naming the folder to give instead.
+    """
+    labels = {r.label for r in recs}
+    if len(labels) != 1:
+        return
+    inner = sorted({Path(r.relpath).parts[1] for r in recs if len(Path(r.relpath).parts) > 2})
+    if len(inner) >= 2 and all(len(Path(r.relpath).parts) > 2 for r in recs):
+        top = Path(recs[0].relpath).parts[0]
+        shown = ", ".join(inner[:4]) + (", ..." if len(inner) > 4 else "")
+        raise DatasetError(f"{root}: one class folder ({top}), its clips in {len(inner)} folders of their own "
+                           f"({shown}); the class folders seem to be one level down: {Path(root) / top}")
+
+
 def looped_links(root: str | Path) -> list[Path]:
     """Class folders of ``root`` that are links to ``root`` itself, to a folder
     inside it or to one holding it: following them would read the same

@@ -108,7 +108,8 @@ def load_data(
                 f"(first: {path}: {reason})"
             )
         if out.unknown:
-            raise DatasetError(no_match_message(out.source, out.unknown, bundle.classes))
+            root = data if data is not None and Path(data).is_dir() else None
+            raise DatasetError(no_match_message(out.source, out.unknown, bundle.classes, root))
         raise DatasetError(f"{out.source}: no clips of the model's classes to evaluate")
     return out
 

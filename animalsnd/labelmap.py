@@ -168,12 +168,21 @@ def loose_note(known: dict[str, int]) -> str | None:
         f"{k} -> {v}" for k, v in sorted(loose.items()))
 
 
-def no_match_message(source: str, unknown: dict[str, int], classes: Sequence[str]) -> str:
-    """The one line when no clip belongs to a class of the model."""
+def no_match_message(source: str, unknown: dict[str, int], classes: Sequence[str],
+                     root: str | Path | None = None) -> str:
+    """The one line when no clip belongs to a class of the model; when ``root`` is given and one of
+    its folders holds folders named as classes (an archive unpacked into a folder of its own), it
+    says where the class folders are."""
     folders = ", ".join(f"{k} ({v} clip{'s' if v != 1 else ''})" for k, v in sorted(unknown.items()))
     verb = "is" if len(unknown) == 1 else "are"
-    return (f"{source}: no clips of the model's classes to evaluate: {folders} {verb} no class of the "
-            f"model ({', '.join(classes)}); --map FOLDER=CLASS scores a folder as one of them")
+    msg = (f"{source}: no clips of the model's classes to evaluate: {folders} {verb} no class of the "
+           f"model ({', '.join(classes)})")
+    known = class_index(classes)
+    for k in sorted(unknown) if root is not None else []:
+        d = Path(root) / k
+        if d.is_dir() and any(c.is_dir() and c.name in known for c in d.iterdir()):
+            return f"{msg}; the class folders seem to be one level down: --data {d}"
+    return f"{msg}; --map FOLDER=CLASS scores a folder as one of them"
 
 
 def unmatched_note(unknown: dict[str, int]) -> str:

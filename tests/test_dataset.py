@@ -3,7 +3,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from animalsnd.dataset import assign_folds, discover, duplicate_of, fingerprint
+from animalsnd.dataset import assign_folds, check_one_level_down, discover, duplicate_of, fingerprint
 from animalsnd.errors import DatasetError
 
 
@@ -50,3 +50,19 @@ def test_folds_grouped_stratified_seeded():
 def test_fingerprint_order_independent():
     assert fingerprint(["x", "y"], ["a", "b"]) == fingerprint(["y", "x"], ["b", "a"])
     assert fingerprint(["x", "y"], ["a", "b"]) != fingerprint(["x", "y"], ["b", "a"])
+
+
+def test_the_class_folders_one_level_down_are_named(tmp_path):
+    for rel in ["archive/dog/a.wav", "archive/cat/b.wav", "archive/cat/c.wav"]:
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+    with pytest.raises(DatasetError) as err:
+        check_one_level_down(tmp_path, discover(tmp_path))
+    assert str(err.value) == (f"{tmp_path}: one class folder (archive), its clips in 2 folders of their own "
+                              f"(cat, dog); the class folders seem to be one level down: {tmp_path / 'archive'}")
+    (tmp_path / "archive" / "d.wav").write_bytes(b"x")  # a clip of its own: a class with sub-folders
+    check_one_level_down(tmp_path, discover(tmp_path))
+    (tmp_path / "frog").mkdir()
+    (tmp_path / "frog" / "e.wav").write_bytes(b"x")
+    check_one_level_down(tmp_path, discover(tmp_path))

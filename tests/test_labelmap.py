@@ -127,3 +127,13 @@ def test_no_folder_of_the_models_classes_is_one_line_naming_them(runner, trained
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert (f"Error: {tmp_path / 'd'}: no clips of the model's classes to evaluate: owl (2 clips) is no class of "
             "the model (burst, chirp, clicks); --map FOLDER=CLASS") in res.output
+
+
+def test_class_folders_one_level_down_are_pointed_to(runner, trained, tmp_path):
+    for label in ("chirp", "clicks"):
+        (tmp_path / "d" / "unpacked" / label).mkdir(parents=True)
+        sf.write(tmp_path / "d" / "unpacked" / label / "0.wav", clip(label, 20), SR, subtype="PCM_16")
+    res = runner.invoke(app, ["eval", str(trained), "--data", str(tmp_path / "d"), "--jobs", "1"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert ("unpacked (2 clips) is no class of the model (burst, chirp, clicks); the class folders seem to be one "
+            f"level down: --data {tmp_path / 'd' / 'unpacked'}") in " ".join(res.output.split())
