@@ -1,0 +1,171 @@
+"""Across sources with BirdNET's last convolution fine-tuned: does a deeper reading transfer better?
+
+    nice -n 5 python benchmarks/xsource_finetune_probe.py --cache runs/cache
+
+``benchmarks/birdnet_finetune_probe.py`` rebuilds BirdNET's last layer (a 3x3 convolution,
+192 -> 1024 channels, over a (3, 8, 192) feature map per 3-s window) in TensorFlow and trains it
+with the classifier; in cross-validation it scored no better than the frozen head. This probe asks
+the question that matters for a user's own recordings, on the across-sources splits of
+``xsource_bench.py`` (run it once with ``--holdout dominant`` and ``--holdout half --seed 0/1/2``
+so that ``<cache>-xsrc`` and ``<cache>-xsrc-half0/1/2`` exist; the cache's BirdNET features must be
+stored, i.e. a ``birdnet-head`` trained on it once):
+
+- the feature maps are read from the same band-limited active regions the stored embeddings come
+  from (the cache's analysis cut-off; checked: the rebuilt layer reproduces the stored features);
+- per split, the default reading (standardised, class-balanced logistic regression, C = 0.01) is
+  fitted on folds 1-4 and put on top of the rebuilt layer, then layer and classifier are trained
+  together (Adam, batch 32, class-weighted cross-entropy, the regression's L2 penalty on the
+  classifier) and scored after each listed epoch count on fold 0: the across-sources clips of
+  bird, cat and dog (single recorder), the held-out sources (halves 0-2), the cache's own fold 0
+  (within). Epoch 0 is the frozen head.
+
+The maps are kept in ``benchmarks/out/xsource_finetune_maps.npz`` (several minutes to read once).
+Writes benchmarks/out/xsource_finetune_probe.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import OUT, preserving_interpreter, require, tensor_index, window_tensors, write_json
+from birdnet_finetune_probe import MAP_TENSOR, last_layer
+
+
+def clip_maps(path: str, fmax) -> np.ndarray:
+    """``(n_windows, n_views, 3, 8, 192)`` inputs of BirdNET's last convolution for the clip's
+    band-limited active region, as the embedding store reads it."""
+    from xsource_embedding_probe import _active
+
+    from animalsnd.backbones import birdnet
+    from animalsnd.embeddings import band_windows
+
+    it = preserving_interpreter()
+    windows = band_windows(birdnet.frame_windows(_active(path)), fmax)
+    return window_tensors(it, windows, [tensor_index(it, MAP_TENSOR, 4)])[0]
+
+
+def finetune(maps, y, tr, te, kernel, bias, *, lr: float, epochs: list[int], C: float = 0.01, seed: int = 0,
+             batch: int = 32) -> dict[int, float]:
+    import tensorflow as tf
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.utils.class_weight import compute_class_weight
+
+    n_views = maps[0].shape[1]
+    classes = np.unique(y[tr])
+
+    def forward(K, B, idx):
+        w = np.concatenate([maps[i] for i in idx])
+        seg = np.concatenate([[j] * len(maps[i]) for j, i in enumerate(idx)])
+        h = tf.nn.relu(tf.nn.conv2d(tf.reshape(w, (-1, 3, 8, 192)), K, 1, "VALID") + B)
+        e = tf.reshape(tf.reduce_mean(h, axis=[1, 2]), (-1, 1024 * n_views))
+        return tf.concat([tf.math.segment_mean(e, seg), tf.math.segment_max(e, seg)], axis=1)
+
+    def features(K, B, idx):
+        return np.concatenate([forward(K, B, idx[i:i + 64]).numpy() for i in range(0, len(idx), 64)])
+
+    tf.random.set_seed(seed)
+    rng = np.random.default_rng(seed)
+    F = features(kernel, bias, tr)
+    mu, sd = F.mean(0), F.std(0) + 1e-6
+    reg = LogisticRegression(max_iter=3000, C=C, class_weight="balanced").fit((F - mu) / sd, y[tr])
+    K, B = tf.Variable(kernel), tf.Variable(bias)
+    W, c = tf.Variable(reg.coef_.T.astype(np.float32)), tf.Variable(reg.intercept_.astype(np.float32))
+    cw = tf.constant(compute_class_weight("balanced", classes=classes, y=y[tr]), tf.float32)
+    l2 = 1.0 / (2 * C * len(tr))
+    opt = tf.keras.optimizers.Adam(lr)
+    index = {k: i for i, k in enumerate(classes)}
+    yi = np.array([index.get(v, -1) for v in y])
+
+    def score() -> float:
+        p = (features(K, B, te) - mu) / sd @ W.numpy() + c.numpy()
+        return round(float((classes[p.argmax(1)] == y[te]).mean()), 3)
+
+    out = {0: score()} if 0 in epochs else {}
+    for ep in range(1, max(epochs) + 1):
+        order = rng.permutation(tr)
+        for i in range(0, len(order), batch):
+            idx = order[i:i + batch]
+            with tf.GradientTape() as tape:
+                logits = (forward(K, B, idx) - mu) / sd @ W + c
+                ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yi[idx], logits=logits)
+                loss = tf.reduce_mean(ce * tf.gather(cw, yi[idx])) + l2 * tf.reduce_sum(W ** 2)
+            grads = tape.gradient(loss, [K, B, W, c])
+            opt.apply_gradients(zip(grads, [K, B, W, c]))
+        if ep in epochs:
+            out[ep] = score()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from joblib import Parallel, delayed
+
+    from animalsnd.cache import usable_rows
+    from animalsnd.embeddings import cache_fmax, load_embedding_set, read_windows, store_dir
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cache", type=Path, required=True)
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--lr", default="3e-5,1e-4", help="learning rates, comma-separated")
+    p.add_argument("--epochs", default="0,5,10,20", help="epoch counts to score, comma-separated")
+    p.add_argument("--out", default="xsource_finetune_probe.json")
+    args = p.parse_args(argv)
+    cache = require(args.cache)
+    splits = {"single recorder (bird, cat, dog)": (Path(f"{cache}-xsrc"), ("bird", "cat", "dog")),
+              **{f"several, half {h}": (Path(f"{cache}-xsrc-half{h}"), None) for h in range(3)},
+              "within (fold 0)": (cache, None)}
+    for d, _ in splits.values():
+        require(d)
+    rows = {r["path"]: r for r in usable_rows(cache)}
+    paths = sorted(rows)
+    store = OUT / "xsource_finetune_maps.npz"
+    t0 = time.perf_counter()
+    if store.exists() and np.load(store, allow_pickle=True)["paths"].tolist() == paths:
+        maps = list(np.load(store, allow_pickle=True)["maps"])
+    else:
+        fmax = cache_fmax(cache)
+        maps = Parallel(n_jobs=args.jobs, batch_size=4)(delayed(clip_maps)(q, fmax) for q in paths)
+        OUT.mkdir(parents=True, exist_ok=True)
+        np.savez(store, maps=np.array(maps, dtype=object), paths=np.array(paths))
+    map_seconds = round(time.perf_counter() - t0, 1)
+    kernel, bias = last_layer()
+    by_path = dict(zip(paths, maps))
+    stored = store_dir(cache)
+    first = paths[:20]
+    import tensorflow as tf
+
+    got = []
+    for q in first:
+        w = by_path[q].reshape(-1, 3, 8, 192)
+        e = tf.reduce_mean(tf.nn.relu(tf.nn.conv2d(w, kernel, 1, "VALID") + bias), axis=[1, 2]).numpy()
+        got.append(np.abs(e.reshape(len(by_path[q]), -1) - read_windows(stored, rows[q]["sha256"])).max())
+    if max(got) > 1e-3:
+        raise SystemExit(f"the rebuilt layer does not reproduce the stored windows (max difference {max(got):.2g})")
+    epochs = sorted({int(e) for e in args.epochs.split(",")})
+    results: dict[str, dict] = {}
+    for name, (d, classes) in splits.items():
+        es = load_embedding_set(d, jobs=1)
+        y, folds = np.asarray(es.y), np.asarray(es.folds)
+        tr, te = np.where(folds != 0)[0], folds == 0
+        if classes:
+            te = te & np.isin(y, [list(es.classes).index(c) for c in classes])
+        te = np.where(te)[0]
+        split_maps = [by_path[q] for q in es.paths]
+        results[name] = {}
+        for lr in [float(v) for v in args.lr.split(",")]:
+            t0 = time.perf_counter()
+            acc = finetune(split_maps, y, tr, te, kernel, bias, lr=lr, epochs=epochs)
+            results[name][f"{lr:g}"] = {"accuracy": {str(k): v for k, v in acc.items()},
+                                        "seconds": round(time.perf_counter() - t0, 1)}
+            print(name, f"lr {lr:g}", acc, flush=True)
+        write_json(args.out, {"cache": str(cache), "map_seconds": map_seconds, "C": 0.01, "batch": 32, "seed": 0,
+                              "results": results})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
