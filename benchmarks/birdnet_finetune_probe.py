@@ -61,15 +61,13 @@ def last_layer() -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(np.transpose(kernel, (1, 2, 3, 0))), bias
 
 
-def run(maps: list[np.ndarray], X: np.ndarray, y: np.ndarray, folds: np.ndarray, kernel: np.ndarray,
-        bias: np.ndarray, *, lr: float, epochs: list[int], C: float = 0.1, seed: int = 0,
-        batch: int = 32, mixup: float = 0.0) -> dict[int, list[float]]:
+def rebuilt_layer(maps: list[np.ndarray]):
+    """``(forward, features)`` of the rebuilt last layer over clips' feature maps: ``forward(K, B,
+    idx)`` the mean+max pooled embeddings of clips ``idx`` (a TensorFlow tensor, differentiable in
+    kernel ``K`` and bias ``B``), ``features`` the same as NumPy, 64 clips at a time."""
     import tensorflow as tf
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.utils.class_weight import compute_class_weight
 
     n_views = maps[0].shape[1]
-    n_classes = int(y.max()) + 1
 
     def forward(K, B, idx):
         w = np.concatenate([maps[i] for i in idx])
@@ -81,6 +79,32 @@ def run(maps: list[np.ndarray], X: np.ndarray, y: np.ndarray, folds: np.ndarray,
     def features(K, B, idx):
         return np.concatenate([forward(K, B, idx[i : i + 64]).numpy() for i in range(0, len(idx), 64)])
 
+    return forward, features
+
+
+def from_the_head(features, kernel, bias, y, tr, *, C: float, lr: float):
+    """The default reading fitted on the frozen features of clips ``tr`` and put on the rebuilt
+    layer: ``(mu, sd, K, B, W, c, l2, opt)``, the standardisation, the layer's and the
+    classifier's variables, the regression's L2 weight and an Adam optimiser."""
+    import tensorflow as tf
+    from sklearn.linear_model import LogisticRegression
+
+    F = features(kernel, bias, tr)
+    mu, sd = F.mean(0), F.std(0) + 1e-6
+    reg = LogisticRegression(max_iter=3000, C=C, class_weight="balanced").fit((F - mu) / sd, y[tr])
+    W, c = tf.Variable(reg.coef_.T.astype(np.float32)), tf.Variable(reg.intercept_.astype(np.float32))
+    return mu, sd, tf.Variable(kernel), tf.Variable(bias), W, c, 1.0 / (2 * C * len(tr)), tf.keras.optimizers.Adam(lr)
+
+
+def run(maps: list[np.ndarray], X: np.ndarray, y: np.ndarray, folds: np.ndarray, kernel: np.ndarray,
+        bias: np.ndarray, *, lr: float, epochs: list[int], C: float = 0.1, seed: int = 0,
+        batch: int = 32, mixup: float = 0.0) -> dict[int, list[float]]:
+    import tensorflow as tf
+    from sklearn.utils.class_weight import compute_class_weight
+
+    n_classes = int(y.max()) + 1
+    forward, features = rebuilt_layer(maps)
+
     check = np.arange(min(20, len(maps)))
     diff = float(np.abs(features(kernel, bias, check) - X[check]).max())
     if diff > 1e-3:
@@ -90,14 +114,8 @@ def run(maps: list[np.ndarray], X: np.ndarray, y: np.ndarray, folds: np.ndarray,
         tr, te = np.where(folds != f)[0], np.where(folds == f)[0]
         tf.random.set_seed(seed)
         rng = np.random.default_rng(seed)
-        F = features(kernel, bias, tr)
-        mu, sd = F.mean(0), F.std(0) + 1e-6
-        reg = LogisticRegression(max_iter=3000, C=C, class_weight="balanced").fit((F - mu) / sd, y[tr])
-        K, B = tf.Variable(kernel), tf.Variable(bias)
-        W, c = tf.Variable(reg.coef_.T.astype(np.float32)), tf.Variable(reg.intercept_.astype(np.float32))
+        mu, sd, K, B, W, c, l2, opt = from_the_head(features, kernel, bias, y, tr, C=C, lr=lr)
         cw = tf.constant(compute_class_weight("balanced", classes=np.arange(n_classes), y=y[tr]), tf.float32)
-        l2 = 1.0 / (2 * C * len(tr))
-        opt = tf.keras.optimizers.Adam(lr)
 
         def score() -> float:
             p = (features(K, B, te) - mu) / sd @ W.numpy() + c.numpy()

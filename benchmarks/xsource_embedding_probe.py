@@ -262,6 +262,16 @@ def classifiers() -> dict:
             "5 nearest neighbours (cosine)": make_pipeline(StandardScaler(), Normalizer(), KNeighborsClassifier(5))}
 
 
+def xsource_splits(cache: Path) -> dict[str, tuple[Path, tuple[str, ...] | None]]:
+    """The probes' splits: name -> (derived cache, the classes scored on its fold 0, or None for all)."""
+    splits = {"single recorder (bird, cat, dog)": (Path(f"{cache}-xsrc"), ("bird", "cat", "dog")),
+              **{f"several, half {h}": (Path(f"{cache}-xsrc-half{h}"), None) for h in range(3)},
+              "within (fold 0)": (cache, None)}
+    for d, _ in splits.values():
+        require(d)
+    return splits
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", type=Path, required=True)
@@ -274,11 +284,7 @@ def main() -> None:
     from animalsnd.embeddings import load_embedding_set, read_windows, store_dir
 
     cache = require(args.cache)
-    splits = {"single recorder (bird, cat, dog)": (Path(f"{cache}-xsrc"), ("bird", "cat", "dog")),
-              **{f"several, half {h}": (Path(f"{cache}-xsrc-half{h}"), None) for h in range(3)},
-              "within (fold 0)": (cache, None)}
-    for d, _ in splits.values():
-        require(d)
+    splits = xsource_splits(cache)
     rows = {r["path"]: r for r in usable_rows(cache)}
     store = store_dir(cache)
     paths = sorted(rows)

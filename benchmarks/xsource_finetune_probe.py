@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 from _common import OUT, preserving_interpreter, require, tensor_index, window_tensors, write_json
-from birdnet_finetune_probe import MAP_TENSOR, last_layer
+from birdnet_finetune_probe import MAP_TENSOR, from_the_head, last_layer, rebuilt_layer
+from xsource_embedding_probe import xsource_splits
 
 
 def clip_maps(path: str, fmax) -> np.ndarray:
@@ -51,32 +52,15 @@ def clip_maps(path: str, fmax) -> np.ndarray:
 def finetune(maps, y, tr, te, kernel, bias, *, lr: float, epochs: list[int], C: float = 0.01, seed: int = 0,
              batch: int = 32) -> dict[int, float]:
     import tensorflow as tf
-    from sklearn.linear_model import LogisticRegression
     from sklearn.utils.class_weight import compute_class_weight
 
-    n_views = maps[0].shape[1]
     classes = np.unique(y[tr])
-
-    def forward(K, B, idx):
-        w = np.concatenate([maps[i] for i in idx])
-        seg = np.concatenate([[j] * len(maps[i]) for j, i in enumerate(idx)])
-        h = tf.nn.relu(tf.nn.conv2d(tf.reshape(w, (-1, 3, 8, 192)), K, 1, "VALID") + B)
-        e = tf.reshape(tf.reduce_mean(h, axis=[1, 2]), (-1, 1024 * n_views))
-        return tf.concat([tf.math.segment_mean(e, seg), tf.math.segment_max(e, seg)], axis=1)
-
-    def features(K, B, idx):
-        return np.concatenate([forward(K, B, idx[i:i + 64]).numpy() for i in range(0, len(idx), 64)])
+    forward, features = rebuilt_layer(maps)
 
     tf.random.set_seed(seed)
     rng = np.random.default_rng(seed)
-    F = features(kernel, bias, tr)
-    mu, sd = F.mean(0), F.std(0) + 1e-6
-    reg = LogisticRegression(max_iter=3000, C=C, class_weight="balanced").fit((F - mu) / sd, y[tr])
-    K, B = tf.Variable(kernel), tf.Variable(bias)
-    W, c = tf.Variable(reg.coef_.T.astype(np.float32)), tf.Variable(reg.intercept_.astype(np.float32))
+    mu, sd, K, B, W, c, l2, opt = from_the_head(features, kernel, bias, y, tr, C=C, lr=lr)
     cw = tf.constant(compute_class_weight("balanced", classes=classes, y=y[tr]), tf.float32)
-    l2 = 1.0 / (2 * C * len(tr))
-    opt = tf.keras.optimizers.Adam(lr)
     index = {k: i for i, k in enumerate(classes)}
     yi = np.array([index.get(v, -1) for v in y])
 
@@ -115,11 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="xsource_finetune_probe.json")
     args = p.parse_args(argv)
     cache = require(args.cache)
-    splits = {"single recorder (bird, cat, dog)": (Path(f"{cache}-xsrc"), ("bird", "cat", "dog")),
-              **{f"several, half {h}": (Path(f"{cache}-xsrc-half{h}"), None) for h in range(3)},
-              "within (fold 0)": (cache, None)}
-    for d, _ in splits.values():
-        require(d)
+    splits = xsource_splits(cache)
     rows = {r["path"]: r for r in usable_rows(cache)}
     paths = sorted(rows)
     store = OUT / "xsource_finetune_maps.npz"
