@@ -114,20 +114,36 @@ def _loose(name: str) -> str:
     return " ".join(name.casefold().replace("_", " ").replace("-", " ").split())
 
 
+def _forms(name: str) -> set[str]:
+    """``name`` ignoring case and spacing, and its singular when it looks like an English plural
+    (``Dogs`` -> ``dog``, ``Finches`` -> ``finch``, ``Puppies`` -> ``puppy``)."""
+    base = _loose(name)
+    out = {base}
+    if base.endswith("ies") and len(base) > 4:
+        out.add(base[:-3] + "y")
+    if base.endswith("es") and len(base) > 3:
+        out.add(base[:-2])
+    if base.endswith("s") and not base.endswith("ss") and len(base) > 2:
+        out.add(base[:-1])
+    return out
+
+
 class ClassIndex(dict):
-    """``{label: class index}``; a label that is no key but differs from exactly one key only
-    in case, spaces, hyphens or underscores (``Dog``, ``dog_``, ``Red-Fox`` for ``red fox``)
-    finds that class, and is remembered in :attr:`loose` for the note that says so."""
+    """``{label: class index}``; a label that is no key but fits exactly one class once case,
+    spaces, hyphens, underscores and an English plural are set aside (``Dog``, ``dogs``,
+    ``Red-Fox`` for ``red fox``) finds that class, and is remembered in :attr:`loose` for the
+    note that says so. A label that fits two classes is not guessed."""
 
     def __init__(self, exact: dict[str, int]) -> None:
         super().__init__(exact)
         self.loose: dict[str, str] = {}
-        self._by_loose: dict[str, set[str]] = {}
+        self._by_form: dict[str, set[str]] = {}
         for name in exact:
-            self._by_loose.setdefault(_loose(name), set()).add(name)
+            for form in _forms(name):
+                self._by_form.setdefault(form, set()).add(name)
 
     def _match(self, label: str) -> str | None:
-        hits = self._by_loose.get(_loose(label), set())
+        hits = set().union(*(self._by_form.get(f, set()) for f in _forms(label)))
         targets = {super(ClassIndex, self).__getitem__(h) for h in hits}
         return min(hits) if len(targets) == 1 else None
 
@@ -147,7 +163,7 @@ class ClassIndex(dict):
 
 def class_index(classes: Sequence[str]) -> ClassIndex:
     """``{label: class index}`` for the model's classes and every active alias of them
-    (:class:`ClassIndex`: ``Dog`` finds ``dog``).
+    (:class:`ClassIndex`: ``Dog`` and ``dogs`` find ``dog``).
 
     A mapped name counts as its target even when it is a class itself, as
     :func:`folder_label` names such a folder.
@@ -160,11 +176,11 @@ def class_index(classes: Sequence[str]) -> ClassIndex:
 
 
 def loose_note(known: dict[str, int]) -> str | None:
-    """The note naming folders matched to a class by :class:`ClassIndex` despite case or spacing."""
+    """The note naming folders matched to a class by :class:`ClassIndex` despite case, spacing or a plural."""
     loose = getattr(known, "loose", {})
     if not loose:
         return None
-    return "folders matched to the model's classes by name, ignoring case and spacing: " + ", ".join(
+    return "folders matched to the model's classes by name, ignoring case, spacing and plurals: " + ", ".join(
         f"{k} -> {v}" for k, v in sorted(loose.items()))
 
 

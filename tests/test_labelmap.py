@@ -104,6 +104,11 @@ def test_class_index_matches_case_and_spacing():
     assert known.loose == {"Red-Fox": "red fox", "BIRD ": "bird"}
     with pytest.raises(KeyError):
         known["fox"]
+    plural = class_index(["dog", "finch", "puppy", "grass", "sheep", "cats", "bu"])
+    assert [plural.get(n) for n in ("Dogs", "finches", "Puppies", "grass", "Sheep", "cat", "bus")] == \
+        [0, 1, 2, 3, 4, 5, 6]
+    assert "gras" not in plural and "dogses" not in plural
+    assert "Owls" not in class_index(["owl", "OWL"])  # two classes fit: neither is guessed
 
 
 def test_eval_matches_folders_by_name_whatever_their_case(runner, trained, tmp_path):
@@ -116,8 +121,8 @@ def test_eval_matches_folders_by_name_whatever_their_case(runner, trained, tmp_p
     assert rep.metrics["per_class"]["chirp"]["support"] == 2 and rep.metrics["per_class"]["clicks"]["support"] == 2
     res = runner.invoke(app, ["eval", str(trained), "--data", str(tmp_path / "d"), "--jobs", "1"])
     assert res.exit_code == 0, res.output
-    assert "folders matched to the model's classes by name, ignoring case and spacing: CLICKS -> clicks, " \
-           "Chirp -> chirp" in res.output
+    assert "folders matched to the model's classes by name, ignoring case, spacing and plurals: CLICKS -> clicks, " \
+           "Chirp -> chirp" in " ".join(res.output.split())
 
 
 def test_no_folder_of_the_models_classes_is_one_line_naming_them(runner, trained, renamed, tmp_path):
