@@ -290,7 +290,7 @@ def evaluate(
     if label_map:
         from animalsnd.labelmap import check_map
 
-        check_map(label_map, classes)
+        label_map = check_map(label_map, classes)
     folds = len(bundles)
     trained_by = list(bundles)  # the fold bundles themselves, before any averaging
     if data is not None and folds > 1:  # new data: the fold average predict uses (animalsnd.ensemble)

@@ -75,18 +75,21 @@ def parse_map(spec: str | Path | None) -> dict[str, str]:
     return out
 
 
-def check_map(mapping: dict[str, str], classes: Sequence[str]) -> None:
-    """Every target must be one of the model's classes.
+def check_map(mapping: dict[str, str], classes: Sequence[str]) -> dict[str, str]:
+    """Every target must be one of the model's classes; returns the map with each target spelled
+    as its class (a target in another case, or in the plural, finds its class as a folder does).
 
     Raises
     ------
     ConfigError
         Naming the unknown target(s) and the model's classes.
     """
-    bad = sorted({c for c in mapping.values() if c not in classes})
+    known = ClassIndex({c: i for i, c in enumerate(classes)})
+    bad = sorted({c for c in mapping.values() if c not in known})
     if bad:
         raise ConfigError(f"--map: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not a class of the model "
                           f"({', '.join(classes)})")
+    return {folder: classes[known[target]] for folder, target in mapping.items()}
 
 
 @contextmanager

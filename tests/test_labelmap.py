@@ -46,10 +46,19 @@ def test_class_index_only_inside_using():
     assert class_index(["bird", "chicken"]) == {"bird": 0, "chicken": 1}
 
 
+def test_map_targets_are_spelled_as_the_models_classes():
+    from animalsnd.labelmap import check_map
+
+    assert check_map({"hen": "Chicken", "crow": "birds", "owl": "owl"}, ["bird", "chicken", "owl"]) == \
+        {"hen": "chicken", "crow": "bird", "owl": "owl"}
+    with pytest.raises(ConfigError, match="--map: horse is not a class of the model"):
+        check_map({"x": "horse"}, ["bird", "chicken"])
+
+
 def test_eval_scores_mapped_folders(trained, renamed):
     plain = evaluate(trained, data=renamed, jobs=1)
     assert plain.metrics["n"] == 2 and plain.runs[0].data.unknown == {"owl": 2, "rise": 2, "sweep": 2}
-    mapped = evaluate(trained, data=renamed, jobs=1, label_map={"sweep": "chirp", "rise": "chirp"})
+    mapped = evaluate(trained, data=renamed, jobs=1, label_map={"sweep": "Chirp", "rise": "chirps"})
     m = mapped.metrics
     assert m["n"] == 6 and m["per_class"]["chirp"]["support"] == 4
     assert mapped.runs[0].data.unknown == {"owl": 2}
