@@ -38,9 +38,6 @@ class AudioInfo:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
-_quiet_stderr = c_stderr_silenced  # libmpg123 prints resync notes for MP3-in-WAV
-
-
 def _source(path: str | Path, data: bytes | None):
     return io.BytesIO(data) if data is not None else str(path)
 
@@ -119,7 +116,8 @@ def load(
     if info.frames == 0:
         raise AudioError(f"{path}: zero-length audio (no samples)")
     try:
-        quiet = _quiet_stderr() if info.subtype.startswith("MPEG") else contextlib.nullcontext()
+        # libmpg123 prints resync notes for MP3-in-WAV
+        quiet = c_stderr_silenced() if info.subtype.startswith("MPEG") else contextlib.nullcontext()
         with quiet:
             x, file_sr = sf.read(_source(path, data), dtype="float32", always_2d=True)
     except Exception as exc:

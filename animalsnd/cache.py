@@ -182,7 +182,7 @@ def prepare(
     recs = discover(data_dir)
     if background is None:
         check_one_level_down(data_dir, recs)
-    if background is not None:
+    else:
         from animalsnd.background import discover_background
 
         recs += discover_background(background)

@@ -85,10 +85,10 @@ def _embedder() -> birdnet.BirdNetEmbedder:
     """One single-threaded embedder per process, loaded quietly on first use."""
     global _EMBEDDER
     if _EMBEDDER is None:
-        from animalsnd.audio import _quiet_stderr
+        from animalsnd.fileutil import c_stderr_silenced
 
         emb = birdnet.BirdNetEmbedder(num_threads=1)
-        with _quiet_stderr():  # LiteRT announces its XNNPACK delegate on stderr
+        with c_stderr_silenced():  # LiteRT announces its XNNPACK delegate on stderr
             emb.embed_windows(np.zeros((1, birdnet.WINDOW_SAMPLES), np.float32))
         _EMBEDDER = emb
     return _EMBEDDER

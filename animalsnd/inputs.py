@@ -18,7 +18,7 @@ import numpy as np
 
 from animalsnd.config import FeatureConfig
 from animalsnd.errors import DatasetError
-from animalsnd.labelmap import class_index, loose_note, unmatched_note
+from animalsnd.labelmap import class_index, loose_notes, unmatched_note
 
 __all__ = [
     "EvalData", "Progress", "check_cfg", "feature_set_data", "folder_inputs", "held_out_cache", "is_cache",
@@ -96,7 +96,7 @@ def feature_set_data(fs, bundle, rows: np.ndarray, source: str) -> EvalData:
     rows = rows[keep] if len(rows) else rows
     y = np.array([known[fs.classes[fs.y[i]]] for i in rows], dtype=int)
     return EvalData(X=fs.X[rows], y=y, paths=[fs.paths[i] for i in rows], source=source, unknown=unknown,
-                    notes=[n for n in [loose_note(known)] if n])
+                    notes=loose_notes(known))
 
 
 def held_out_cache(bundle) -> Path:
@@ -172,7 +172,7 @@ def store_data(bundle, data: Path | None, *, ensure: Callable, read: Callable[[P
         X = np.stack([read(store, r["sha256"]) for r in rows]).astype(np.float32)
     y = np.array([known[r["label"]] for r in rows], dtype=int)
     return EvalData(X=X, y=y, paths=[r["path"] for r in rows], source=source, unknown=unknown,
-                    notes=[*notes, *[n for n in [loose_note(known)] if n]])
+                    notes=[*notes, *loose_notes(known)])
 
 
 def folder_inputs(root: Path, classes: list[str], compute: Callable, *, empty_shape: tuple[int, ...],
@@ -203,4 +203,4 @@ def folder_inputs(root: Path, classes: list[str], compute: Callable, *, empty_sh
         paths.append(str(rec.path))
     Xa = np.stack(X).astype(np.float32, copy=False) if X else np.zeros((0, *empty_shape), dtype=np.float32)
     return EvalData(X=Xa, y=np.array(y, dtype=int), paths=paths, source=str(root), unknown=unknown, failed=failed,
-                    notes=[n for n in [loose_note(known)] if n])
+                    notes=loose_notes(known))

@@ -158,10 +158,13 @@ class ClassIndex(dict):
         return super().__getitem__(name)
 
     def __contains__(self, label: object) -> bool:
-        return super().__contains__(label) or (isinstance(label, str) and self._match(label) is not None)
+        return self.get(label) is not None
 
     def get(self, label, default=None):
-        return self[label] if label in self else default
+        try:
+            return self[label]
+        except KeyError:
+            return default
 
 
 def class_index(classes: Sequence[str]) -> ClassIndex:
@@ -178,13 +181,14 @@ def class_index(classes: Sequence[str]) -> ClassIndex:
     return ClassIndex(known)
 
 
-def loose_note(known: dict[str, int]) -> str | None:
-    """The note naming folders matched to a class by :class:`ClassIndex` despite case, spacing or a plural."""
+def loose_notes(known: dict[str, int]) -> list[str]:
+    """The note (none or one) naming folders matched to a class by :class:`ClassIndex` despite case,
+    spacing or a plural."""
     loose = getattr(known, "loose", {})
     if not loose:
-        return None
-    return "folders matched to the model's classes by name, ignoring case, spacing and plurals: " + ", ".join(
-        f"{k} -> {v}" for k, v in sorted(loose.items()))
+        return []
+    return ["folders matched to the model's classes by name, ignoring case, spacing and plurals: " + ", ".join(
+        f"{k} -> {v}" for k, v in sorted(loose.items()))]
 
 
 def no_match_message(source: str, unknown: dict[str, int], classes: Sequence[str],

@@ -21,8 +21,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from animalsnd.audio import AudioInfo, _quiet_stderr, _short, read_info
+from animalsnd.audio import AudioInfo, _short, read_info
 from animalsnd.errors import AudioError, ConfigError
+from animalsnd.fileutil import c_stderr_silenced
 
 #: Source frames read per block (about 24 s at 44.1 kHz).
 BLOCK_FRAMES = 1 << 20
@@ -81,7 +82,7 @@ def iter_blocks(
     if not isinstance(block_frames, int) or block_frames <= 0:
         raise ConfigError(f"block_frames={block_frames!r} must be a positive integer")
     info = probe(path)
-    quiet = _quiet_stderr if info.subtype.startswith("MPEG") else contextlib.nullcontext
+    quiet = c_stderr_silenced if info.subtype.startswith("MPEG") else contextlib.nullcontext
     try:
         f = sf.SoundFile(str(path))
     except Exception as exc:  # libsndfile raises several types

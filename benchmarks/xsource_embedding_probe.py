@@ -55,6 +55,7 @@ Writes benchmarks/out/xsource_embedding_probe.json.
 from __future__ import annotations
 
 import argparse
+import functools
 import warnings
 from pathlib import Path
 
@@ -204,8 +205,12 @@ def head(Xtr, ytr, weights=None, balanced: bool = True):
     return m.fit(Xtr, ytr, logisticregression__sample_weight=weights)
 
 
+def rate(predicted, truth) -> float:
+    return round(float(np.mean(np.asarray(predicted) == truth)), 3)
+
+
 def accuracy(Xtr, ytr, Xte, yte, weights=None, balanced: bool = True) -> float:
-    return round(float(np.mean(head(Xtr, ytr, weights, balanced).predict(Xte) == yte)), 3)
+    return rate(head(Xtr, ytr, weights, balanced).predict(Xte), yte)
 
 
 def source_weights(y: np.ndarray, sources: list, power: float) -> np.ndarray:
@@ -219,21 +224,21 @@ def source_weights(y: np.ndarray, sources: list, power: float) -> np.ndarray:
     return w
 
 
+@functools.lru_cache(maxsize=1)
+def _dense() -> tuple[np.ndarray, np.ndarray]:
+    """BirdNET's last layer (``model/CLASS_DENSE_LAYER``): weights ``(6522, 1024)`` and bias."""
+    from _common import preserving_interpreter, tensor_index
+
+    it = preserving_interpreter()
+    return (np.array(it.get_tensor(tensor_index(it, "model/CLASS_DENSE_LAYER/MatMul", 2))),
+            np.array(it.get_tensor(tensor_index(it, "model/CLASS_DENSE_LAYER/BiasAdd", 1))))
+
+
 def class_scores(windows: np.ndarray) -> np.ndarray:
-    """BirdNET's class logits of each window's two views, ``(windows, 2 * 6522)``: the last
-    layer (``model/CLASS_DENSE_LAYER``) applied to the stored embeddings."""
-    global _DENSE
-    if _DENSE is None:
-        from _common import preserving_interpreter, tensor_index
-
-        it = preserving_interpreter()
-        _DENSE = (np.array(it.get_tensor(tensor_index(it, "model/CLASS_DENSE_LAYER/MatMul", 2))),
-                  np.array(it.get_tensor(tensor_index(it, "model/CLASS_DENSE_LAYER/BiasAdd", 1))))
-    w, b = _DENSE
+    """BirdNET's class logits of each window's two views, ``(windows, 2 * 6522)``: its last
+    layer applied to the stored embeddings."""
+    w, b = _dense()
     return np.hstack([windows[:, :1024] @ w.T + b, windows[:, 1024:] @ w.T + b])
-
-
-_DENSE = None
 
 
 def separating(scores: np.ndarray, y: np.ndarray, k: int) -> list[int]:
@@ -343,7 +348,7 @@ def main() -> None:
         Xf = np.stack([meanmax(full[p]) for p in es.paths])
         r["band: full band"] = accuracy(Xf[tr], y[tr], Xf[te], y[te])
         both = head(X0[tr], y[tr]).predict_proba(X0[te]) + head(Xf[tr], y[tr]).predict_proba(Xf[te])
-        r["band: cut-off and full band, probabilities averaged"] = round(float(np.mean(both.argmax(1) == y[te])), 3)
+        r["band: cut-off and full band, probabilities averaged"] = rate(both.argmax(1), y[te])
         for group, names in (("speed 0.89x and 1.12x", list(SHIFTS)[:2]), ("pitch -2 and +2 st", list(SHIFTS)[2:]),
                              ("all four", list(SHIFTS))):
             Xs = [np.stack([meanmax(shifted[p][k]) for p in es.paths])[tr] for k in names]
@@ -380,9 +385,9 @@ def main() -> None:
                 Zw = Z.copy()
                 Zw[:, X0.shape[1]:] *= weight
                 lr = LogisticRegression(C=0.01, max_iter=3000, class_weight="balanced").fit(Zw[tr], y[tr])
-                r[f"scores: {k} per class appended, x{weight}"] = round(float(np.mean(lr.predict(Zw[te]) == y[te])), 3)
+                r[f"scores: {k} per class appended, x{weight}"] = rate(lr.predict(Zw[te]), y[te])
         for k, model in classifiers().items():
-            r[f"classifier: {k}"] = round(float(np.mean(model.fit(X0[tr], y[tr]).predict(X0[te]) == y[te])), 3)
+            r[f"classifier: {k}"] = rate(model.fit(X0[tr], y[tr]).predict(X0[te]), y[te])
         Xp = np.stack([peaked[p] for p in es.paths])
         r["level: peak-normalised"] = accuracy(Xp[tr], y[tr], Xp[te], y[te])
         for k, X in rescaled(X0.astype(np.float64), tr).items():

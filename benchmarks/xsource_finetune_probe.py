@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from _common import OUT, preserving_interpreter, require, tensor_index, window_tensors, write_json
 from birdnet_finetune_probe import MAP_TENSOR, from_the_head, last_layer, rebuilt_layer
-from xsource_embedding_probe import xsource_splits
+from xsource_embedding_probe import rate, xsource_splits
 
 
 def clip_maps(path: str, fmax) -> np.ndarray:
@@ -66,7 +66,7 @@ def finetune(maps, y, tr, te, kernel, bias, *, lr: float, epochs: list[int], C: 
 
     def score() -> float:
         p = (features(K, B, te) - mu) / sd @ W.numpy() + c.numpy()
-        return round(float((classes[p.argmax(1)] == y[te]).mean()), 3)
+        return rate(classes[p.argmax(1)], y[te])
 
     out = {0: score()} if 0 in epochs else {}
     for ep in range(1, max(epochs) + 1):

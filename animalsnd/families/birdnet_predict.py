@@ -256,9 +256,9 @@ class BirdnetPredictor(VectorPredictor):
         return (total / len(self._heads)).astype(np.float32)
 
     def _warm(self) -> None:
-        from animalsnd.audio import _quiet_stderr
+        from animalsnd.fileutil import c_stderr_silenced
 
-        with _quiet_stderr():  # LiteRT announces its delegate on stderr
+        with c_stderr_silenced():  # LiteRT announces its delegate on stderr
             self._embedder.local.embed_windows(np.zeros((1, SEGMENT), np.float32))
         self._embedder.start()
 

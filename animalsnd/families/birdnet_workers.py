@@ -30,10 +30,10 @@ _EMBEDDER: birdnet.BirdNetEmbedder | None = None
 
 def _init_worker() -> None:
     global _EMBEDDER
-    from animalsnd.audio import _quiet_stderr
+    from animalsnd.fileutil import c_stderr_silenced
 
     _EMBEDDER = birdnet.BirdNetEmbedder(num_threads=1)
-    with _quiet_stderr():  # LiteRT announces its delegate on stderr
+    with c_stderr_silenced():  # LiteRT announces its delegate on stderr
         _EMBEDDER.embed_windows(np.zeros((1, birdnet.WINDOW_SAMPLES), np.float32))
 
 

@@ -28,11 +28,11 @@ class _LiteModel:
             from animalsnd.bundle import import_tensorflow
 
             Interpreter = import_tensorflow().lite.Interpreter
-        from animalsnd.audio import _quiet_stderr
+        from animalsnd.fileutil import c_stderr_silenced
 
-        self._quiet = _quiet_stderr  # LiteRT logs its delegate set-up to stderr
+        self._quiet = c_stderr_silenced  # LiteRT logs its delegate set-up to stderr
         try:
-            with _quiet_stderr():
+            with c_stderr_silenced():
                 self._it = Interpreter(model_path=str(path), num_threads=threads)
         except Exception as exc:
             raise BundleError(f"{path}: cannot load TFLite model ({exc})") from None
