@@ -277,6 +277,30 @@ def xsource_splits(cache: Path) -> dict[str, tuple[Path, tuple[str, ...] | None]
     return splits
 
 
+def stored_clips(cache: Path) -> tuple[dict, list[str], dict]:
+    """The cache's usable rows by path, their sorted paths, and each clip's stored windows."""
+    from animalsnd.cache import usable_rows
+    from animalsnd.embeddings import read_windows, store_dir
+
+    rows = {r["path"]: r for r in usable_rows(cache)}
+    store = store_dir(cache)
+    paths = sorted(rows)
+    return rows, paths, {p: read_windows(store, rows[p]["sha256"]) for p in paths}
+
+
+def scored_splits(splits: dict):
+    """Per split of :func:`xsource_splits`: ``(name, embedding set, labels, training mask, test mask)``."""
+    from animalsnd.embeddings import load_embedding_set
+
+    for name, (d, classes) in splits.items():
+        es = load_embedding_set(d, jobs=1)
+        y, folds = np.asarray(es.y), np.asarray(es.folds)
+        tr, te = folds != 0, folds == 0
+        if classes:
+            te = te & np.isin(y, [list(es.classes).index(c) for c in classes])
+        yield name, es, y, tr, te
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", type=Path, required=True)
@@ -285,15 +309,9 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     from sklearn.linear_model import LogisticRegression
 
-    from animalsnd.cache import usable_rows
-    from animalsnd.embeddings import load_embedding_set, read_windows, store_dir
-
     cache = require(args.cache)
     splits = xsource_splits(cache)
-    rows = {r["path"]: r for r in usable_rows(cache)}
-    store = store_dir(cache)
-    paths = sorted(rows)
-    base = {p: read_windows(store, rows[p]["sha256"]) for p in paths}
+    rows, paths, base = stored_clips(cache)
     more = extras(cache, paths, args.jobs)
     peak = extras(cache, paths, args.jobs, _peak_normalised, "xsource_embedding_probe_level")
     layers = extras(cache, paths, args.jobs, _layers, "xsource_embedding_probe_layers")
@@ -324,12 +342,7 @@ def main() -> None:
     peaked = {p: meanmax(peak[p]) for p in paths}
     looped = {p: default[p] if more[p][2] is None else meanmax(more[p][2]) for p in paths}
     results: dict[str, dict] = {}
-    for name, (d, classes) in splits.items():
-        es = load_embedding_set(d, jobs=1)
-        y, folds = np.asarray(es.y), np.asarray(es.folds)
-        tr, te = folds != 0, folds == 0
-        if classes:
-            te = te & np.isin(y, [list(es.classes).index(c) for c in classes])
+    for name, es, y, tr, te in scored_splits(splits):
         r: dict[str, float] = {}
         for v, feats in views.items():
             X = np.stack([feats[p] for p in es.paths])

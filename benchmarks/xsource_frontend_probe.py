@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 from _common import require, write_json
-from xsource_embedding_probe import accuracy, extras, meanmax, xsource_splits
+from xsource_embedding_probe import accuracy, extras, meanmax, scored_splits, stored_clips, xsource_splits
 
 N_FFT, HOP = 2048, 512
 FRONT_ENDS = ("floor x1", "floor x2", "tilt", "whiten", "floor x1 + tilt")
@@ -113,23 +113,12 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    from animalsnd.cache import usable_rows
-    from animalsnd.embeddings import load_embedding_set, read_windows, store_dir
-
     cache = require(args.cache)
-    splits = xsource_splits(cache)
-    rows = {r["path"]: r for r in usable_rows(cache)}
-    store = store_dir(cache)
-    paths = sorted(rows)
-    default = {p: meanmax(read_windows(store, rows[p]["sha256"])) for p in paths}
+    rows, paths, base = stored_clips(cache)
+    default = {p: meanmax(w) for p, w in base.items()}
     fronts = extras(cache, paths, args.jobs, _front_ends, "xsource_frontend_probe")
     results: dict[str, dict] = {}
-    for name, (d, classes) in splits.items():
-        es = load_embedding_set(d, jobs=1)
-        y, folds = np.asarray(es.y), np.asarray(es.folds)
-        tr, te = folds != 0, folds == 0
-        if classes:
-            te = te & np.isin(y, [list(es.classes).index(c) for c in classes])
+    for name, es, y, tr, te in scored_splits(xsource_splits(cache)):
         X0 = np.stack([default[p] for p in es.paths])
         r = {"default": accuracy(X0[tr], y[tr], X0[te], y[te])}
         for k in FRONT_ENDS:
