@@ -394,4 +394,5 @@ def evaluate_detection(
                                    **({"screen": {"segments": run.views[0], "second_view": run.views[1]}}
                                       if run.screened and run.views else {}),
                                    **({"context_held": run.context_held}
-                                      if run.context_held is not None and scores.plain else {})})
+                                      if run.context_held is not None and scores.plain else {}),
+                                   "adapted": run.adapted})

@@ -47,6 +47,9 @@ def output_line(output: dict) -> str:
             if sc else "")
     if output.get("context_held") is not None:
         tail += f"; {output['context_held']} window(s) held back by the context check (--no-context: none)"
+    if output.get("adapted"):
+        tail += (f"; animals weighted by their share of each recording's windows in {output['adapted']} "
+                 "recording(s) (--no-adapt: none)")
     if output.get("calibrated"):
         return (f"output: calibrated (temperature {output['temperature']:.3g}, a threshold per class; "
                 f"--no-calibration to score without){tail}")

@@ -149,8 +149,9 @@ def test_models_learn_background_and_eval_lists_it(bg_cache, tmp_path, runner):
     assert len(labels["--allow-background"]) == 3  # still one row per clip
     res = runner.invoke(app, ["predict", str(out), str(clips), "-r", "--animals-only"])
     assert res.exit_code == 1 and "need --per-file" in res.output
-    res = runner.invoke(app, ["predict", str(out), str(clips), "-r", "--no-adapt"])
-    assert res.exit_code == 1 and "--adapt / --no-adapt need --per-file" in res.output
+    # window by window, --adapt weighs each recording's animals, but not a clip of fewer than 10 windows
+    res = runner.invoke(app, ["predict", str(out), str(clips), "-r", "--adapt", "--format", "csv"])
+    assert res.exit_code == 0 and "share of each recording's windows" not in res.output, res.output
 
 
 def test_descriptor_store_picks_up_background(bg_cache):

@@ -104,7 +104,7 @@ def test_predict_with_the_context_check_reports_a_subset_with_the_same_scores(bg
 
     out, meta = train_head(runner, bg_cache, tmp_path / "m")
     assert C.CONTEXT_FILE in meta["file_sha256"] and meta["context"]["file"] == C.CONTEXT_FILE
-    y, _ = long_recording(3, sr=16000, duration_s=45.0)
+    y, _ = long_recording(3, sr=16000, duration_s=46.0)  # a last 1-s window: mostly padding, dropped
     sf.write(tmp_path / "rec.wav", y, 16000)
     on = predict(out, [tmp_path / "rec.wav"], options=PredictOptions(calibrated=False))
     off = predict(out, [tmp_path / "rec.wav"], options=PredictOptions(calibrated=False, context=False))
@@ -119,6 +119,15 @@ def test_predict_with_the_context_check_reports_a_subset_with_the_same_scores(bg
     res = runner.invoke(app, ["predict", str(out), str(tmp_path / "rec.wav"), "--no-calibration", "--no-context"])
     assert res.exit_code == 0, res.output
     assert "held back" not in res.output
+    # the recording's own animals: birdnet-head's default window by window (animalsnd.priors)
+    plain = predict(out, [tmp_path / "rec.wav"], options=PredictOptions(calibrated=False, adapt=False))
+    (c,) = plain.processed
+    assert on.adapted == 1 and set(a.weights) == set(out_classes := on.classes) - {"background"}
+    assert plain.adapted == 0 and c.weights is None and not np.allclose(a.probs, c.probs)
+    bg = out_classes.index("background")
+    np.testing.assert_allclose(a.probs[:, bg], c.probs[:, bg], rtol=1e-5)  # only which animal moves
+    res = runner.invoke(app, ["predict", str(out), str(tmp_path / "rec.wav"), "--no-calibration", "--format", "csv"])
+    assert res.exit_code == 0 and "animals weighted by their share of each recording's windows" in res.output
     per_file = predict(out, [tmp_path / "rec.wav"], options=PredictOptions(calibrated=False, per_file=True))
     assert per_file.context_held is None and per_file.processed[0].keep is None  # one row per file never reads it
     res = runner.invoke(app, ["predict", "--help"])

@@ -99,3 +99,71 @@ def test_heaviest_names_the_most_weighted_classes():
 
     assert heaviest({"cow": 0.2, "cat": 2.5, "dog": 1.1, "bird": 1.1}) == "cat 2.50, bird 1.10, dog 1.10"
     assert heaviest({"cat": 1.0}, k=3) == "cat 1.00"
+
+
+# window by window: a recording's own animals (animalsnd.priors.recording_weights)
+CLASSES = ["background", "cat", "dog", "cow"]
+
+
+def _recording(n_noise=30, n_cat=10):
+    # stretches of noise whose little animal probability leans to cow, and cat calls
+    noise = [[0.97, 0.005, 0.005, 0.02]] * n_noise
+    cats = [[0.1, 0.6, 0.25, 0.05]] * n_cat
+    return np.array(noise + cats + [[0.1, 0.43, 0.45, 0.02]])  # the last: cat or dog?
+
+
+def test_a_recordings_animals_are_weighted_by_their_share_of_its_animal_windows():
+    from animalsnd.priors import MIN_WINDOWS, among_animals, recording_weights
+
+    animals = np.array([c != "background" for c in CLASSES])
+    rec = _recording()
+    w = recording_weights(rec, animals)
+    # the noise windows barely speak: cow, their lean, is not taken for the recording's animal
+    assert w[0] == 1.0 and w[1] > 1.0 > w[3] and w[1] > w[2]
+    q = among_animals(rec, w, animals)
+    assert q[-1].argmax() == 1 and rec[-1].argmax() == 2  # the ambiguous call tips to cat
+    np.testing.assert_allclose(q[:, 0], rec[:, 0])  # background's probability never moves
+    np.testing.assert_allclose(q.sum(axis=1), rec.sum(axis=1))  # nor a window's total animal probability
+    assert recording_weights(rec[: MIN_WINDOWS - 1], animals) is None  # too short to estimate
+    assert recording_weights(rec, animals, strength=0.0) is None
+    flat = recording_weights(np.array([[0.5, 0.5, 0.0, 0.0], [0.5, 0.0, 0.5, 0.0], [0.5, 0.0, 0.0, 0.5]] * 4), animals)
+    np.testing.assert_allclose(flat, 1.0, atol=1e-3)  # every animal as common: nothing moves
+
+
+def test_a_recording_with_one_call_stays_near_equal_shares():
+    from animalsnd.priors import recording_weights
+
+    animals = np.array([c != "background" for c in CLASSES])
+    rec = np.array([[0.97, 0.01, 0.01, 0.01]] * 11 + [[0.1, 0.7, 0.15, 0.05]])
+    bare = recording_weights(rec, animals, pseudo=0.0)
+    w = recording_weights(rec, animals)  # the default: three windows' worth of every animal
+    assert bare[1] > 1.7 and bare[3] < 1e-3  # one call alone named the recording's only animal
+    assert 1.0 < w[1] < 1.1 and 0.9 < w[3] < 1.0
+
+
+def _predictor(default_adapt=True, class_weights=True):
+    from types import SimpleNamespace
+
+    calls = []
+    meta = {"train": {"class_weights": class_weights}}
+    return SimpleNamespace(classes=CLASSES, default_adapt=default_adapt, bundles=[SimpleNamespace(meta=meta)],
+                           context_keep_for=lambda top: calls.append(top) or np.asarray(top) != 2), calls
+
+
+def test_adapt_windows_follows_the_option_the_model_and_remakes_the_context_check():
+    from animalsnd.predict.adapt import adapt_windows
+    from animalsnd.predict.run import PredictOptions
+
+    rec, keep = _recording(), np.ones(41, bool)
+    pred, calls = _predictor()
+    probs, kept, w = adapt_windows(pred, rec, keep, PredictOptions())
+    assert set(w) == {"cat", "dog", "cow"} and w["cat"] > 1 and probs[-1].argmax() == 1
+    assert len(calls) == 1 and np.array_equal(calls[0], probs.argmax(axis=1))  # checked for the new best classes
+    assert kept is not keep and kept[-1]  # now a cat, which the (fake) check keeps
+    for p, opts in ((pred, PredictOptions(adapt=False)), (pred, PredictOptions(per_file=True)),
+                    (_predictor(default_adapt=False)[0], PredictOptions()),
+                    (_predictor(class_weights=False)[0], PredictOptions(adapt=True))):
+        same, k, none = adapt_windows(p, rec, keep, opts)
+        assert same is rec and k is keep and none is None
+    probs, _, w = adapt_windows(_predictor(default_adapt=False)[0], rec, None, PredictOptions(adapt=True))
+    assert w is not None and probs[-1].argmax() == 1  # asked for: any model; no context check to remake

@@ -34,7 +34,7 @@ def eval_(
     snr: Optional[str] = typer.Option(None, "--snr", help="SNRs in dB for --noise, comma-separated. [default: 20,10,5,0]"),
     chain: Optional[str] = typer.Option(None, "--chain", help="Also score every clip re-rendered through other recording chains: comma-separated names from 8k, 11k, 22k, 44k-lowpass, 44k-full, mp3, ogg, phone, dull-mic, hot, quiet, room, or 'default' (the first six) or 'all'. A model that listens to the animal, not the recorder, keeps its score."),
     label_map: Optional[str] = typer.Option(None, "--map", help="Score --data folders under other names as model classes: hen=chicken,rooster=chicken,crow=bird, or a CSV file of folder,class rows."),
-    adapt: bool = typer.Option(True, "--adapt/--no-adapt", help="With --data: weigh the model's classes by how common each is among these clips, estimated from its own probabilities on them (a site holds a few of the classes, in its own proportions), as predict --per-file does for a folder of 10 or more clips. --no-adapt: every clip on its own (both figures are printed)."),
+    adapt: Optional[bool] = typer.Option(None, "--adapt/--no-adapt", help="With --data: weigh the model's classes by how common each is among these clips, estimated from its own probabilities on them (a site holds a few of the classes, in its own proportions), as predict --per-file does for a folder of 10 or more clips (the default); --no-adapt: every clip on its own (both figures are printed). With --annotations: as predict window by window (each recording's animals by their share of its windows; the default for birdnet-head)."),
     allow_background: bool = typer.Option(False, "--allow-background", help="A model with a background class on --data with no background clip: count a clip the model calls background as wrong. Default: each clip scored as its most likely animal, as predict --per-file names clips (both figures are printed)."),
 ) -> None:
     """Score a trained model: accuracy, F1, per-class table and confusion matrix."""
@@ -48,8 +48,7 @@ def eval_(
     if annotations is not None or recordings is not None:
         from animalsnd.cli.eval_detection import eval_detection
 
-        for flag, given in (("--predictions", predictions is not None), ("--allow-background", allow_background),
-                            ("--no-adapt", not adapt)):
+        for flag, given in (("--predictions", predictions is not None), ("--allow-background", allow_background)):
             if given:
                 from animalsnd.errors import ConfigError
 
@@ -58,7 +57,7 @@ def eval_(
 
         return eval_detection(model_dir, recordings, annotations, json_out=json_out, plots=plots, jobs=jobs,
                               window=window, hop=hop, calibration=calibration, min_confidence=min_confidence,
-                              shift=shift, pool=pool, screen=screen, context=context)
+                              shift=shift, pool=pool, screen=screen, context=context, adapt=adapt)
     for flag, value in (("--no-calibration", calibration), ("--min-confidence", min_confidence), ("--shift", shift),
                         ("--pool", pool), ("--no-screen", screen), ("--no-context", context)):
         if value is not None:
@@ -101,7 +100,7 @@ def eval_(
     raw = data is not None and data.is_dir() and not is_cache(data)
     with progress_bar("Extracting features") if raw else nullcontext(None) as cb:
         report = evaluate(model_dir, data=data, jobs=jobs, progress=cb, label_map=mapping,
-                          allow_background=allow_background, adapt=adapt)
+                          allow_background=allow_background, adapt=adapt is not False)
     for w in report.warnings():
         warn(w)
     summary = report.summary()

@@ -11,7 +11,8 @@ def eval_detection(model_dir: Path, recordings: Path | None, annotations: Path |
                    json_out: Path | None, plots: Path | None, jobs: int, window: float | None = None,
                    hop: float | None = None, calibration: bool | None = None,
                    min_confidence: float | None = None, shift: float | None = None,
-                   pool: str | None = None, screen: bool | None = None, context: bool | None = None) -> None:
+                   pool: str | None = None, screen: bool | None = None, context: bool | None = None,
+                   adapt: bool | None = None) -> None:
     """Scan RECORDINGS with the model, score against the annotations, print, write JSON and PR plots."""
     from animalsnd.cache import atomic_write_text
     from animalsnd.detection import WindowScores, evaluate_detection
@@ -32,7 +33,7 @@ def eval_detection(model_dir: Path, recordings: Path | None, annotations: Path |
                                                            calibrated=calibration is not False,
                                                            min_confidence=min_confidence or 0.0,
                                                            screen=screen is not False,
-                                                           context=context is not False))
+                                                           context=context is not False, adapt=adapt))
     for line in report.problems:
         warn(line)
     summary = report.summary()

@@ -75,6 +75,9 @@ def run_header(run) -> str:
         merged += f"; double-speed view on {views[1]} of {views[0]} segments (the rest screened as background)"
     if run.context_held:
         merged += f"; {run.context_held} window(s) held back as like the recording's own background"
+    if run.adapted:
+        merged += (f"; animals weighted by their share of each recording's windows ({run.adapted} of "
+                   f"{len(run.processed)} recordings)")
     return (f"{run.model_dir}: {models} ({run.runtime}), {len(run.classes)} classes; "
             f"window {run.plan.window / sr:g} s, hop {run.plan.hop / sr:g} s{merged}")
 
@@ -147,7 +150,7 @@ def predict(
     runtime: str = typer.Option("auto", "--runtime", help="auto, keras or tflite (model.tflite via LiteRT; auto uses it when present)."),
     calibration: bool = typer.Option(True, "--calibration/--no-calibration", help="Use the model folder's calibration.json (written by train --cv): calibrated probabilities and a confidence threshold per class for the precision it was trained for. --min-confidence or --unknown-below replace the thresholds."),
     min_support: Optional[int] = typer.Option(None, "--min-support", help="Report a window only when its label is the best class of at least this many (1-3) of the raw windows around it (itself and its two neighbours): a call fills the windows around it, a stray sound one. Default: the model's own (2 for stats-mlp, chosen on field-like soundscapes; 1 for the others)."),
-    adapt: Optional[bool] = typer.Option(None, "--adapt/--no-adapt", help="With --per-file on 10 or more files: weigh the model's classes by how common each is among the files, estimated from its own probabilities on them (a site holds a few of the classes, in its own proportions; the default). --no-adapt: every file on its own."),
+    adapt: Optional[bool] = typer.Option(None, "--adapt/--no-adapt", help="Weigh the model's classes by how common each is in the data, estimated from its own probabilities (a site holds a few of the classes, in its own proportions). With --per-file on 10 or more files: among the files (the default). Window by window on a recording of 10 or more windows: its animals among its windows (the default for birdnet-head, measured better on field-like soundscapes; --adapt for other models). --no-adapt: every file and window on its own."),
     screen: bool = typer.Option(True, "--screen/--no-screen", help="birdnet-head trained with a background class: embed the double-speed view only for 3-s windows its one-view screen does not call background (faster on field recordings). --no-screen: both views everywhere."),
     context: bool = typer.Option(True, "--context/--no-context", help="birdnet-head: report a 3-s window only when it sounds more like its class's training clips than like the quietest stretches of the recording around it (noise the model never heard is not reported as an animal; a dense chorus loses some calls). --no-context: every window on its confidence alone."),
 ) -> None:
@@ -156,13 +159,11 @@ def predict(
     from animalsnd.predict import PredictOptions
     from animalsnd.predict import predict as run_predict
 
-    if adapt is not None and not per_file:
-        fail("--adapt / --no-adapt need --per-file (one row per file, the files of a folder weighed together)")
     fmt = _resolve_format(fmt, out)
     _check_out(out, fmt, paths, recursive=recursive)
     opts = PredictOptions(window_s=window, hop_s=hop, min_confidence=min_confidence, top_k=top_k,
                           unknown_below=unknown_below, merge=merge, batch_size=batch_size, per_file=per_file,
-                          animals_only=animals_only, adapt=adapt is not False,
+                          animals_only=animals_only, adapt=adapt,
                           calibrated=calibration, pool=pool, screen=screen, min_support=min_support,
                           context=context)
     with audio_progress("Predicting") as cb:
@@ -193,6 +194,9 @@ def predict(
         line += f"; double-speed view on {run.views[1]} of {run.views[0]} segments"
     if run.context_held and fmt != "table":
         line += f"; {run.context_held} window(s) held back by the context check (--no-context: none)"
+    if run.adapted and fmt != "table":
+        line += (f"; animals weighted by their share of each recording's windows in {run.adapted} recording(s) "
+                 "(--no-adapt: none)")
     if run.folder_weights and fmt != "table":
         from animalsnd.render_eval import heaviest
 

@@ -169,6 +169,9 @@ class BirdnetPredictor(VectorPredictor):
     """
 
     kind, name = "birdnet", "birdnet-head"
+    #: window by window, each recording's animals weighted by their share of its windows unless
+    #: --no-adapt (field-like soundscapes: F1 up on every set measured; docs/results.md)
+    default_adapt = True
 
     def __init__(self, bundles: Sequence, *, runtime: str = "auto", threads: int | None = None):
         def check(b, first) -> None:
@@ -275,14 +278,29 @@ class BirdnetPredictor(VectorPredictor):
         emb, n = segment_embeddings(path, self._embedder, on_seconds=on_seconds, fmax=self.fmax, screens=screens,
                                     energies=energies)
         spans_s, probs, duration = self._scores(emb, n, plan, screens, batch_size)
+        self._last_context = None
         if energies is not None and len(energies) == len(probs):
-            from animalsnd.background import BACKGROUND
-            from animalsnd.families.birdnet_context import context_keep
-
-            bg = self.classes.index(BACKGROUND) if BACKGROUND in self.classes else None
-            self.last_keep = context_keep(self._contexts, emb[:, : birdnet.EMBED_DIM], np.asarray(energies),
-                                          probs.argmax(axis=1), background=bg)
+            self._last_context = (emb[:, : birdnet.EMBED_DIM], np.asarray(energies), probs.argmax(axis=1))
+            self.last_keep = self.context_keep_for(self._last_context[2])
         return spans_s, probs, duration
+
+    def context_keep_for(self, top: np.ndarray) -> np.ndarray | None:
+        """The context check of the last file scanned for windows whose best classes are ``top``
+        (the check compares a window with its best class; a recording's own class proportions
+        can change it): which windows may be reported, None when the check did not run.
+
+        ``top`` may stop short of the scanned windows (``predict`` drops a last window that is
+        mostly padding); the rest keep their classes from the scan, and the mask is as long as ``top``."""
+        if getattr(self, "_last_context", None) is None:
+            return None
+        from animalsnd.background import BACKGROUND
+        from animalsnd.families.birdnet_context import context_keep
+
+        bg = self.classes.index(BACKGROUND) if BACKGROUND in self.classes else None
+        first, energies, scanned = self._last_context
+        top = np.asarray(top, int)
+        full = np.concatenate([top, scanned[len(top):]])
+        return context_keep(self._contexts, first, energies, full, background=bg)[: len(top)]
 
     def _scores(self, emb: np.ndarray, n: int, plan: SegmentPlan, screens, batch_size: int):
         """Windows (seconds), probabilities and duration from a file's segment embeddings."""

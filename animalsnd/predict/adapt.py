@@ -1,8 +1,12 @@
-"""``predict --per-file``: a folder's own class proportions (:mod:`animalsnd.priors`).
+"""A run's probabilities adjusted to the model's calibration and to the data's own class proportions.
 
-Each file's row comes from one window (:func:`~animalsnd.predict.detections.file_window`);
-the rows of all files estimate how common each class is in the folder, every window's
-probabilities are weighted by it, and the rows are made again from the weighted windows.
+* :func:`with_calibration`: the temperature and per-class thresholds of ``calibration.json``;
+* :func:`adapt_to_folder` (``predict --per-file``): each file's row comes from one window
+  (:func:`~animalsnd.predict.detections.file_window`); the rows of all files estimate how
+  common each class is in the folder (:mod:`animalsnd.priors`), every window's
+  probabilities are weighted by it, and the rows are made again from the weighted windows;
+* :func:`adapt_windows` (window by window): each recording's windows estimate how common
+  each animal is in it, and its windows' animal probabilities are weighted by that.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from animalsnd.background import BACKGROUND
 from animalsnd.predict.detections import file_window, per_file_rows
 
 
@@ -50,3 +55,46 @@ def adapt_to_folder(results: list, classes: list[str], opts, meta: dict | None =
         if r.ok and len(r.probs):
             results[i] = replace(r, rows=per_file(replace(r, probs=reweight(r.probs, full)), classes, opts))
     return {c: float(x) for c, x in zip(among, w)}
+
+
+def default_adapt(predictor) -> bool:
+    """Whether the model weighs each recording's animals by their share of its windows unless
+    told (``predictor.default_adapt``; False unless its family measured better with it)."""
+    return bool(getattr(predictor, "default_adapt", False))
+
+
+def adapt_windows(predictor, probs: np.ndarray, keep: np.ndarray | None, opts):
+    """One recording's window probabilities ``(windows, classes)`` with each animal class
+    weighted by its share of the recording's windows (:func:`animalsnd.priors.recording_weights`),
+    when ``opts`` and the model call for it; the context check's ``keep`` made again for the
+    windows' new best classes. Returns ``(probs, keep, {animal: weight} or None)``."""
+    from animalsnd.priors import among_animals, answers_evenly, recording_weights
+
+    meta = bundle_meta(predictor)
+    wanted = opts.adapt if opts.adapt is not None else default_adapt(predictor)
+    if opts.per_file or not wanted or (meta is not None and not answers_evenly(meta)):
+        return probs, keep, None
+    classes = list(predictor.classes)
+    animals = np.array([c != BACKGROUND for c in classes])
+    w = recording_weights(probs, animals)
+    if w is None:
+        return probs, keep, None
+    probs = among_animals(probs, w, animals)
+    if keep is not None and hasattr(predictor, "context_keep_for"):
+        keep = predictor.context_keep_for(probs.argmax(axis=1))
+    return probs, keep, {c: float(x) for c, x, a in zip(classes, w, animals) if a}
+
+
+def with_calibration(options: PredictOptions, model_dir, classes) -> PredictOptions:
+    """``options`` with the temperature and thresholds of ``model_dir``'s calibration,
+    unless they are turned off or ``--min-confidence``/``--unknown-below`` decide instead."""
+    from dataclasses import replace
+
+    from animalsnd.calibration import load_calibration
+
+    if not options.calibrated or options.min_confidence > 0 or options.unknown_below > 0 or model_dir is None:
+        return options
+    cal = load_calibration(model_dir, list(classes))
+    if cal is None:
+        return options
+    return replace(options, temperature=float(cal.temperature), thresholds=tuple(sorted(cal.thresholds.items())))

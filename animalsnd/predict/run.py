@@ -24,7 +24,7 @@ import numpy as np
 from animalsnd import families
 from animalsnd.audio import is_audio_file
 from animalsnd.errors import AudioError, ConfigError
-from animalsnd.predict.adapt import adapt_to_folder, bundle_meta, per_file
+from animalsnd.predict.adapt import adapt_to_folder, adapt_windows, bundle_meta, per_file, with_calibration
 from animalsnd.predict.detections import Detection, detections, drop_padded_tail
 from animalsnd.windows import check_window_hop
 
@@ -84,6 +84,8 @@ class FileResult:
     views: tuple[int, int] | None = None
     #: birdnet-head's context check: which windows may be reported (None: not checked)
     keep: np.ndarray | None = None
+    #: window by window with adapt: each animal class's weight in this recording (None: not weighted)
+    weights: dict[str, float] | None = None
 
     @property
     def ok(self) -> bool:
@@ -105,8 +107,10 @@ class PredictOptions:
     #: with per_file: never answer background, name each file's most likely animal; None: True
     #: with per_file (:func:`animalsnd.predict.detections.per_file_rows`)
     animals_only: bool | None = None
-    #: with per_file: weigh the classes by their estimated share of the files (animalsnd.priors)
-    adapt: bool = True
+    #: weigh the classes by their estimated share of the data (animalsnd.priors): with per_file, of
+    #: the files; window by window, each recording's animals by their share of its windows. None:
+    #: the default (per_file: on; window by window: the model's own, ``predictor.default_adapt``)
+    adapt: bool | None = None
     calibrated: bool = True  # use MODEL_DIR/calibration.json when present (animalsnd.calibration)
     temperature: float = 1.0  # filled in by predict() from the calibration
     thresholds: tuple[tuple[str, float], ...] = ()
@@ -217,13 +221,14 @@ def predict_file(
         from animalsnd.calibration import apply_temperature
 
         probs = apply_temperature(probs, opts.temperature)
+    probs, keep, weights = adapt_windows(predictor, probs, keep, opts)
     support = probs.argmax(axis=1) if len(probs) else None  # each window's own best class, before pooling
     pool = opts.pool if opts.pool is not None else default_pool(predictor)
     if pool != "none" and not opts.per_file:
         from animalsnd.pooling import pool_windows
 
         probs = pool_windows(spans, probs, mode=pool)
-    out = FileResult(path, duration, spans, probs, views=views, keep=keep)
+    out = FileResult(path, duration, spans, probs, views=views, keep=keep, weights=weights)
     if opts.per_file:
         out.rows = per_file(out, predictor.classes, opts)
     else:
@@ -279,6 +284,11 @@ class PredictRun:
         return int(sum((~m).sum() for m in k)) if k else None
 
     @property
+    def adapted(self) -> int:
+        """Window by window: recordings whose animals were weighted by their share of its windows."""
+        return sum(r.weights is not None for r in self.processed)
+
+    @property
     def views(self) -> tuple[int, int] | None:
         """birdnet-head: (segments, segments given the second view) over the processed files."""
         v = [r.views for r in self.processed if r.views is not None]
@@ -299,21 +309,6 @@ class PredictRun:
     @property
     def audio_s(self) -> float:
         return sum(r.duration_s for r in self.processed)
-
-
-def with_calibration(options: PredictOptions, model_dir, classes) -> PredictOptions:
-    """``options`` with the temperature and thresholds of ``model_dir``'s calibration,
-    unless they are turned off or ``--min-confidence``/``--unknown-below`` decide instead."""
-    from dataclasses import replace
-
-    from animalsnd.calibration import load_calibration
-
-    if not options.calibrated or options.min_confidence > 0 or options.unknown_below > 0 or model_dir is None:
-        return options
-    cal = load_calibration(model_dir, list(classes))
-    if cal is None:
-        return options
-    return replace(options, temperature=float(cal.temperature), thresholds=tuple(sorted(cal.thresholds.items())))
 
 
 def predict(
@@ -440,7 +435,7 @@ def predict(
                 progress(min(done, total), total)
     results = [r for r in results if r is not None]
     weights = (adapt_to_folder(results, pred.classes, options, bundle_meta(pred))
-               if options.per_file and options.adapt else None)
+               if options.per_file and options.adapt is not False else None)
     return PredictRun(Path(model_dir), pred.classes, pred.cfg, plan, options, pred.runtime,
                       len(pred.bundles) if hasattr(pred, "bundles") else 1, results, time.perf_counter() - t0,
                       default_pool(pred), screened=bool(getattr(pred, "screens_active", lambda _: False)(plan)),
