@@ -209,13 +209,14 @@ def prepare(
         else:
             tasks.append((str(rec.path), str(npz), cfg))
             task_shas.append(sha)
-    reused = len(meta_by_sha)
+    reused = sum(m["status"] == "ok" for m in meta_by_sha.values())  # known failures count as failed
     results = run_parallel(_work, tasks, jobs=jobs, backend=backend, scheduler=scheduler,
                            progress=progress)
     for sha, res in zip(task_shas, results):
         if isinstance(res, TaskFailure):
             res = {"status": "failed", "error": res.error}
         meta_by_sha[sha] = res
+    computed = sum(meta_by_sha[sha]["status"] == "ok" for sha in task_shas)
 
     rows = []
     for rec, sha, dup in zip(recs, shas, dups):
@@ -281,7 +282,7 @@ def prepare(
             f"{data_dir}: {n_classes} usable class(es); need at least two classes with "
             f">= {min_per_class} usable clips"
         )
-    return PrepareResult(cache_dir, cfg, rows, len(tasks), reused, folds, seed, low, missing, small,
+    return PrepareResult(cache_dir, cfg, rows, computed, reused, folds, seed, low, missing, small,
                          label_conflicts(rows))
 
 

@@ -54,25 +54,28 @@ def evaluate_arrays(bundle: Bundle, X: np.ndarray, y: np.ndarray, *, batch_size:
     if len(y) == 0:
         raise DatasetError("no clips to evaluate")
     proba = bundle.predict_proba(X, batch_size=batch_size)
-    y_pred, weights = _choice(proba, bundle.classes, animals_only, adapt)
+    from animalsnd.families import folder_strength
+
+    y_pred, weights = _choice(proba, bundle.classes, animals_only, adapt, strength=folder_strength(bundle.meta))
     return ArrayEval(classification_metrics(y, y_pred, classes=bundle.classes), y, y_pred, proba, weights)
 
 
-def _choice(proba: np.ndarray, classes: list[str], animals_only: bool,
-            adapt: bool = False) -> tuple[np.ndarray, dict[str, float] | None]:
+def _choice(proba: np.ndarray, classes: list[str], animals_only: bool, adapt: bool = False, *,
+            strength: float | None = None) -> tuple[np.ndarray, dict[str, float] | None]:
     """Each row's most likely class (never ``background`` with ``animals_only``) and, with
-    ``adapt``, the weights of the classes chosen among (None for too few rows)."""
+    ``adapt``, the weights of the classes chosen among at ``strength`` (None:
+    :data:`animalsnd.priors.STRENGTH`; None for too few rows)."""
     from animalsnd.background import BACKGROUND
 
     among = np.arange(len(classes))
     if animals_only and BACKGROUND in classes:
         among = among[among != classes.index(BACKGROUND)]
     p = np.asarray(proba, dtype=np.float64)[:, among]
-    from animalsnd.priors import MIN_CLIPS, folder_weights
+    from animalsnd.priors import MIN_CLIPS, STRENGTH, folder_weights
 
     if not adapt or len(p) < MIN_CLIPS:
         return among[p.argmax(axis=1)], None
-    w = folder_weights(p)
+    w = folder_weights(p, strength=STRENGTH if strength is None else strength)
     return among[(p * w).argmax(axis=1)], {classes[j]: float(x) for j, x in zip(among, w)}
 
 

@@ -9,7 +9,9 @@ probabilities on the folder by expectation-maximisation (Saerens, Latinne & Deca
 :func:`reweight` moves every clip's probabilities towards them. The weights are damped
 (``strength`` 0.5: the square root of the estimated ratio), which measured as well as the
 full estimate where the folder holds a few classes and better where it holds them all or
-few clips (docs/results.md, "A folder's own class proportions").
+few clips; a model family whose probabilities bear a stronger estimate says so
+(``folder_strength``: 0.75 for ``birdnet-head``; :func:`animalsnd.families.folder_strength`;
+docs/results.md, "A folder's own class proportions").
 
 ``eval --data`` and ``predict --per-file`` apply it to folders of at least
 :data:`MIN_CLIPS` clips (``--no-adapt`` turns it off) of a model trained with class weights

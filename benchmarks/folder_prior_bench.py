@@ -10,7 +10,8 @@ class on ``--cache runs/sc-cache``, once with ``--holdout dominant`` and with ``
 as a choice among the animal classes) are scored:
 
 - as they are (``--no-adapt``) and with the classes weighted by their estimated share of the
-  folder (:mod:`animalsnd.priors`) at strength 0.5 (the default) and 1 (the full estimate);
+  folder (:mod:`animalsnd.priors`) at strength 0.5 (damped; the default of most families), 0.75
+  (``birdnet-head``'s default, ``folder_strength``) and 1 (the full estimate);
 - on the whole folder, on folders holding only 3, 5 or 7 of its classes (every clip of a
   random choice of classes, 30 draws: a site with a few of the species), and on random folders
   of 5, 10, 20 and 50 clips (60 draws; below ``MIN_CLIPS`` nothing is weighted);
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from _common import ROOT, require, write_json
 
-STRENGTHS = {"as they are": 0.0, "adapted (0.5, default)": 0.5, "adapted, full (1.0)": 1.0}
+STRENGTHS = {"as they are": 0.0, "adapted, damped (0.5)": 0.5, "adapted (0.75)": 0.75, "adapted, full (1.0)": 1.0}
 
 
 def accuracy(P: np.ndarray, y: np.ndarray, strength: float) -> float:
@@ -78,7 +79,7 @@ PANELS = (("one recorder", "", "whole folder"), ("halves", "half", "whole folder
 
 
 def plot(results: dict, models: list[str], path: Path) -> Path:
-    """One panel per model: accuracy as they are / adapted / full estimate, per kind of folder."""
+    """One panel per model: accuracy as they are and at each strength, per kind of folder."""
     from animalsnd.render_eval import _pyplot, save_figure
 
     plt = _pyplot()
@@ -93,8 +94,9 @@ def plot(results: dict, models: list[str], path: Path) -> Path:
                 labels.append(label)
                 rows.append([float(np.mean([g[k] for g in got])) for k in STRENGTHS])
         x = np.arange(len(labels))
+        width = 0.8 / len(STRENGTHS)
         for i, k in enumerate(STRENGTHS):
-            ax.bar(x + (i - 1) * 0.27, [r[i] for r in rows], 0.27, label=k, color=f"C{i}")
+            ax.bar(x + (i - (len(STRENGTHS) - 1) / 2) * width, [r[i] for r in rows], width, label=k, color=f"C{i}")
         ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
         ax.set(ylim=(0.6, 1.0), ylabel="accuracy (halves: mean of 3)", title=model)
         ax.grid(axis="y", alpha=0.3)
@@ -140,8 +142,13 @@ def main() -> None:
             P, y = animal_probs(evaluate(args.within_work / name))
             results[name] = {"clips": len(y), **scores(P, y, np.random.default_rng(args.seed), args.draws)}
             _show(name, results[name])
+    from animalsnd.bundle import find_bundles, load_bundle
+    from animalsnd.families import folder_strength
+
+    defaults = {m: folder_strength(load_bundle(find_bundles(work / f"across-{m}")[0]).meta)
+                for m in args.models.split(",") if (work / f"across-{m}").exists()}
     write_json("folder_prior_bench.json", {"work": str(work), "draws": args.draws, "seed": args.seed,
-                                           "results": results})
+                                           "default_strength": defaults, "results": results})
     models = [m for m in args.models.split(",") if f"across-{m}" in results][:2]
     if models:
         print("wrote", plot(results, models, args.figure))

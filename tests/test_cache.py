@@ -78,6 +78,9 @@ def test_bad_files_are_listed_and_the_rest_cached(data, tmp_path):
         assert word in failed[name]
     assert all(r["fold"] == -1 for r in res.failed)
     assert len(load_features(tmp_path / "cache")) == 18
+    assert res.computed == 18 and res.reused == 0  # the failed files are counted as failed, not computed
+    again = prepare(data, tmp_path / "cache", cfg=TINY, folds=3, jobs=1)
+    assert (again.computed, again.reused, len(again.failed)) == (0, 18, len(expected))
 
 
 def test_small_class_reported_and_left_out(data, tmp_path):

@@ -167,3 +167,17 @@ def test_adapt_windows_follows_the_option_the_model_and_remakes_the_context_chec
         assert same is rec and k is keep and none is None
     probs, _, w = adapt_windows(_predictor(default_adapt=False)[0], rec, None, PredictOptions(adapt=True))
     assert w is not None and probs[-1].argmax() == 1  # asked for: any model; no context check to remake
+
+
+def test_each_family_weighs_a_folder_at_its_own_strength():
+    from animalsnd.evaluate import _choice
+    from animalsnd.families import folder_strength
+    from animalsnd.priors import STRENGTH
+
+    assert folder_strength({"input": {"kind": "birdnet"}, "train": {"model": "birdnet-head"}}) == 0.75
+    assert folder_strength({"input": {"kind": "stats"}, "train": {"model": "stats-mlp"}}) == STRENGTH == 0.5
+    assert folder_strength({"input": {"kind": "no such kind"}}) == folder_strength(None) == STRENGTH
+    classes = ["cat", "dog", "cow"]
+    _, damped = _choice(_folder(), classes, False, adapt=True)
+    _, strong = _choice(_folder(), classes, False, adapt=True, strength=0.75)
+    assert strong["cat"] == pytest.approx(damped["cat"] ** 1.5) and strong["cow"] < damped["cow"]

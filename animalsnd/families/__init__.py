@@ -34,7 +34,7 @@ from animalsnd.errors import BundleError, ConfigError
 
 __all__ = [
     "ModelFamily", "WaveInput", "default_model_options", "family", "for_bundle", "input_kinds", "inputs_label",
-    "model_names", "noisy_inputs", "open_bundle", "open_bundles", "predictor_for", "recipe_notes", "register",
+    "folder_strength", "model_names", "noisy_inputs", "open_bundle", "open_bundles", "predictor_for", "recipe_notes", "register",
     "unregister", "wave_input",
 ]
 
@@ -214,6 +214,19 @@ def _family_of(meta: dict) -> ModelFamily:
     if not fams:
         raise ValueError(f"unknown input kind {kind!r}")
     return next((f for f in fams if model in f.models), fams[0])
+
+
+def folder_strength(meta: dict | None) -> float:
+    """How strongly ``eval --data`` and ``predict --per-file`` weigh a folder's class proportions
+    for a bundle of ``meta`` (:func:`animalsnd.priors.folder_weights`): its family's
+    ``folder_strength``, :data:`animalsnd.priors.STRENGTH` unless the family measured otherwise."""
+    from animalsnd.priors import STRENGTH
+
+    try:
+        fam = _family_of(meta or {})
+    except ValueError:
+        return STRENGTH
+    return float(getattr(fam, "folder_strength", STRENGTH))
 
 
 def for_bundle(bundle) -> ModelFamily:

@@ -190,6 +190,10 @@ class BirdnetHeadFamily(VectorFamily):
     input_kind = "birdnet"
     inputs_label = "BirdNET embeddings"
     models = ("birdnet-head",)
+    #: a folder's class proportions weigh in at 0.75 (animalsnd.priors): across sources its
+    #: probabilities bear a stronger estimate than stats-mlp's (docs/results.md, "A folder's own
+    #: class proportions")
+    folder_strength = 0.75
     # like a logistic regression: every training clip, a fixed number of epochs, an L2 penalty
     # (cheap: ~0.1 s per epoch on frozen embeddings)
     defaults = {"birdnet-head": dict(F.ROBUST, spec_augment=False, epochs=200, early_stopping=False,

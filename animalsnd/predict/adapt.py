@@ -46,8 +46,10 @@ def adapt_to_folder(results: list, classes: list[str], opts, meta: dict | None =
     chosen = [c for r in results if r.ok and (c := file_window(r.probs, classes, animals_only=opts.animal_each))]
     if len(chosen) < MIN_CLIPS:
         return None
+    from animalsnd.families import folder_strength
+
     among = chosen[0][1]
-    w = folder_weights(np.stack([p for p, _ in chosen]))
+    w = folder_weights(np.stack([p for p, _ in chosen]), strength=folder_strength(meta))
     full = np.ones(len(classes))  # background keeps its weight when the rows never choose it
     for c, wc in zip(among, w):
         full[classes.index(c)] = wc
