@@ -33,9 +33,9 @@ from typing import Any, Protocol
 from animalsnd.errors import BundleError, ConfigError
 
 __all__ = [
-    "ModelFamily", "WaveInput", "default_model_options", "family", "for_bundle", "input_kinds", "inputs_label",
-    "folder_strength", "model_names", "noisy_inputs", "open_bundle", "open_bundles", "predictor_for", "recipe_notes", "register",
-    "unregister", "wave_input",
+    "ModelFamily", "WaveInput", "default_model_options", "family", "folder_strength", "for_bundle", "input_kinds",
+    "inputs_label", "model_names", "noisy_inputs", "open_bundle", "open_bundles", "predictor_for", "recipe_notes",
+    "register", "unregister", "wave_input",
 ]
 
 

@@ -90,8 +90,6 @@ def adapt_windows(predictor, probs: np.ndarray, keep: np.ndarray | None, opts):
 def with_calibration(options: PredictOptions, model_dir, classes) -> PredictOptions:
     """``options`` with the temperature and thresholds of ``model_dir``'s calibration,
     unless they are turned off or ``--min-confidence``/``--unknown-below`` decide instead."""
-    from dataclasses import replace
-
     from animalsnd.calibration import load_calibration
 
     if not options.calibrated or options.min_confidence > 0 or options.unknown_below > 0 or model_dir is None:
