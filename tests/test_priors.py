@@ -160,6 +160,9 @@ def test_adapt_windows_follows_the_option_the_model_and_remakes_the_context_chec
     assert set(w) == {"cat", "dog", "cow"} and w["cat"] > 1 and probs[-1].argmax() == 1
     assert len(calls) == 1 and np.array_equal(calls[0], probs.argmax(axis=1))  # checked for the new best classes
     assert kept is not keep and kept[-1]  # now a cat, which the (fake) check keeps
+    pred, calls = _predictor()
+    _, same_keep, w = adapt_windows(pred, rec[:-1], keep[:-1], PredictOptions())
+    assert w is not None and calls == [] and same_keep is not None  # no best class moved: no second check
     for p, opts in ((pred, PredictOptions(adapt=False)), (pred, PredictOptions(per_file=True)),
                     (_predictor(default_adapt=False)[0], PredictOptions()),
                     (_predictor(class_weights=False)[0], PredictOptions(adapt=True))):

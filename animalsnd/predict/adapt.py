@@ -81,8 +81,9 @@ def adapt_windows(predictor, probs: np.ndarray, keep: np.ndarray | None, opts):
     w = recording_weights(probs, animals)
     if w is None:
         return probs, keep, None
+    top = probs.argmax(axis=1)
     probs = among_animals(probs, w, animals)
-    if keep is not None and hasattr(predictor, "context_keep_for"):
+    if keep is not None and hasattr(predictor, "context_keep_for") and not np.array_equal(top, probs.argmax(axis=1)):
         keep = predictor.context_keep_for(probs.argmax(axis=1))
     return probs, keep, {c: float(x) for c, x, a in zip(classes, w, animals) if a}
 
