@@ -23,8 +23,9 @@ A long recording is such a folder too: one site, a few species. Window by window
 windows (background left out: a field recording is mostly background, and how much of it
 is says nothing about which animal called) and :func:`among_animals` moves each window's
 animal probability towards them, its total kept. ``predict`` applies it for models whose
-family measured better with it on field-like soundscapes (``birdnet-head``;
-docs/results.md, "A recording's own class proportions").
+family measured better with it on field-like soundscapes (``birdnet-head`` with a
+``background`` class;
+docs/results.md, "A recording's own animals").
 """
 
 from __future__ import annotations

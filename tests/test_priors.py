@@ -170,6 +170,11 @@ def test_adapt_windows_follows_the_option_the_model_and_remakes_the_context_chec
         assert same is rec and k is keep and none is None
     probs, _, w = adapt_windows(_predictor(default_adapt=False)[0], rec, None, PredictOptions(adapt=True))
     assert w is not None and probs[-1].argmax() == 1  # asked for: any model; no context check to remake
+    no_bg, _ = _predictor()
+    no_bg.classes = CLASSES[1:]  # a model without a background class: not by default, only when asked
+    animals = rec[:, 1:] / rec[:, 1:].sum(axis=1, keepdims=True)
+    assert adapt_windows(no_bg, animals, None, PredictOptions())[2] is None
+    assert adapt_windows(no_bg, animals, None, PredictOptions(adapt=True))[2] is not None
 
 
 def test_each_family_weighs_a_folder_at_its_own_strength():

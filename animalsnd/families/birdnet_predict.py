@@ -170,7 +170,7 @@ class BirdnetPredictor(VectorPredictor):
 
     kind, name = "birdnet", "birdnet-head"
     #: window by window, each recording's animals weighted by their share of its windows unless
-    #: --no-adapt (field-like soundscapes: F1 up on every set measured; docs/results.md)
+    #: --no-adapt, for a model with a background class (field-like soundscapes; docs/results.md)
     default_adapt = True
 
     def __init__(self, bundles: Sequence, *, runtime: str = "auto", threads: int | None = None):

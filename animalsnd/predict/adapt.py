@@ -61,8 +61,10 @@ def adapt_to_folder(results: list, classes: list[str], opts, meta: dict | None =
 
 def default_adapt(predictor) -> bool:
     """Whether the model weighs each recording's animals by their share of its windows unless
-    told (``predictor.default_adapt``; False unless its family measured better with it)."""
-    return bool(getattr(predictor, "default_adapt", False))
+    told: ``predictor.default_adapt`` (False unless its family measured better with it), for a
+    model with a ``background`` class (without one, the stretches of noise between calls would
+    count as animals and make the estimate; not measured)."""
+    return bool(getattr(predictor, "default_adapt", False)) and BACKGROUND in predictor.classes
 
 
 def adapt_windows(predictor, probs: np.ndarray, keep: np.ndarray | None, opts):
