@@ -54,9 +54,8 @@ def evaluate_arrays(bundle: Bundle, X: np.ndarray, y: np.ndarray, *, batch_size:
     if len(y) == 0:
         raise DatasetError("no clips to evaluate")
     proba = bundle.predict_proba(X, batch_size=batch_size)
-    from animalsnd.families import folder_strength
-
-    y_pred, weights = _choice(proba, bundle.classes, animals_only, adapt, strength=folder_strength(bundle.meta))
+    y_pred, weights = _choice(proba, bundle.classes, animals_only, adapt,
+                              strength=families.folder_strength(bundle.meta))
     return ArrayEval(classification_metrics(y, y_pred, classes=bundle.classes), y, y_pred, proba, weights)
 
 

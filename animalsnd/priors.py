@@ -47,20 +47,21 @@ def answers_evenly(meta: dict) -> bool:
     return bool((meta.get("train") or {}).get("class_weights", False))
 
 
-def folder_weights(proba: np.ndarray, *, strength: float = STRENGTH, iters: int = 200,
+def folder_weights(proba: np.ndarray, *, strength: float = STRENGTH, pseudo: float = 0.0, iters: int = 200,
                    tol: float = 1e-7) -> np.ndarray:
     """Per-class weights ``(n_classes,)`` for the clips of one folder.
 
     ``proba`` ``(n_clips, n_classes)`` are the model's probabilities of each clip (rows
     summing to one), made as if every class were equally common. Returns
     ``(share / (1 / n_classes)) ** strength`` for the estimated share of every class in the
-    folder: ones when ``strength`` is 0 or the folder has fewer than :data:`MIN_CLIPS` clips.
+    folder (every class starting from ``pseudo`` clips of its own, :func:`shares`): ones when
+    ``strength`` is 0 or the folder has fewer than :data:`MIN_CLIPS` clips.
     """
     p = np.asarray(proba, dtype=np.float64)
     k = p.shape[1] if p.ndim == 2 else 0
     if p.ndim != 2 or len(p) < MIN_CLIPS or k < 2 or strength == 0:
         return np.ones(k)
-    return (shares(p, iters=iters, tol=tol) * k) ** strength
+    return (shares(p, pseudo=pseudo, iters=iters, tol=tol) * k) ** strength
 
 
 def shares(proba: np.ndarray, weights: np.ndarray | None = None, *, pseudo: float = 0.0, iters: int = 200,

@@ -25,12 +25,9 @@ LABELS = {"sc-sites": "sites, 2 species\n20 x 5 min", "sc-sites2": "sites, 3 spe
 def pairs(folder: Path) -> dict[str, tuple[dict, dict]]:
     """Set name -> (``--no-adapt`` JSON, default JSON), for every set with both."""
     out = {}
-    for on in sorted(folder.glob("*-adapt.json")):
-        name = on.name[: -len("-adapt.json")]
-        if name.endswith("-no"):
-            continue
-        off = folder / f"{name}-no-adapt.json"
-        if off.exists():
+    for off in sorted(folder.glob("*-no-adapt.json")):
+        name = off.name[: -len("-no-adapt.json")]
+        if (on := folder / f"{name}-adapt.json").exists():
             out[name] = (json.loads(off.read_text()), json.loads(on.read_text()))
     return out
 

@@ -39,11 +39,10 @@ from _common import write_json
 
 def adapted(probs: np.ndarray, animals: np.ndarray, mode: str, strength: float, pseudo: float = 0.0) -> np.ndarray:
     """``probs`` (n, classes) weighted by the recording's own shares (see the module doc)."""
-    from animalsnd.priors import among_animals, recording_weights, reweight, shares
+    from animalsnd.priors import among_animals, folder_weights, recording_weights, reweight
 
-    if mode == "all":
-        k = probs.shape[1]
-        return reweight(probs, (shares(probs, pseudo=pseudo) * k) ** strength)
+    if mode == "all":  # every window a clip of the "folder", background included
+        return reweight(probs, folder_weights(probs, strength=strength, pseudo=pseudo))
     w = recording_weights(probs, animals, strength=strength, pseudo=pseudo)
     return probs if w is None else among_animals(probs, w, animals)
 
@@ -53,7 +52,6 @@ def main() -> None:
     ap.add_argument("--model", type=Path, required=True)
     ap.add_argument("--scapes", type=Path, nargs="+", required=True)
     ap.add_argument("--min-windows", type=int, default=10)
-    ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default="recording_prior_probe.json")
     a = ap.parse_args()
 
@@ -73,7 +71,7 @@ def main() -> None:
         events = ann.events
         # raw windows: each window's own best class is the persistence rule's support, and the
         # weights act before the model's pooling, as they would inside predict
-        run = predict(a.model, [folder], options=PredictOptions(pool="none", adapt=False), jobs=a.jobs)
+        run = predict(a.model, [folder], options=PredictOptions(pool="none", adapt=False), predictor=predictor)
         classes = list(run.classes)
         min_support = default_min_support(predictor)
         animals = np.array([c != BACKGROUND for c in classes])

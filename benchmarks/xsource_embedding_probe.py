@@ -301,11 +301,17 @@ def scored_splits(splits: dict):
         yield name, es, y, tr, te
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def probe_parser(doc: str) -> argparse.ArgumentParser:
+    """The across-sources probes' command line: ``--cache`` (the cache the splits derive from) and
+    ``--jobs``; the first line of ``doc`` describes it."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--cache", type=Path, required=True)
     ap.add_argument("--jobs", type=int, default=2)
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = probe_parser(__doc__).parse_args()
     warnings.filterwarnings("ignore")
     from sklearn.linear_model import LogisticRegression
 

@@ -25,15 +25,13 @@ Writes benchmarks/out/xsource_finetune_probe.json.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 from _common import OUT, preserving_interpreter, require, tensor_index, window_tensors, write_json
 from birdnet_finetune_probe import MAP_TENSOR, from_the_head, last_layer, rebuilt_layer
-from xsource_embedding_probe import rate, xsource_splits
+from xsource_embedding_probe import probe_parser, rate, xsource_splits
 
 
 def clip_maps(path: str, fmax) -> np.ndarray:
@@ -91,9 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     from animalsnd.cache import usable_rows
     from animalsnd.embeddings import cache_fmax, load_embedding_set, read_windows, store_dir
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cache", type=Path, required=True)
-    p.add_argument("--jobs", type=int, default=2)
+    p = probe_parser(__doc__)
     p.add_argument("--lr", default="3e-5,1e-4", help="learning rates, comma-separated")
     p.add_argument("--epochs", default="0,5,10,20", help="epoch counts to score, comma-separated")
     p.add_argument("--out", default="xsource_finetune_probe.json")

@@ -25,13 +25,12 @@ as the embedding store does (cut-off included). Embeddings are computed once and
 
 from __future__ import annotations
 
-import argparse
 import warnings
-from pathlib import Path
 
 import numpy as np
 from _common import require, write_json
-from xsource_embedding_probe import accuracy, extras, meanmax, scored_splits, stored_clips, xsource_splits
+from xsource_embedding_probe import (accuracy, extras, meanmax, probe_parser, scored_splits, stored_clips,
+                                     xsource_splits)
 
 N_FFT, HOP = 2048, 512
 FRONT_ENDS = ("floor x1", "floor x2", "tilt", "whiten", "floor x1 + tilt")
@@ -108,10 +107,7 @@ def _front_ends(path: str, fmax) -> dict[str, np.ndarray]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cache", type=Path, required=True)
-    ap.add_argument("--jobs", type=int, default=2)
-    args = ap.parse_args()
+    args = probe_parser(__doc__).parse_args()
     warnings.filterwarnings("ignore")
     cache = require(args.cache)
     rows, paths, base = stored_clips(cache)

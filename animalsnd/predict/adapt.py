@@ -85,8 +85,9 @@ def adapt_windows(predictor, probs: np.ndarray, keep: np.ndarray | None, opts):
         return probs, keep, None
     top = probs.argmax(axis=1)
     probs = among_animals(probs, w, animals)
-    if keep is not None and hasattr(predictor, "context_keep_for") and not np.array_equal(top, probs.argmax(axis=1)):
-        keep = predictor.context_keep_for(probs.argmax(axis=1))
+    moved = probs.argmax(axis=1)
+    if keep is not None and hasattr(predictor, "context_keep_for") and not np.array_equal(top, moved):
+        keep = predictor.context_keep_for(moved)
     return probs, keep, {c: float(x) for c, x, a in zip(classes, w, animals) if a}
 
 
