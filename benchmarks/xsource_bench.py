@@ -217,8 +217,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="which half, with --holdout half")
     ap.add_argument("--predict", action="store_true",
                     help="also score predict --per-file (and --allow-background) on the across-sources clips")
+    ap.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="passed to train (repeatable); the runs' folders are named after them")
     ap.add_argument("--out", default="xsource_bench.json")
     a = ap.parse_args()
+    options = [x for o in a.model_option for x in ("--model-option", o)]
+    opt_tag = "".join(f"-{o.replace('=', '')}" for o in a.model_option)
     require(a.cache / "manifest.csv")
     require(SHARED / "background")
     xcache, split = derived(a.cache, a.share, a.holdout, a.seed)
@@ -230,21 +234,21 @@ def main() -> None:
             for which, cache in [("across", xcache)] + ([("within", a.cache)] if a.within else []):
                 aug = ensure_set(cache, recipe)
                 tag = "" if a.holdout == "dominant" or which == "within" else f"-half{a.seed}"
-                out = a.work / f"{which}{tag}-{model}-{recipe}"
+                out = a.work / f"{which}{tag}-{model}-{recipe}{opt_tag}"
                 if not (out / "bundle.json").exists():
                     run([sys.executable, "-m", "animalsnd", "train", str(cache), "--model", model, "--test-fold", "0",
-                         "--out", str(out), *(["--augmented", aug] if aug else [])])
+                         "--out", str(out), *(["--augmented", aug] if aug else []), *options])
                 rows = fold0_rows(out)
                 s = score(rows, split)
                 if a.predict and which == "across":
                     s["predict"] = predict_scores(out, [(r["path"], r["label"]) for r in rows if r["label"] in split],
                                                   a.work, background="animal_predicted" in rows[0])
-                    print(f"{model} {recipe}: predict " + ", ".join(
+                    print(f"{model} {recipe}{opt_tag}: predict " + ", ".join(
                         f"{k} {v['accuracy']:.3f} ({v['rows']} rows)" for k, v in s["predict"].items()), flush=True)
-                results.setdefault(f"{model} {recipe}", {})[which] = s
+                results.setdefault(f"{model} {recipe}{' '.join([''] + a.model_option)}", {})[which] = s
                 among = (f" (among the animal classes only {s['across_sources_animal_classes_only']:.3f}, "
                          f"{s['called_background']} called background)" if "called_background" in s else "")
-                print(f"{model} {recipe} {which}: across sources {s['across_sources']:.3f}{among} "
+                print(f"{model} {recipe}{opt_tag} {which}: across sources {s['across_sources']:.3f}{among} "
                       f"({s['clips_across']} clips; " + ", ".join(
                           f"{c} {v['recall']:.2f}" for c, v in s["per_class"].items()) +
                       f"), fold accuracy {s['accuracy']:.3f}", flush=True)

@@ -53,7 +53,8 @@ def test_head_bundle_round_trip_gives_identical_predictions(tmp_path, rng):
     b = load_bundle(tmp_path / "m")
     assert b.kind == "birdnet" and b.input_shape == (8,)
     got = b.predict_proba(X, batch_size=2)
-    np.testing.assert_array_equal(got, np.asarray(model(X, training=False)))
+    # the NumPy head of a saved bundle equals Keras to float32 rounding (bit-exact on some CPUs only)
+    np.testing.assert_allclose(got, np.asarray(model(X, training=False)), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-6)
     with pytest.raises(Exception, match=r"do not match the model input \(8,\)"):
         b.predict_proba(np.zeros((1, 500, 128), np.float32))
