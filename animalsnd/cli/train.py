@@ -149,6 +149,10 @@ def train(
         fold = run.folds[0]
         console.print(per_class_table(fold.metrics, title=f"Held-out fold {fold.fold}"))
         console.print(f"Saved bundle to {out}")
+    known = _known_classes(run.folds[0].model_dir)
+    if known:
+        console.print(f"BirdNET's own score weighs in for: {known} (--model-option known=0 turns it off)",
+                      soft_wrap=True)
     if target_precision > 0:
         from animalsnd.calibration import calibrate
         from animalsnd.errors import AnimalsndError
@@ -168,6 +172,18 @@ def train(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(json_out, json.dumps(summary, indent=2) + "\n")
         console.print(f"Wrote {json_out}")
+
+
+def _known_classes(model_dir) -> str:
+    """``class (BirdNET label), ...`` of the classes whose logit carries BirdNET's own score."""
+    import json
+
+    try:
+        meta = json.loads((Path(model_dir) / "bundle.json").read_text())
+    except (OSError, TypeError, ValueError):
+        return ""
+    known = meta.get("known_classes", {}).get("classes", {})
+    return ", ".join(f"{c} ({v['label']})" for c, v in known.items())
 
 
 def _recipe(c) -> str:

@@ -47,6 +47,13 @@ L2 = 0.0076
 # 1: every 3-s segment of a multi-segment training clip is also a training row of its own
 # (pooled alone, as predict sees a window of a long recording), labelled with its clip's label
 SEGMENTS = 0
+# weight of BirdNET's own score for a class it knows by name (animalsnd.backbones.birdnet_labels),
+# added to that class's logit, standardised on the training clips; 0: off; None: KNOWN, or
+# KNOWN_BACKGROUND for a model with the background class. Across sources 3 scored best of 0-3;
+# on field-like soundscapes it costs a detector (a noise window gains the score too), so a
+# model with the "no animal" class keeps it off (docs/results.md, "BirdNET's own score")
+KNOWN = 3.0
+KNOWN_BACKGROUND = 0.0
 _AUG_MSG = "--augmented needs the cache the set was built on"
 _SETS: dict[tuple[str, str], object] = {}  # (cache, pool) -> EmbeddingSet, for repeated folds
 
@@ -101,8 +108,48 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
                            out_dir=out_dir, cache_dir=cache_dir, export_tflite=export_tflite, on_epoch=on_epoch,
                            copies=copy_embeddings(cache_dir or fs.cache_dir, augmented, config.pool, fs.cfg.fmax),
                            extra_rows=lambda train, opts: segment_rows(fs, train, opts["segments"]),
-                           train_options=("segments",),
-                           sidecar=lambda train, copies, extra: side_files(fs, train, copies, extra, config.seed))
+                           train_options=("segments", "known"),
+                           sidecar=lambda train, copies, extra: side_files(fs, train, copies, extra, config.seed),
+                           logit_terms=lambda X, opts: known_class_terms(list(fs.classes), X, opts["known"]))
+
+
+def known_class_terms(classes: list[str], X: np.ndarray, weight) -> tuple[np.ndarray, np.ndarray, dict] | None:
+    """For the classes BirdNET knows by name (:func:`animalsnd.backbones.birdnet_labels.match`),
+    BirdNET's own score for it, standardised on the training clips ``X`` and times ``weight``,
+    as a term added to the class's logit: ``(A, c, meta)`` for
+    :func:`animalsnd.families.vector_head.add_logit_terms`, or None (no such class, or
+    ``weight`` 0).
+
+    The score is BirdNET's last layer applied to the first 1024 values of the pooled input (the
+    mean of the clip's windows as recorded; their maximum with ``--pool max``), so it is a
+    linear function of the head's input and the saved head carries it. The weight is on the
+    standardised score, so ``known`` 1 moves the class's logit by one for a clip one standard
+    deviation (over the training clips) above their mean score."""
+    from animalsnd.background import BACKGROUND
+    from animalsnd.backbones import birdnet_labels
+
+    if weight is None:
+        weight = KNOWN_BACKGROUND if BACKGROUND in classes else KNOWN
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 10:
+        raise ConfigError(f"known={weight!r} must be a number from 0 (off) to 10")
+    weight = float(weight)
+    if not weight or X.shape[1] < birdnet.EMBED_DIM:
+        return None
+    matched = birdnet_labels.match([c for c in classes if c != BACKGROUND])
+    if not matched:
+        return None
+    w, b = birdnet_labels.class_layer([i for i, _ in matched.values()])
+    A = np.zeros((X.shape[1], len(classes)))
+    c = np.zeros(len(classes))
+    report = {}
+    for (name, (_, label)), wj, bj in zip(matched.items(), w, b):
+        score = X[:, :birdnet.EMBED_DIM].astype(np.float64) @ wj + bj
+        mu, sd = float(score.mean()), float(score.std()) or 1.0
+        k = classes.index(name)
+        A[:birdnet.EMBED_DIM, k] = weight * wj / sd
+        c[k] = weight * (bj - mu) / sd
+        report[name] = {"label": label, "score_mean": round(mu, 4), "score_std": round(sd, 4)}
+    return A, c, {"known_classes": {"weight": float(weight), "classes": report}}
 
 
 def side_files(fs, train: np.ndarray, copies, extra, seed: int):
@@ -202,8 +249,10 @@ class BirdnetHeadFamily(VectorFamily):
     # 2: double-speed view of every window (2048-d), linear head
     # 3: L2 penalty instead of noise and dropout, no validation part, 200 fixed epochs
     # 4: whole clips cut to their active region before they are windowed (animalsnd.trim)
-    revisions = {"birdnet-head": 4}
-    model_options = {"hidden": HIDDEN, "dropout": DROPOUT, "noise": NOISE, "l2": L2, "segments": SEGMENTS}
+    # 5: BirdNET's own score added to the logit of a class it knows by name (``known``)
+    revisions = {"birdnet-head": 5}
+    model_options = {"hidden": HIDDEN, "dropout": DROPOUT, "noise": NOISE, "l2": L2, "segments": SEGMENTS,
+                     "known": None}
     required = ("backbone", "pool", "dim")
 
     def check_config(self, config) -> None:

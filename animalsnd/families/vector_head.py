@@ -89,6 +89,19 @@ def dense_head(dim: int, n_classes: int, *, mean: np.ndarray, variance: np.ndarr
     return keras.Model(inp, out, name=name)
 
 
+def add_logit_terms(model, A: np.ndarray, c: np.ndarray, *, mean: np.ndarray, variance: np.ndarray) -> None:
+    """Add ``x @ A + c`` (``x`` the head's raw input) to a linear :func:`dense_head`'s logits, in
+    place: its dense layer acts on the standardised input ``(x - mean) / sqrt(variance)``, so the
+    term is folded into its weights and the saved model (and its TFLite export) carries it."""
+    dense = model.get_layer("probs")
+    kernel, bias = dense.get_weights()
+    A = np.asarray(A, np.float64)
+    sd = np.sqrt(np.asarray(variance, np.float64))
+    kernel = kernel + A * sd[:, None]
+    bias = bias + np.asarray(c, np.float64) + np.asarray(mean, np.float64) @ A
+    dense.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+
+
 def standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-dimension mean and variance of ``X`` (n, d); tiny variances are floored."""
     mean = X.mean(axis=0)
@@ -99,7 +112,8 @@ def standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: dict, name: str, input_name: str,
                     augmented=None, aug_msg: str = "", out_dir=None, cache_dir=None, export_tflite: bool = False,
-                    on_epoch=None, copies=None, extra_rows=None, train_options: tuple[str, ...] = (), sidecar=None):
+                    on_epoch=None, copies=None, extra_rows=None, train_options: tuple[str, ...] = (), sidecar=None,
+                    logit_terms=None):
     """Train a dense head on per-clip vectors ``fs.X`` (n, d) on every fold but ``test_fold``.
 
     The head is :func:`dense_head` with ``defaults`` updated by
@@ -118,7 +132,10 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
     which returns ``(X, y)`` rows added to the training data (made from the
     training clips only). ``sidecar(train_indices, copies, (X, y) extra rows)`` returns
     ``(files, meta)`` saved with the bundle (``files`` it owns, ``meta`` a section of
-    bundle.json) or None.
+    bundle.json) or None. ``logit_terms(X, training)`` (``X`` the training clips' vectors)
+    returns None or ``(A, c, meta)``: a fixed affine term ``X @ A + c`` added to the fitted
+    linear head's logits (:func:`add_logit_terms`; a head with a hidden layer is left as
+    it is), ``meta`` saved in bundle.json.
     """
     from animalsnd.augment import Mixup
 
@@ -155,6 +172,12 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
         fold=test_fold, on_epoch=on_epoch,
     )
     best = F.best_epoch(config, history)
+    term_meta = {}
+    if logit_terms is not None and not head_options.get("hidden"):
+        term = logit_terms(fs.X[split.train], training)
+        if term is not None:
+            add_logit_terms(model, term[0], term[1], mean=mean, variance=var)
+            term_meta = term[2]
     result = F.fold_result(model, fs, split, test_fold=test_fold, history=history, train_seconds=train_seconds,
                            best_epoch=best, n_train=len(split.train), n_augmented=n_aug, batch_size=256)
     if out_dir is not None:
@@ -162,6 +185,7 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
         if sidecar is not None and not config.shots:
             side = sidecar(np.asarray(split.train), copies, None if y_x is None else (X_x, y_x))
         files, extra = side if side is not None else ({}, {})
+        extra = {**extra, **term_meta}
         result.model_dir = F.save_fold(out_dir, result, fs, split, config, cache_dir=cache_dir or fs.cache_dir,
                                        export_tflite=export_tflite, input_meta=input_meta, files=files, extra=extra,
                                        training={"best_epoch": best, "n_folds": fs.n_folds, "fold_seed": fs.seed})
