@@ -224,14 +224,11 @@ def source_weights(y: np.ndarray, sources: list, power: float) -> np.ndarray:
     return w
 
 
-@functools.lru_cache(maxsize=1)
 def _dense() -> tuple[np.ndarray, np.ndarray]:
     """BirdNET's last layer (``model/CLASS_DENSE_LAYER``): weights ``(6522, 1024)`` and bias."""
-    from _common import preserving_interpreter, tensor_index
+    from animalsnd.backbones.birdnet_labels import last_layer
 
-    it = preserving_interpreter()
-    return (np.array(it.get_tensor(tensor_index(it, "model/CLASS_DENSE_LAYER/MatMul", 2))),
-            np.array(it.get_tensor(tensor_index(it, "model/CLASS_DENSE_LAYER/BiasAdd", 1))))
+    return last_layer()
 
 
 def class_scores(windows: np.ndarray) -> np.ndarray:

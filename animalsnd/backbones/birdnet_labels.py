@@ -23,7 +23,7 @@ import numpy as np
 from animalsnd.backbones import birdnet
 from animalsnd.errors import ConfigError
 
-__all__ = ["LABELS_FILE", "class_layer", "labels", "match"]
+__all__ = ["LABELS_FILE", "class_layer", "labels", "last_layer", "match"]
 
 LABELS_FILE = "BirdNET_GLOBAL_6K_V2.4_Labels.txt"
 _DENSE = "model/CLASS_DENSE_LAYER/MatMul"  # the last layer's weights, (6522, 1024)
@@ -56,6 +56,11 @@ def match(classes, names=None) -> dict[str, tuple[int, str]]:
             if key:
                 index.setdefault(_norm(key), i)
     return {c: (index[_norm(c)], names[index[_norm(c)]]) for c in classes if _norm(c) in index}
+
+
+def last_layer() -> tuple[np.ndarray, np.ndarray]:
+    """BirdNET's last layer, read once from the model file: weights ``(6522, 1024)`` and bias."""
+    return _dense()
 
 
 @functools.lru_cache(maxsize=1)
