@@ -55,7 +55,6 @@ Writes benchmarks/out/xsource_embedding_probe.json.
 from __future__ import annotations
 
 import argparse
-import functools
 import warnings
 from pathlib import Path
 
