@@ -45,7 +45,8 @@ def test_round_trip_gives_identical_predictions(tmp_path, model, X):
     expected = np.asarray(model(X, training=False))
     got = b.predict_proba(X, batch_size=2)
     assert got.shape == (5, 3)
-    np.testing.assert_array_equal(got, expected)
+    # batches of 2 against one batch of 5: equal up to float32 rounding, which depends on the CPU
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
     meta = json.loads((tmp_path / "m" / BUNDLE_FILE).read_text())
     assert meta["input"] == {"kind": "logmel", "feature": CFG.to_dict()}
     assert set(meta["versions"]) == {"animalsnd", "tensorflow", "keras"}
