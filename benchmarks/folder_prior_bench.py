@@ -118,7 +118,13 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=30)
     ap.add_argument("--figure", type=Path, default=ROOT / "docs" / "figures" / "folder_prior.png")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--strengths", default="", help="comma-separated strengths to score instead of 0.5,0.75,1")
+    ap.add_argument("--out", default="folder_prior_bench.json")
     args = ap.parse_args()
+    if args.strengths:
+        STRENGTHS.clear()
+        STRENGTHS.update({("as they are" if float(x) == 0 else f"adapted ({float(x):g})"): float(x)
+                          for x in args.strengths.split(",")})
     warnings.filterwarnings("ignore")
     from animalsnd.evaluate import evaluate
 
@@ -147,7 +153,7 @@ def main() -> None:
 
     defaults = {m: folder_strength(load_bundle(find_bundles(work / f"across-{m}")[0]).meta)
                 for m in args.models.split(",") if (work / f"across-{m}").exists()}
-    write_json("folder_prior_bench.json", {"work": str(work), "draws": args.draws, "seed": args.seed,
+    write_json(args.out, {"work": str(work), "draws": args.draws, "seed": args.seed,
                                            "default_strength": defaults, "results": results})
     models = [m for m in args.models.split(",") if f"across-{m}" in results][:2]
     if models:
