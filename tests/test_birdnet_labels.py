@@ -58,8 +58,7 @@ def test_known_class_terms_are_birdnets_standardised_scores():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((40, 2 * birdnet.FEATURE_DIM))
     classes = ["cat", "dog", "background"]
-    A, c, meta, among = known_class_terms(classes, X, 0.5)
-    assert among == [True, True, False]  # with the background class: among the animal classes only
+    A, c, meta = known_class_terms(classes, X, 0.5)
     w, b = class_layer([match(["dog"])["dog"][0]])
     score = X[:, :birdnet.EMBED_DIM] @ w[0] + b[0]
     term = X @ A + c
@@ -67,15 +66,12 @@ def test_known_class_terms_are_birdnets_standardised_scores():
     assert not term[:, [0, 2]].any()  # cat is no BirdNET class; background is never matched
     assert meta["known_classes"]["classes"]["dog"]["label"] == "Dog_Dog" and meta["known_classes"]["weight"] == 0.5
     assert known_class_terms(classes, X, 0) is None and known_class_terms(["cat", "frog"], X, 1.0) is None
-    # the default: KNOWN for a clip classifier (folded into the weights), KNOWN_BACKGROUND with the
-    # "no animal" class (among the animal classes)
+    # the default: on (KNOWN) for a clip classifier, off (KNOWN_BACKGROUND) with the "no animal" class
     from animalsnd.families.birdnet_head import KNOWN, KNOWN_BACKGROUND
 
     auto = known_class_terms(["cat", "dog"], X, None)
-    assert KNOWN > 0 and auto.meta["known_classes"]["weight"] == KNOWN and auto.among is None
-    bg = known_class_terms(classes, X, None)
-    assert bg.meta["known_classes"] == {**meta["known_classes"], "weight": KNOWN_BACKGROUND}
-    assert bg.meta["known_classes"]["among_animals"] is True
+    assert KNOWN > 0 and auto[2]["known_classes"]["weight"] == KNOWN
+    assert KNOWN_BACKGROUND == 0 and known_class_terms(classes, X, None) is None
     with pytest.raises(ConfigError, match="known=-1 must be a number from 0"):
         known_class_terms(classes, X, -1)
 
@@ -104,55 +100,9 @@ def test_a_trained_head_carries_the_term_and_known_0_turns_it_off(tmp_path):
         probs[k] = np.log(bundle.predict_proba(es.X.astype(np.float32)).astype(np.float64))
     train = es.folds != 0
     for k in (1.0, None):  # None: the default weight for a model without the background class
-        A, c, _, _ = known_class_terms(es.classes, es.X[train], k)
+        A, c, _ = known_class_terms(es.classes, es.X[train], k)
         shift = probs[k] - probs[0] - (es.X @ A + c)
         np.testing.assert_allclose(shift - shift[:, :1], 0.0, atol=2e-3)
-
-
-@needs_model
-def test_with_a_background_class_the_term_keeps_p_background(tmp_path):
-    """The default with the "no animal" class: the same head (same seed) gives the same
-    p(background) with and without the term, and among the animal classes the term's shift; in
-    Keras, in predict's NumPy head and in the TFLite export alike."""
-    from animalsnd.bundle import MODEL_FILE, load_bundle
-    from animalsnd.config import FeatureConfig
-    from animalsnd.embeddings import EmbeddingSet
-    from animalsnd.families.birdnet_head import known_class_terms, train_fold
-    from animalsnd.families.numpy_head import load_numpy_head
-    from animalsnd.train import TrainConfig
-
-    rng = np.random.default_rng(3)
-    windows = [rng.standard_normal((1 + i % 2, birdnet.FEATURE_DIM)).astype(np.float32) for i in range(24)]
-    classes = ["a", "dog", "background"]
-    es = EmbeddingSet(X=np.stack([birdnet.pool(w, method="meanmax") for w in windows]), y=np.arange(24) % 3,
-                      folds=np.arange(24) // 3 % 4, classes=classes, shas=[f"s{i}" for i in range(24)],
-                      paths=[f"p{i}" for i in range(24)], cfg=FeatureConfig(), n_folds=4, seed=0, fingerprint="f",
-                      windows=windows, pool="meanmax")
-    X = es.X.astype(np.float32)
-    probs = {}
-    for k in (0, None):
-        cfg = TrainConfig.for_model("birdnet-head", epochs=3, model_options={} if k is None else {"known": k})
-        res = train_fold(es, config=cfg, test_fold=0, out_dir=tmp_path / f"k{k}", export_tflite=k is None)
-        probs[k] = load_bundle(res.model_dir).predict_proba(X).astype(np.float64)
-    assert load_bundle(tmp_path / "kNone").meta["known_classes"]["among_animals"] is True
-    np.testing.assert_allclose(probs[None][:, 2], probs[0][:, 2], rtol=1e-4, atol=1e-6)
-    term = known_class_terms(classes, es.X[es.folds != 0], None)
-    shift = np.log(probs[None][:, :2]) - np.log(probs[0][:, :2]) - (es.X @ term.A + term.c)[:, :2]
-    np.testing.assert_allclose(shift - shift[:, :1], 0.0, atol=2e-3)
-    assert np.abs(np.diff(np.log(probs[None][:, :2]) - np.log(probs[0][:, :2]), axis=1)).max() > 0.1
-    head = load_numpy_head(tmp_path / "kNone" / MODEL_FILE)
-    assert head is not None and head.among is not None  # predict reads it without TensorFlow
-    np.testing.assert_allclose(head.predict_proba(X), probs[None], rtol=1e-4, atol=1e-6)
-    from animalsnd.bundle import import_tensorflow
-
-    interp = import_tensorflow().lite.Interpreter(model_path=str(tmp_path / "kNone" / "model.tflite"))
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    interp.resize_tensor_input(inp["index"], [1, X.shape[1]])
-    interp.allocate_tensors()
-    for i in range(0, len(X), 5):
-        interp.set_tensor(inp["index"], X[i:i + 1])
-        interp.invoke()
-        np.testing.assert_allclose(interp.get_tensor(out["index"])[0], probs[None][i], rtol=1e-4, atol=1e-5)
 
 
 def test_train_names_the_classes_that_carry_birdnets_score(tmp_path):
@@ -163,8 +113,5 @@ def test_train_names_the_classes_that_carry_birdnets_score(tmp_path):
     (tmp_path / "bundle.json").write_text(json.dumps(
         {"known_classes": {"weight": 1.0, "classes": {"dog": {"label": "Dog_Dog"}}}}))
     assert _known_classes(tmp_path) == "dog (Dog_Dog)"
-    (tmp_path / "bundle.json").write_text(json.dumps(
-        {"known_classes": {"weight": 3.0, "classes": {"dog": {"label": "Dog_Dog"}}, "among_animals": True}}))
-    assert _known_classes(tmp_path).startswith("dog (Dog_Dog) among the animal classes")
     (tmp_path / "bundle.json").write_text(json.dumps({"classes": ["a"]}))
     assert _known_classes(tmp_path) == "" and _known_classes(tmp_path / "missing") == ""

@@ -182,10 +182,8 @@ def _known_classes(model_dir) -> str:
         meta = json.loads((Path(model_dir) / "bundle.json").read_text())
     except (OSError, TypeError, ValueError):
         return ""
-    section = meta.get("known_classes", {})
-    names = ", ".join(f"{c} ({v['label']})" for c, v in section.get("classes", {}).items())
-    return names + (" among the animal classes (p(background) as the head gives it)"
-                    if names and section.get("among_animals") else "")
+    known = meta.get("known_classes", {}).get("classes", {})
+    return ", ".join(f"{c} ({v['label']})" for c, v in known.items())
 
 
 def _recipe(c) -> str:

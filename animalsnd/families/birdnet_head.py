@@ -33,7 +33,7 @@ from animalsnd import fitting as F
 from animalsnd.backbones import birdnet
 from animalsnd.errors import ConfigError
 from animalsnd.families.birdnet_predict import check_backbone
-from animalsnd.families.vector_head import LogitTerms, VectorFamily, dense_head, fit_vector_head, standardiser
+from animalsnd.families.vector_head import VectorFamily, dense_head, fit_vector_head, standardiser
 
 __all__ = ["DEFAULT_POOL", "FAMILY", "build_head", "check_backbone", "eval_data", "input_meta", "standardiser",
            "train_fold"]
@@ -49,11 +49,11 @@ L2 = 0.0076
 SEGMENTS = 0
 # weight of BirdNET's own score for a class it knows by name (animalsnd.backbones.birdnet_labels),
 # added to that class's logit, standardised on the training clips; 0: off; None: KNOWN, or
-# KNOWN_BACKGROUND for a model with the background class, where it moves only the choice among
-# the animal classes (p(background) kept: added to every logit it cost the soundscape detector).
-# Across sources 3 scored best of 0-3 (docs/results.md, "BirdNET's own score")
+# KNOWN_BACKGROUND for a model with the background class. Across sources 3 scored best of 0-3;
+# on field-like soundscapes it costs a detector (a noise window gains the score too), so a
+# model with the "no animal" class keeps it off (docs/results.md, "BirdNET's own score")
 KNOWN = 3.0
-KNOWN_BACKGROUND = 3.0
+KNOWN_BACKGROUND = 0.0
 _AUG_MSG = "--augmented needs the cache the set was built on"
 _SETS: dict[tuple[str, str], object] = {}  # (cache, pool) -> EmbeddingSet, for repeated folds
 
@@ -113,13 +113,12 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
                            logit_terms=lambda X, opts: known_class_terms(list(fs.classes), X, opts["known"]))
 
 
-def known_class_terms(classes: list[str], X: np.ndarray, weight) -> LogitTerms | None:
+def known_class_terms(classes: list[str], X: np.ndarray, weight) -> tuple[np.ndarray, np.ndarray, dict] | None:
     """For the classes BirdNET knows by name (:func:`animalsnd.backbones.birdnet_labels.match`),
     BirdNET's own score for it, standardised on the training clips ``X`` and times ``weight``,
-    as a term added to the class's logit: a :class:`~animalsnd.families.vector_head.LogitTerms`
-    for :func:`animalsnd.families.vector_head.add_logit_terms`, or None (no such class, or
-    ``weight`` 0). With a ``background`` class the term moves only the choice among the
-    animal classes (``among``): p(background), what a detector reads, is kept as the head gave it.
+    as a term added to the class's logit: ``(A, c, meta)`` for
+    :func:`animalsnd.families.vector_head.add_logit_terms`, or None (no such class, or
+    ``weight`` 0).
 
     The score is BirdNET's last layer applied to the first 1024 values of the pooled input (the
     mean of the clip's windows as recorded; their maximum with ``--pool max``), so it is a
@@ -150,9 +149,7 @@ def known_class_terms(classes: list[str], X: np.ndarray, weight) -> LogitTerms |
         A[:birdnet.EMBED_DIM, k] = weight * wj / sd
         c[k] = weight * (bj - mu) / sd
         report[name] = {"label": label, "score_mean": round(mu, 4), "score_std": round(sd, 4)}
-    among = [cl != BACKGROUND for cl in classes] if BACKGROUND in classes else None
-    return LogitTerms(A, c, {"known_classes": {"weight": float(weight), "classes": report,
-                                               "among_animals": among is not None}}, among)
+    return A, c, {"known_classes": {"weight": float(weight), "classes": report}}
 
 
 def side_files(fs, train: np.ndarray, copies, extra, seed: int):
@@ -253,8 +250,7 @@ class BirdnetHeadFamily(VectorFamily):
     # 3: L2 penalty instead of noise and dropout, no validation part, 200 fixed epochs
     # 4: whole clips cut to their active region before they are windowed (animalsnd.trim)
     # 5: BirdNET's own score added to the logit of a class it knows by name (``known``)
-    # 6: with a background class too, among the animal classes only (AmongAnimals)
-    revisions = {"birdnet-head": 6}
+    revisions = {"birdnet-head": 5}
     model_options = {"hidden": HIDDEN, "dropout": DROPOUT, "noise": NOISE, "l2": L2, "segments": SEGMENTS,
                      "known": None}
     required = ("backbone", "pool", "dim")

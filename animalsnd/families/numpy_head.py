@@ -4,7 +4,7 @@ A ``birdnet-head`` bundle's model is a chain ``Input -> Normalization ->
 GaussianNoise -> [Dense relu] -> Dropout -> Dense softmax``; at inference the
 noise and dropout layers pass their input through. Reading the weights from
 ``model.keras`` (a zip of ``config.json`` and ``model.weights.h5``) and
-computing the chain (and a final :class:`animalsnd.models.layers.AmongAnimals`) in NumPy gives the Keras probabilities to float32
+computing the chain in NumPy gives the Keras probabilities to float32
 rounding (about 1e-7) without importing TensorFlow, which would take 600 MB
 and some seconds of start-up in ``predict``. A model with any other layer, or
 whose file cannot be read this way, returns None: the caller uses Keras.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["NumpyHead", "among_animals", "load_numpy_head"]
+__all__ = ["NumpyHead", "load_numpy_head"]
 
 _PASS = {"InputLayer", "GaussianNoise", "Dropout"}
 _EPS = 1e-7  # keras.backend.epsilon()
@@ -32,13 +32,11 @@ def _snake(name: str) -> str:
 class NumpyHead:
     """Standardise, then dense layers; ``predict_proba(X)`` like a bundle's."""
 
-    def __init__(self, mean: np.ndarray, std: np.ndarray, dense: list[tuple[np.ndarray, np.ndarray, str]],
-                 among: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
-        self.mean, self.std, self.dense, self.among = mean, std, dense, among
+    def __init__(self, mean: np.ndarray, std: np.ndarray, dense: list[tuple[np.ndarray, np.ndarray, str]]):
+        self.mean, self.std, self.dense = mean, std, dense
 
     def predict_proba(self, X: np.ndarray, *, batch_size: int = 0) -> np.ndarray:  # noqa: ARG002
-        raw = np.asarray(X, np.float32)
-        x = (raw - self.mean) / self.std
+        x = (np.asarray(X, np.float32) - self.mean) / self.std
         for w, b, act in self.dense:
             x = x @ w + b
             if act == "relu":
@@ -46,21 +44,7 @@ class NumpyHead:
             elif act == "softmax":
                 x = np.exp(x - x.max(axis=1, keepdims=True))
                 x /= x.sum(axis=1, keepdims=True)
-        if self.among is not None:
-            x = among_animals(raw, x, *self.among)
         return x.astype(np.float32, copy=False)
-
-
-def among_animals(X: np.ndarray, p: np.ndarray, A: np.ndarray, c: np.ndarray, among: np.ndarray) -> np.ndarray:
-    """:class:`animalsnd.models.layers.AmongAnimals` in NumPy: ``X @ A + c`` added to the logits
-    of the classes where ``among`` is True, their total probability kept."""
-    mask = among.astype(np.float32)
-    mass = (p * mask).sum(axis=1, keepdims=True)
-    z = np.log(np.maximum(p, 1e-30)) + (X @ A + c)
-    z = z - (z - (1.0 - mask) * 1e9).max(axis=1, keepdims=True)
-    q = np.exp(np.minimum(z, 0.0)) * mask
-    q /= np.maximum(q.sum(axis=1, keepdims=True), 1e-30)
-    return p * (1.0 - mask) + q * mass
 
 
 def load_numpy_head(path: str | Path) -> NumpyHead | None:
@@ -83,7 +67,7 @@ def _build(config: dict, h5) -> NumpyHead | None:
     seen: dict[str, int] = {}
     mean = std = None
     dense: list = []
-    prev = first = among = None
+    prev = None
     for layer in layers:
         cls, cfg = layer["class_name"], layer["config"]
         snake = _snake(cls)
@@ -91,20 +75,6 @@ def _build(config: dict, h5) -> NumpyHead | None:
         seen[snake] = k + 1
         key = f"layers/{snake}" + (f"_{k}" if k else "")
         inbound = layer.get("inbound_nodes") or []
-        if cls == "AmongAnimals" and dense and among is None:  # reads [the input, the probabilities]
-            args = inbound[0]["args"] if inbound else []
-            pair = args[0] if len(args) == 1 and isinstance(args[0], list) else []
-            if [a["config"]["keras_history"][0] for a in pair if isinstance(a, dict)] != [first, prev]:
-                return None
-            vars_ = h5[key]["vars"]
-            among = (np.asarray(vars_["0"], np.float32), np.asarray(vars_["1"], np.float32),
-                     np.asarray(cfg["among"], bool))
-            prev = cfg["name"]
-            continue
-        if among is not None:  # nothing may follow it
-            return None
-        if prev is None:
-            first = cfg["name"]
         if prev is not None:  # a chain: each layer reads the previous one only
             args = inbound[0]["args"] if inbound else []
             names = [a["config"]["keras_history"][0] for a in args if isinstance(a, dict)]
@@ -127,4 +97,4 @@ def _build(config: dict, h5) -> NumpyHead | None:
             return None
     if mean is None or not dense or dense[-1][2] != "softmax":
         return None
-    return NumpyHead(mean, std, dense, among)
+    return NumpyHead(mean, std, dense)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import NamedTuple
 
 import numpy as np
 
@@ -14,8 +13,7 @@ from animalsnd import fitting as F
 from animalsnd.errors import BundleError, ConfigError
 from animalsnd.families.preload import Preloaded
 
-__all__ = ["LogitTerms", "VectorFamily", "VectorPredictor", "add_logit_terms", "dense_head", "fit_vector_head",
-           "standardiser"]
+__all__ = ["VectorFamily", "VectorPredictor", "dense_head", "fit_vector_head", "standardiser"]
 
 
 class VectorPredictor(Preloaded):
@@ -91,44 +89,17 @@ def dense_head(dim: int, n_classes: int, *, mean: np.ndarray, variance: np.ndarr
     return keras.Model(inp, out, name=name)
 
 
-def add_logit_terms(model, A: np.ndarray, c: np.ndarray, *, mean: np.ndarray, variance: np.ndarray,
-                    among: list[bool] | None = None):
-    """A linear :func:`dense_head` with ``x @ A + c`` (``x`` the head's raw input) added to its
-    logits; returns the model.
-
-    Without ``among`` the term is folded into the dense layer's weights, in place (it acts on
-    the standardised input ``(x - mean) / sqrt(variance)``), so the saved model and its TFLite
-    export carry it. With ``among`` (a flag per class) it moves only the choice among those
-    classes, their total probability kept: the model is wrapped in an
-    :class:`animalsnd.models.layers.AmongAnimals` layer (saved with it, and in the export)."""
-    A = np.asarray(A, np.float64)
-    if among is not None:
-        import keras
-
-        from animalsnd.models.layers import AmongAnimals
-
-        layer = AmongAnimals(terms=A.shape, among=among, name="among_animals")
-        out = layer([model.input, model.output])
-        layer.set_weights([A.astype(np.float32), np.asarray(c, np.float32)])
-        return keras.Model(model.input, out, name=model.name)
+def add_logit_terms(model, A: np.ndarray, c: np.ndarray, *, mean: np.ndarray, variance: np.ndarray) -> None:
+    """Add ``x @ A + c`` (``x`` the head's raw input) to a linear :func:`dense_head`'s logits, in
+    place: its dense layer acts on the standardised input ``(x - mean) / sqrt(variance)``, so the
+    term is folded into its weights and the saved model (and its TFLite export) carries it."""
     dense = model.get_layer("probs")
     kernel, bias = dense.get_weights()
+    A = np.asarray(A, np.float64)
     sd = np.sqrt(np.asarray(variance, np.float64))
     kernel = kernel + A * sd[:, None]
     bias = bias + np.asarray(c, np.float64) + np.asarray(mean, np.float64) @ A
     dense.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
-    return model
-
-
-class LogitTerms(NamedTuple):
-    """A fixed term ``X @ A + c`` for a head's logits (:func:`add_logit_terms`): ``A`` (dim,
-    n_classes), ``c`` (n_classes,), ``meta`` (a section of bundle.json) and ``among`` (None:
-    folded into the weights; a flag per class: moves only the choice among those classes)."""
-
-    A: np.ndarray
-    c: np.ndarray
-    meta: dict
-    among: list[bool] | None = None
 
 
 def standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,9 +133,9 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
     training clips only). ``sidecar(train_indices, copies, (X, y) extra rows)`` returns
     ``(files, meta)`` saved with the bundle (``files`` it owns, ``meta`` a section of
     bundle.json) or None. ``logit_terms(X, training)`` (``X`` the training clips' vectors)
-    returns None or a :class:`LogitTerms`: a fixed affine term ``X @ A + c`` added to the
-    fitted linear head's logits (:func:`add_logit_terms`; a head with a hidden layer is left
-    as it is), ``meta`` saved in bundle.json.
+    returns None or ``(A, c, meta)``: a fixed affine term ``X @ A + c`` added to the fitted
+    linear head's logits (:func:`add_logit_terms`; a head with a hidden layer is left as
+    it is), ``meta`` saved in bundle.json.
     """
     from animalsnd.augment import Mixup
 
@@ -205,8 +176,8 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
     if logit_terms is not None and not head_options.get("hidden"):
         term = logit_terms(fs.X[split.train], training)
         if term is not None:
-            model = add_logit_terms(model, term.A, term.c, mean=mean, variance=var, among=term.among)
-            term_meta = term.meta
+            add_logit_terms(model, term[0], term[1], mean=mean, variance=var)
+            term_meta = term[2]
     result = F.fold_result(model, fs, split, test_fold=test_fold, history=history, train_seconds=train_seconds,
                            best_epoch=best, n_train=len(split.train), n_augmented=n_aug, batch_size=256)
     if out_dir is not None:
@@ -252,9 +223,9 @@ class VectorFamily:
                              f"or {self.required[-1]}")
 
     def load_model(self, path):
-        from animalsnd.models import load_model
+        import keras
 
-        return load_model(path)  # registers AmongAnimals (BirdNET's own score among the animals)
+        return keras.models.load_model(str(path), compile=False)
 
     def noisy_inputs(self, paths, noise_dir, *, cfg, pool: str = "", **options):
         from animalsnd import robustness
