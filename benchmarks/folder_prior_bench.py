@@ -22,8 +22,8 @@ as a choice among the animal classes) are scored:
   folds 1-4 of the cache without a background class) on its own fold 0, the clips of the
   training recorders that cross-validation sees, as one folder and in random folders.
 
-Writes benchmarks/out/folder_prior_bench.json and the figure ``--figure``
-(docs/figures/folder_prior.png).
+Writes benchmarks/out/folder_prior_bench.json (``--out``) and the figure ``--figure``
+(docs/figures/folder_prior.png); ``--strengths 0,0.25,0.5`` scores other strengths.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def main() -> None:
     defaults = {m: folder_strength(load_bundle(find_bundles(work / f"across-{m}")[0]).meta)
                 for m in args.models.split(",") if (work / f"across-{m}").exists()}
     write_json(args.out, {"work": str(work), "draws": args.draws, "seed": args.seed,
-                                           "default_strength": defaults, "results": results})
+                          "default_strength": defaults, "results": results})
     models = [m for m in args.models.split(",") if f"across-{m}" in results][:2]
     if models:
         print("wrote", plot(results, models, args.figure))
