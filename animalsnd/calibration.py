@@ -205,7 +205,7 @@ def calibrate(model_dir: str | Path, *, target: float = DEFAULT_TARGET, jobs: in
     """
     from animalsnd.evaluate import evaluate
 
-    report = evaluate(model_dir, jobs=jobs)
+    report = evaluate(model_dir, jobs=jobs, name_clips=False)  # the probabilities predict thresholds
     source = "out-of-fold predictions" if len(report.runs) > 1 else f"held-out fold {report.runs[0].fold}"
     cal = fit_out_of_fold([(r.result.proba, r.result.y_true) for r in report.runs], list(report.classes),
                           target=target, source=source)

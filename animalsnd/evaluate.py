@@ -33,7 +33,7 @@ class ArrayEval:
 
 
 def evaluate_arrays(bundle: Bundle, X: np.ndarray, y: np.ndarray, *, batch_size: int = 64,
-                    animals_only: bool = False, adapt: bool = False) -> ArrayEval:
+                    animals_only: bool = False, adapt: bool = False, name_clips: bool = True) -> ArrayEval:
     """Predict ``X`` with ``bundle`` and score against ``y``.
 
     Parameters
@@ -49,11 +49,23 @@ def evaluate_arrays(bundle: Bundle, X: np.ndarray, y: np.ndarray, *, batch_size:
     adapt : bool
         Weigh the classes by their estimated share of these clips (:mod:`animalsnd.priors`),
         as ``predict --per-file`` does for a folder.
+    name_clips : bool
+        The probabilities with which the model names a clip, as ``predict --per-file`` does:
+        for a ``birdnet-head`` with the background class, BirdNET's own score for the classes
+        it knows among the animal classes (:mod:`animalsnd.families.birdnet_naming`). False:
+        the model's window probabilities (what the calibration is fitted on).
     """
     y = np.asarray(y, dtype=int)
     if len(y) == 0:
         raise DatasetError("no clips to evaluate")
     proba = bundle.predict_proba(X, batch_size=batch_size)
+    if name_clips and "known_classes" in bundle.meta and bundle.kind == "birdnet":
+        from animalsnd.backbones.birdnet import EMBED_DIM
+        from animalsnd.families.birdnet_naming import clip_naming
+
+        naming = clip_naming(bundle)
+        if naming is not None:
+            proba = naming.apply(np.asarray(X)[:, :EMBED_DIM], proba)
     y_pred, weights = _choice(proba, bundle.classes, animals_only, adapt,
                               strength=families.folder_strength(bundle.meta))
     return ArrayEval(classification_metrics(y, y_pred, classes=bundle.classes), y, y_pred, proba, weights)
@@ -259,6 +271,7 @@ def evaluate(
     label_map: dict[str, str] | None = None,
     allow_background: bool = False,
     adapt: bool = True,
+    name_clips: bool = True,
 ) -> EvalReport:
     """Score the bundle(s) in ``model_dir``.
 
@@ -273,7 +286,7 @@ def evaluate(
     most likely animal (:func:`animal_clips_only`; ``predict --per-file``'s default) unless
     ``allow_background``. On ``data`` the classes are weighted by their estimated share of
     its clips (:mod:`animalsnd.priors`, as ``predict --per-file`` does; a model trained with
-    class weights) unless not ``adapt``.
+    class weights) unless not ``adapt``. ``name_clips``: see :func:`evaluate_arrays`.
 
     Raises
     ------
@@ -323,7 +336,8 @@ def evaluate(
             d = shared[key]
             # new data (one run, or folds sharing it): a folder of animal clips names an animal each
             animals_only = not allow_background and animal_clips_only(classes, d.y)
-        res = evaluate_arrays(b, d.X, d.y, batch_size=batch_size, animals_only=animals_only, adapt=adapt)
+        res = evaluate_arrays(b, d.X, d.y, batch_size=batch_size, animals_only=animals_only, adapt=adapt,
+                              name_clips=name_clips)
         runs.append(BundleEval(b.path, b.test_fold, res, d))
         b._model = None  # free memory between folds
     return EvalReport(model_dir=model_dir, classes=classes, runs=runs, averaged=folds if len(runs) < folds else 0,

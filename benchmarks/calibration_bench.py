@@ -69,7 +69,7 @@ def main() -> None:
     results = {}
     for spec in a.models:
         path, _, name = spec.partition("=")
-        rep = evaluate(Path(path), jobs=1)
+        rep = evaluate(Path(path), jobs=1, name_clips=False)  # as calibrate(): the window probabilities
         folds = {r.fold: (r.result.proba, r.result.y_true) for r in rep.runs}
         results[name or Path(path).name] = {"model": path, **cross_fitted(folds, list(rep.classes))}
         r = results[name or Path(path).name]

@@ -131,7 +131,7 @@ def proxy_calibration(cv_model: Path, fold: int = 0, *, target: float = 0.9):
     from animalsnd.calibration import fit_out_of_fold
     from animalsnd.evaluate import evaluate
 
-    rep = evaluate(cv_model, jobs=1)
+    rep = evaluate(cv_model, jobs=1, name_clips=False)  # as calibrate(): the window probabilities
     folds = [(r.result.proba, r.result.y_true) for r in rep.runs if r.fold != fold]
     return fit_out_of_fold(folds, list(rep.classes), target=target,
                            source=f"out-of-fold predictions of folds {sorted(r.fold for r in rep.runs if r.fold != fold)}")

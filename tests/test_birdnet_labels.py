@@ -57,21 +57,25 @@ def test_known_class_terms_are_birdnets_standardised_scores():
 
     rng = np.random.default_rng(1)
     X = rng.standard_normal((40, 2 * birdnet.FEATURE_DIM))
-    classes = ["cat", "dog", "background"]
+    classes = ["cat", "dog", "frog"]
     A, c, meta = known_class_terms(classes, X, 0.5)
     w, b = class_layer([match(["dog"])["dog"][0]])
     score = X[:, :birdnet.EMBED_DIM] @ w[0] + b[0]
     term = X @ A + c
     np.testing.assert_allclose(term[:, 1], 0.5 * (score - score.mean()) / score.std(), atol=1e-6)
-    assert not term[:, [0, 2]].any()  # cat is no BirdNET class; background is never matched
+    assert not term[:, [0, 2]].any()  # cat and frog are no BirdNET class
     assert meta["known_classes"]["classes"]["dog"]["label"] == "Dog_Dog" and meta["known_classes"]["weight"] == 0.5
     assert known_class_terms(classes, X, 0) is None and known_class_terms(["cat", "frog"], X, 1.0) is None
-    # the default: on (KNOWN) for a clip classifier, off (KNOWN_BACKGROUND) with the "no animal" class
+    # the default: in the logits (KNOWN) for a clip classifier; with the "no animal" class
+    # (KNOWN_BACKGROUND) only recorded, for naming clips (animalsnd.families.birdnet_naming)
     from animalsnd.families.birdnet_head import KNOWN, KNOWN_BACKGROUND
 
     auto = known_class_terms(["cat", "dog"], X, None)
-    assert KNOWN > 0 and auto[2]["known_classes"]["weight"] == KNOWN
-    assert KNOWN_BACKGROUND == 0 and known_class_terms(classes, X, None) is None
+    assert KNOWN > 0 and auto[2]["known_classes"]["weight"] == KNOWN and "scope" not in auto[2]["known_classes"]
+    A_bg, c_bg, meta_bg = known_class_terms(["cat", "dog", "background"], X, None)
+    assert A_bg is None and c_bg is None and meta_bg["known_classes"]["scope"] == "clips"
+    assert meta_bg["known_classes"]["weight"] == KNOWN_BACKGROUND > 0
+    assert meta_bg["known_classes"]["classes"] == meta["known_classes"]["classes"]  # "background" is never matched
     with pytest.raises(ConfigError, match="known=-1 must be a number from 0"):
         known_class_terms(classes, X, -1)
 
@@ -113,5 +117,9 @@ def test_train_names_the_classes_that_carry_birdnets_score(tmp_path):
     (tmp_path / "bundle.json").write_text(json.dumps(
         {"known_classes": {"weight": 1.0, "classes": {"dog": {"label": "Dog_Dog"}}}}))
     assert _known_classes(tmp_path) == "dog (Dog_Dog)"
+    (tmp_path / "bundle.json").write_text(json.dumps(
+        {"known_classes": {"weight": 3.0, "classes": {"dog": {"label": "Dog_Dog"}}, "scope": "clips"}}))
+    assert _known_classes(tmp_path) == ("dog (Dog_Dog) when the model names a clip (eval, predict --per-file; "
+                                        "not window by window)")
     (tmp_path / "bundle.json").write_text(json.dumps({"classes": ["a"]}))
     assert _known_classes(tmp_path) == "" and _known_classes(tmp_path / "missing") == ""

@@ -182,8 +182,11 @@ def _known_classes(model_dir) -> str:
         meta = json.loads((Path(model_dir) / "bundle.json").read_text())
     except (OSError, TypeError, ValueError):
         return ""
-    known = meta.get("known_classes", {}).get("classes", {})
-    return ", ".join(f"{c} ({v['label']})" for c, v in known.items())
+    section = meta.get("known_classes", {})
+    names = ", ".join(f"{c} ({v['label']})" for c, v in section.get("classes", {}).items())
+    if names and section.get("scope") == "clips":  # a model with the background class
+        names += " when the model names a clip (eval, predict --per-file; not window by window)"
+    return names
 
 
 def _recipe(c) -> str:

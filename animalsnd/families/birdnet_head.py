@@ -49,11 +49,12 @@ L2 = 0.0076
 SEGMENTS = 0
 # weight of BirdNET's own score for a class it knows by name (animalsnd.backbones.birdnet_labels),
 # added to that class's logit, standardised on the training clips; 0: off; None: KNOWN, or
-# KNOWN_BACKGROUND for a model with the background class. Across sources 3 scored best of 0-3;
-# on field-like soundscapes it costs a detector (a noise window gains the score too), so a
-# model with the "no animal" class keeps it off (docs/results.md, "BirdNET's own score")
+# KNOWN_BACKGROUND for a model with the background class. Across sources 3 scored best of 0-3.
+# On field-like soundscapes it costs a detector (noisy windows of other animals are named dog),
+# so a model with the "no animal" class adds it only when it names a clip, among the animal
+# classes (animalsnd.families.birdnet_naming; docs/results.md, "BirdNET's own score")
 KNOWN = 3.0
-KNOWN_BACKGROUND = 0.0
+KNOWN_BACKGROUND = 3.0
 _AUG_MSG = "--augmented needs the cache the set was built on"
 _SETS: dict[tuple[str, str], object] = {}  # (cache, pool) -> EmbeddingSet, for repeated folds
 
@@ -113,12 +114,14 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
                            logit_terms=lambda X, opts: known_class_terms(list(fs.classes), X, opts["known"]))
 
 
-def known_class_terms(classes: list[str], X: np.ndarray, weight) -> tuple[np.ndarray, np.ndarray, dict] | None:
+def known_class_terms(classes: list[str], X: np.ndarray, weight) -> tuple | None:
     """For the classes BirdNET knows by name (:func:`animalsnd.backbones.birdnet_labels.match`),
     BirdNET's own score for it, standardised on the training clips ``X`` and times ``weight``,
     as a term added to the class's logit: ``(A, c, meta)`` for
     :func:`animalsnd.families.vector_head.add_logit_terms`, or None (no such class, or
-    ``weight`` 0).
+    ``weight`` 0). With a ``background`` class ``A`` and ``c`` are None: the logits do not carry
+    the score, which is added only when the model names a clip
+    (:mod:`animalsnd.families.birdnet_naming`; ``meta`` says how, ``"scope": "clips"``).
 
     The score is BirdNET's last layer applied to the first 1024 values of the pooled input (the
     mean of the clip's windows as recorded; their maximum with ``--pool max``), so it is a
@@ -149,6 +152,10 @@ def known_class_terms(classes: list[str], X: np.ndarray, weight) -> tuple[np.nda
         A[:birdnet.EMBED_DIM, k] = weight * wj / sd
         c[k] = weight * (bj - mu) / sd
         report[name] = {"label": label, "score_mean": round(mu, 4), "score_std": round(sd, 4)}
+    if BACKGROUND in classes:
+        from animalsnd.families.birdnet_naming import SCOPE
+
+        return None, None, {"known_classes": {"weight": float(weight), "classes": report, "scope": SCOPE}}
     return A, c, {"known_classes": {"weight": float(weight), "classes": report}}
 
 
@@ -250,7 +257,8 @@ class BirdnetHeadFamily(VectorFamily):
     # 3: L2 penalty instead of noise and dropout, no validation part, 200 fixed epochs
     # 4: whole clips cut to their active region before they are windowed (animalsnd.trim)
     # 5: BirdNET's own score added to the logit of a class it knows by name (``known``)
-    revisions = {"birdnet-head": 5}
+    # 6: with a background class, the score recorded for naming clips (birdnet_naming)
+    revisions = {"birdnet-head": 6}
     model_options = {"hidden": HIDDEN, "dropout": DROPOUT, "noise": NOISE, "l2": L2, "segments": SEGMENTS,
                      "known": None}
     required = ("backbone", "pool", "dim")

@@ -77,6 +77,7 @@ class SegmentPlan:
     cfg: BirdnetInput = BirdnetInput()
     screen: bool = True  # use the bundles' one-view screens (animalsnd.families.birdnet_screen) when they have them
     context: bool = True  # check windows against the recording's quietest stretches (animalsnd.families.birdnet_context)
+    name_clips: bool = False  # name a clip: BirdNET's own score among the animals (animalsnd.families.birdnet_naming)
 
     @classmethod
     def from_seconds(cls, window_s: float | None = None, hop_s: float | None = None) -> "SegmentPlan":
@@ -313,16 +314,34 @@ class BirdnetPredictor(VectorPredictor):
         live = ~np.isnan(emb[:, -1])
         self.segments_seen += len(emb)
         self.second_views += int(live.sum())
+        naming = self.clip_naming() if plan.name_clips else None
         if live.all():
             X = np.stack([birdnet.pool(emb[a:b], method=self.pool) for a, b in spans])
-            return spans_s.reshape(-1, 2), self.predict_proba(X, batch_size=batch_size), duration
+            probs = self.predict_proba(X, batch_size=batch_size)
+            if naming is not None:
+                probs = naming.apply(X[:, : birdnet.EMBED_DIM], probs)
+            return spans_s.reshape(-1, 2), probs, duration
         # screened (one segment per window): the screens' mean probabilities; the rest: the heads
         first = np.array([a for a, _ in spans])
         keep = live[first]
         probs = np.zeros((len(spans), len(self.classes)), np.float32)
+        E = np.zeros((len(spans), birdnet.EMBED_DIM), np.float32)  # each window's as-recorded embedding
         if keep.any():
             X = np.stack([birdnet.pool(emb[i:i + 1], method=self.pool) for i in first[keep]])
             probs[keep] = self.predict_proba(X, batch_size=batch_size)
+            E[keep] = X[:, : birdnet.EMBED_DIM]
         one = emb[first[~keep], : birdnet.EMBED_DIM]
         probs[~keep] = np.mean([s.proba(s.pooled(one)) for s in screens], axis=0)
+        E[~keep] = one
+        if naming is not None:
+            probs = naming.apply(E, probs)
         return spans_s.reshape(-1, 2), probs, duration
+
+    def clip_naming(self):
+        """BirdNET's own score with which the bundles name a clip (``--per-file``), or None
+        (:func:`animalsnd.families.birdnet_naming.clip_naming`)."""
+        if not hasattr(self, "_naming"):
+            from animalsnd.families.birdnet_naming import clip_naming
+
+            self._naming = clip_naming(self)
+        return self._naming

@@ -135,7 +135,7 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
     bundle.json) or None. ``logit_terms(X, training)`` (``X`` the training clips' vectors)
     returns None or ``(A, c, meta)``: a fixed affine term ``X @ A + c`` added to the fitted
     linear head's logits (:func:`add_logit_terms`; a head with a hidden layer is left as
-    it is), ``meta`` saved in bundle.json.
+    it is; ``A`` None: none), ``meta`` saved in bundle.json.
     """
     from animalsnd.augment import Mixup
 
@@ -176,7 +176,8 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
     if logit_terms is not None and not head_options.get("hidden"):
         term = logit_terms(fs.X[split.train], training)
         if term is not None:
-            add_logit_terms(model, term[0], term[1], mean=mean, variance=var)
+            if term[0] is not None:
+                add_logit_terms(model, term[0], term[1], mean=mean, variance=var)
             term_meta = term[2]
     result = F.fold_result(model, fs, split, test_fold=test_fold, history=history, train_seconds=train_seconds,
                            best_epoch=best, n_train=len(split.train), n_augmented=n_aug, batch_size=256)

@@ -59,7 +59,7 @@ def default_pool(predictor) -> str:
 def window_plan(predictor, opts: "PredictOptions"):
     """The predictor's windows for ``opts`` (without its screen / context check when
     ``opts.screen`` / ``opts.context`` is off; without the context check for ``per_file``,
-    whose one row per file does not read it)."""
+    whose one row per file does not read it, and naming clips for ``per_file``)."""
     from dataclasses import replace
 
     plan = predictor.window_plan(opts.window_s, opts.hop_s)
@@ -67,6 +67,8 @@ def window_plan(predictor, opts: "PredictOptions"):
         plan = replace(plan, screen=False)
     if (not opts.context or opts.per_file) and hasattr(plan, "context"):
         plan = replace(plan, context=False)
+    if opts.per_file and hasattr(plan, "name_clips"):  # naming each file, not detecting window by window
+        plan = replace(plan, name_clips=True)
     return plan
 
 
