@@ -112,3 +112,6 @@ def test_a_background_model_records_the_score_and_eval_names_clips_with_it(tmp_p
     shift = np.log(named[:, 1] / named[:, 0]) - np.log(plain[:, 1] / plain[:, 0])
     np.testing.assert_allclose(shift, (es.X @ A + c)[:, 1], atol=2e-3)
     assert meta["known_classes"]["scope"] == "clips"
+    # train's fold metrics are those of the named clips, as eval reports them
+    test = es.folds == 0
+    assert bundles[None].meta["metrics"]["accuracy"] == pytest.approx(np.mean(named[test].argmax(axis=1) == y[test]))

@@ -111,7 +111,14 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
                            extra_rows=lambda train, opts: segment_rows(fs, train, opts["segments"]),
                            train_options=("segments", "known"),
                            sidecar=lambda train, copies, extra: side_files(fs, train, copies, extra, config.seed),
-                           logit_terms=lambda X, opts: known_class_terms(list(fs.classes), X, opts["known"]))
+                           logit_terms=lambda X, opts: known_class_terms(list(fs.classes), X, opts["known"]),
+                           clip_naming=lambda meta: _naming(meta, list(fs.classes)))
+
+
+def _naming(meta: dict, classes: list[str]):
+    from animalsnd.families.birdnet_naming import naming_from
+
+    return naming_from([meta.get("known_classes") or {}], classes)
 
 
 def known_class_terms(classes: list[str], X: np.ndarray, weight) -> tuple | None:

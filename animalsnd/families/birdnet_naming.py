@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ClipNaming", "among_animals", "clip_naming"]
+__all__ = ["ClipNaming", "among_animals", "clip_naming", "naming_from"]
 
 SCOPE = "clips"  #: ``known_classes.scope`` of a model whose score names clips only
 
@@ -36,9 +36,11 @@ class ClipNaming:
         self.animals = np.asarray(animals, bool)
 
     def terms(self, E: np.ndarray) -> np.ndarray:
-        """``(n, n_classes)`` terms for the as-recorded embeddings ``E`` ``(n, 1024)``."""
+        """``(n, n_classes)`` terms for the as-recorded embeddings ``E`` ``(n, 1024)`` (or pooled
+        inputs, whose first 1024 values they are)."""
+        E = np.asarray(E, np.float64)[:, : self.W.shape[1]]
         t = np.zeros((len(E), len(self.animals)))
-        t[:, self.cols] = (np.asarray(E, np.float64) @ self.W.T + self.b) * self.scale + self.offset
+        t[:, self.cols] = (E @ self.W.T + self.b) * self.scale + self.offset
         return t
 
     def apply(self, E: np.ndarray, proba: np.ndarray) -> np.ndarray:
@@ -62,13 +64,19 @@ def among_animals(p: np.ndarray, t: np.ndarray, animals: np.ndarray) -> np.ndarr
 def clip_naming(bundle) -> ClipNaming | None:
     """The score a ``birdnet`` bundle (or a fold average of them) adds when it names clips, or
     None (another kind of model, no such class, or a model whose logits carry the score)."""
+    if bundle.kind != "birdnet":
+        return None
+    return naming_from([b.meta.get("known_classes") or {} for b in getattr(bundle, "bundles", [bundle])],
+                       list(bundle.classes))
+
+
+def naming_from(sections: list[dict], classes: list[str]) -> ClipNaming | None:
+    """:class:`ClipNaming` from bundles' ``known_classes`` sections (their terms averaged), or
+    None when any is not of scope ``clips`` or they name different classes."""
     from animalsnd.background import BACKGROUND
 
-    metas = [b.meta for b in getattr(bundle, "bundles", [bundle])]
-    sections = [m.get("known_classes") or {} for m in metas]
-    if bundle.kind != "birdnet" or not all(s.get("scope") == SCOPE for s in sections):
+    if not sections or not all(s.get("scope") == SCOPE for s in sections):
         return None
-    classes = list(bundle.classes)
     names = list(sections[0]["classes"])
     if not names or any(list(s["classes"]) != names for s in sections) or BACKGROUND not in classes:
         return None

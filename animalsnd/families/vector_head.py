@@ -113,7 +113,7 @@ def standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: dict, name: str, input_name: str,
                     augmented=None, aug_msg: str = "", out_dir=None, cache_dir=None, export_tflite: bool = False,
                     on_epoch=None, copies=None, extra_rows=None, train_options: tuple[str, ...] = (), sidecar=None,
-                    logit_terms=None):
+                    logit_terms=None, clip_naming=None):
     """Train a dense head on per-clip vectors ``fs.X`` (n, d) on every fold but ``test_fold``.
 
     The head is :func:`dense_head` with ``defaults`` updated by
@@ -135,7 +135,9 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
     bundle.json) or None. ``logit_terms(X, training)`` (``X`` the training clips' vectors)
     returns None or ``(A, c, meta)``: a fixed affine term ``X @ A + c`` added to the fitted
     linear head's logits (:func:`add_logit_terms`; a head with a hidden layer is left as
-    it is; ``A`` None: none), ``meta`` saved in bundle.json.
+    it is; ``A`` None: none), ``meta`` saved in bundle.json. ``clip_naming(meta)`` returns
+    None or what names the test clips (``apply(X, proba)``, as ``eval`` does with the saved
+    model; :mod:`animalsnd.families.birdnet_naming`): the fold's metrics are then its.
     """
     from animalsnd.augment import Mixup
 
@@ -181,6 +183,13 @@ def fit_vector_head(fs, *, config, test_fold: int, input_meta: dict, defaults: d
             term_meta = term[2]
     result = F.fold_result(model, fs, split, test_fold=test_fold, history=history, train_seconds=train_seconds,
                            best_epoch=best, n_train=len(split.train), n_augmented=n_aug, batch_size=256)
+    naming = clip_naming(term_meta) if clip_naming is not None and term_meta else None
+    if naming is not None and len(split.test):
+        from animalsnd.metrics import classification_metrics
+
+        X_test = fs.X[split.test]
+        result.y_pred = naming.apply(X_test, np.asarray(model(X_test, training=False))).argmax(axis=1)
+        result.metrics = classification_metrics(result.y_true, result.y_pred, classes=fs.classes)
     if out_dir is not None:
         side = None
         if sidecar is not None and not config.shots:
