@@ -59,12 +59,9 @@ def evaluate_arrays(bundle: Bundle, X: np.ndarray, y: np.ndarray, *, batch_size:
     if len(y) == 0:
         raise DatasetError("no clips to evaluate")
     proba = bundle.predict_proba(X, batch_size=batch_size)
-    if name_clips and "known_classes" in bundle.meta:
-        from animalsnd.families.birdnet_naming import clip_naming
-
-        naming = clip_naming(bundle)
-        if naming is not None:
-            proba = naming.apply(X, proba)
+    naming = families.clip_naming(bundle) if name_clips else None
+    if naming is not None:
+        proba = naming.apply(X, proba)
     y_pred, weights = _choice(proba, bundle.classes, animals_only, adapt,
                               strength=families.folder_strength(bundle.meta))
     return ArrayEval(classification_metrics(y, y_pred, classes=bundle.classes), y, y_pred, proba, weights)

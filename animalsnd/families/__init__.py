@@ -33,7 +33,8 @@ from typing import Any, Protocol
 from animalsnd.errors import BundleError, ConfigError
 
 __all__ = [
-    "ModelFamily", "WaveInput", "default_model_options", "family", "folder_strength", "for_bundle", "input_kinds",
+    "ModelFamily", "WaveInput", "clip_naming", "default_model_options", "family", "folder_strength", "for_bundle",
+    "input_kinds",
     "inputs_label", "model_names", "noisy_inputs", "open_bundle", "open_bundles", "predictor_for", "recipe_notes",
     "register", "unregister", "wave_input",
 ]
@@ -227,6 +228,19 @@ def folder_strength(meta: dict | None) -> float:
     except ValueError:
         return STRENGTH
     return float(getattr(fam, "folder_strength", STRENGTH))
+
+
+def clip_naming(bundle):
+    """What changes ``bundle``'s probabilities when it names a clip (``apply(X, proba)``: ``eval``,
+    ``predict --per-file``), or None: its family's ``clip_naming(bundle)``, for the families
+    that have one (``birdnet-head`` with a background class:
+    :mod:`animalsnd.families.birdnet_naming`)."""
+    try:
+        fam = _family_of(bundle.meta)
+    except ValueError:
+        return None
+    naming = getattr(fam, "clip_naming", None)
+    return naming(bundle) if naming is not None else None
 
 
 def for_bundle(bundle) -> ModelFamily:

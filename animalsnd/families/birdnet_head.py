@@ -270,6 +270,15 @@ class BirdnetHeadFamily(VectorFamily):
                      "known": None}
     required = ("backbone", "pool", "dim")
 
+    def clip_naming(self, bundle):
+        """BirdNET's own score with which a model with the background class names clips, or
+        None (:func:`animalsnd.families.birdnet_naming.clip_naming`)."""
+        if "known_classes" not in bundle.meta:
+            return None
+        from animalsnd.families.birdnet_naming import clip_naming
+
+        return clip_naming(bundle)
+
     def check_config(self, config) -> None:
         if config.pool not in birdnet.POOL_METHODS:
             raise ConfigError(f"pool={config.pool!r} must be one of: {', '.join(birdnet.POOL_METHODS)}")
