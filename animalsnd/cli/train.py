@@ -41,7 +41,7 @@ def train(
     early_stopping: Optional[bool] = typer.Option(None, "--early-stopping/--no-early-stopping", help="Stop when val loss stalls; keep the best epoch. [default: off for cnn1d, on for others]"),
     patience: Optional[int] = typer.Option(None, "--patience", help="Early-stopping patience (epochs). [default: 6; transformer-mel 10]"),
     lr_schedule: Optional[bool] = typer.Option(None, "--lr-schedule/--no-lr-schedule", help="Halve the learning rate after 3 stalled epochs. [default: off for cnn1d, on for others]"),
-    model_option: list[str] = typer.Option([], "--model-option", help="Architecture option KEY=VALUE for the model builder (repeatable; VALUE is JSON or text), e.g. dense_units=128."),
+    model_option: list[str] = typer.Option([], "--model-option", help="Architecture option KEY=VALUE for the model builder (repeatable; VALUE is JSON or text), e.g. dense_units=128; birdnet-head: known=0 turns off BirdNET's own score for the classes it knows by name (docs/models.md)."),
     seed: int = typer.Option(0, "--seed", help="Seed for validation split, weights, shuffling and augmentation."),
     pool: Optional[str] = typer.Option(None, "--pool", help="birdnet-head: pooling of a clip's 3-s window embeddings: mean, max, meanmax (mean and max concatenated) or meanstd. [default: meanmax]"),
     shots: Optional[int] = typer.Option(None, "--shots", help="protonet, birdnet-head, stats-mlp: labelled training clips per class, drawn with --seed (a few-shot evaluation). [default: all]"),
