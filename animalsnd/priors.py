@@ -110,12 +110,13 @@ def recording_weights(proba: np.ndarray, animals: np.ndarray, *, strength: float
 def among_animals(proba: np.ndarray, weights: np.ndarray, animals: np.ndarray) -> np.ndarray:
     """``proba`` with the animal classes' columns weighted and renormalised among themselves:
     each window's total probability of an animal (and of background) is kept, only which
-    animal it holds moves."""
+    animal it holds moves. ``weights``: one per class ``(n_classes,)``, or per row and class
+    ``(n, n_classes)``."""
     p = np.asarray(proba, dtype=np.float64)
     animals = np.asarray(animals, bool)
     pa = p[:, animals]
     mass = pa.sum(axis=1, keepdims=True)
-    q = pa * np.asarray(weights, dtype=np.float64)[animals]
+    q = pa * np.asarray(weights, dtype=np.float64)[..., animals]
     out = p.copy()
     out[:, animals] = q * np.divide(mass, q.sum(axis=1, keepdims=True), out=np.zeros_like(mass),
                                     where=q.sum(axis=1, keepdims=True) > 0)

@@ -116,9 +116,10 @@ def train_fold(fs, *, config, test_fold: int, out_dir=None, cache_dir=None, augm
 
 
 def _naming(meta: dict, classes: list[str]):
-    from animalsnd.families.birdnet_naming import naming_from
+    from animalsnd.families.birdnet_naming import SCOPE, known_term
 
-    return naming_from([meta.get("known_classes") or {}], classes)
+    section = meta.get("known_classes") or {}
+    return known_term([section], classes) if section.get("scope") == SCOPE else None
 
 
 def known_class_terms(classes: list[str], X: np.ndarray, weight) -> tuple | None:
@@ -148,22 +149,17 @@ def known_class_terms(classes: list[str], X: np.ndarray, weight) -> tuple | None
     matched = birdnet_labels.match([c for c in classes if c != BACKGROUND])
     if not matched:
         return None
-    w, b = birdnet_labels.class_layer([i for i, _ in matched.values()])
-    A = np.zeros((X.shape[1], len(classes)))
-    c = np.zeros(len(classes))
-    report = {}
-    for (name, (_, label)), wj, bj in zip(matched.items(), w, b):
-        score = X[:, :birdnet.EMBED_DIM].astype(np.float64) @ wj + bj
-        mu, sd = float(score.mean()), float(score.std()) or 1.0
-        k = classes.index(name)
-        A[:birdnet.EMBED_DIM, k] = weight * wj / sd
-        c[k] = weight * (bj - mu) / sd
-        report[name] = {"label": label, "score_mean": round(mu, 4), "score_std": round(sd, 4)}
-    if BACKGROUND in classes:
-        from animalsnd.families.birdnet_naming import SCOPE
+    from animalsnd.families.birdnet_naming import SCOPE, known_term
 
-        return None, None, {"known_classes": {"weight": float(weight), "classes": report, "scope": SCOPE}}
-    return A, c, {"known_classes": {"weight": float(weight), "classes": report}}
+    w, b = birdnet_labels.class_layer([i for i, _ in matched.values()])
+    scores = X[:, :birdnet.EMBED_DIM].astype(np.float64) @ w.T.astype(np.float64) + b
+    report = {name: {"label": label, "score_mean": float(s.mean()), "score_std": float(s.std()) or 1.0}
+              for (name, (_, label)), s in zip(matched.items(), scores.T)}
+    section = {"weight": weight, "classes": report}
+    if BACKGROUND in classes:  # named clips only (birdnet_naming)
+        return None, None, {"known_classes": {**section, "scope": SCOPE}}
+    A, c = known_term([section], classes).affine(X.shape[1])
+    return A, c, {"known_classes": section}
 
 
 def side_files(fs, train: np.ndarray, copies, extra, seed: int):

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ClipNaming", "among_animals", "clip_naming", "naming_from"]
+__all__ = ["ClipNaming", "among_animals", "clip_naming", "known_term"]
 
 SCOPE = "clips"  #: ``known_classes.scope`` of a model whose score names clips only
 
 
 class ClipNaming:
-    """The term ``(E @ W + b) * scale + offset`` in columns ``cols`` of a model's classes,
-    applied among the classes where ``animals`` is True."""
+    """BirdNET's own score as a term on a model's logits: ``(E @ W + b) * scale + offset`` in
+    columns ``cols`` of its classes, for as-recorded embeddings ``E``. A model without the
+    background class carries it in its weights (:meth:`affine`); one with it adds it among the
+    classes where ``animals`` is True when it names a clip (:meth:`apply`)."""
 
     def __init__(self, cols: list[int], W: np.ndarray, b: np.ndarray, scale: np.ndarray, offset: np.ndarray,
                  animals: np.ndarray):
@@ -43,42 +45,46 @@ class ClipNaming:
         t[:, self.cols] = (E @ self.W.T + self.b) * self.scale + self.offset
         return t
 
+    def affine(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """The term as ``x @ A + c`` on a pooled input ``x`` of ``dim`` values
+        (:func:`animalsnd.families.vector_head.add_logit_terms`)."""
+        A = np.zeros((dim, len(self.animals)))
+        c = np.zeros(len(self.animals))
+        A[: self.W.shape[1], self.cols] = self.W.T * self.scale
+        c[self.cols] = self.b * self.scale + self.offset
+        return A, c
+
     def apply(self, E: np.ndarray, proba: np.ndarray) -> np.ndarray:
         """``proba`` with the term added among the animal classes, p(background) kept."""
-        out = among_animals(np.asarray(proba, np.float64), self.terms(E), self.animals)
-        return out.astype(np.asarray(proba).dtype, copy=False)
+        return among_animals(proba, self.terms(E), self.animals)
 
 
 def among_animals(p: np.ndarray, t: np.ndarray, animals: np.ndarray) -> np.ndarray:
-    """``p`` with ``t`` added to the logits of the ``animals`` columns, their total kept."""
+    """``p`` with ``t`` added to the logits of the ``animals`` columns, their total kept
+    (:func:`animalsnd.priors.among_animals` with per-row weights ``exp(t)``)."""
+    from animalsnd.priors import among_animals as weighted
+
     mask = np.asarray(animals, bool)
-    out = np.array(p, dtype=np.float64)
-    pa = out[:, mask]
-    mass = pa.sum(axis=1, keepdims=True)
-    z = np.log(np.maximum(pa, 1e-300)) + t[:, mask]
-    q = np.exp(z - z.max(axis=1, keepdims=True))
-    out[:, mask] = q / q.sum(axis=1, keepdims=True) * mass
-    return out
+    return weighted(p, np.exp(t - t[:, mask].max(axis=1, keepdims=True)), mask)
 
 
 def clip_naming(bundle) -> ClipNaming | None:
     """The score a ``birdnet`` bundle (or a fold average of them) adds when it names clips, or
-    None (another kind of model, no such class, or a model whose logits carry the score)."""
-    if bundle.kind != "birdnet":
-        return None
-    return naming_from([b.meta.get("known_classes") or {} for b in getattr(bundle, "bundles", [bundle])],
-                       list(bundle.classes))
-
-
-def naming_from(sections: list[dict], classes: list[str]) -> ClipNaming | None:
-    """:class:`ClipNaming` from bundles' ``known_classes`` sections (their terms averaged), or
-    None when any is not of scope ``clips`` or they name different classes."""
-    from animalsnd.background import BACKGROUND
-
+    None (no such class, or a model whose logits carry the score)."""
+    sections = [b.meta.get("known_classes") or {} for b in getattr(bundle, "bundles", [bundle])]
     if not sections or not all(s.get("scope") == SCOPE for s in sections):
         return None
-    names = list(sections[0]["classes"])
-    if not names or any(list(s["classes"]) != names for s in sections) or BACKGROUND not in classes:
+    return known_term(sections, list(bundle.classes))
+
+
+def known_term(sections: list[dict], classes: list[str]) -> ClipNaming | None:
+    """:class:`ClipNaming` from bundles' ``known_classes`` sections (BirdNET's labels, the weight
+    and each score's mean and standard deviation over the training clips; fold bundles' terms
+    averaged), or None when they name no class or different ones."""
+    from animalsnd.background import BACKGROUND
+
+    names = list(sections[0].get("classes") or {}) if sections else []
+    if not names or any(list(s["classes"]) != names for s in sections):
         return None
     from animalsnd.backbones import birdnet_labels
 

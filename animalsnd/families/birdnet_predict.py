@@ -319,7 +319,7 @@ class BirdnetPredictor(VectorPredictor):
             X = np.stack([birdnet.pool(emb[a:b], method=self.pool) for a, b in spans])
             probs = self.predict_proba(X, batch_size=batch_size)
             if naming is not None:
-                probs = naming.apply(X[:, : birdnet.EMBED_DIM], probs)
+                probs = naming.apply(X, probs)
             return spans_s.reshape(-1, 2), probs, duration
         # screened (one segment per window): the screens' mean probabilities; the rest: the heads
         first = np.array([a for a, _ in spans])
